@@ -41,7 +41,11 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Roster store: a SQLite file path or `sqlite://PATH`, or a `postgres://` URL.
-    #[arg(long, env = "CLASSLINK_STORE", default_value = "sqlite://classlink-roster.db")]
+    #[arg(
+        long,
+        env = "CLASSLINK_STORE",
+        default_value = "sqlite://classlink-roster.db"
+    )]
     pub store: String,
 }
 
@@ -113,7 +117,11 @@ fn print_crds(args: &CrdsArgs) -> ExitCode {
     match rendered {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

@@ -36,7 +36,11 @@ pub const DEFAULT_MERGE_PRIORITY: i32 = 100;
     category = "classlink",
     doc = "A ClassLink Roster Server integration whose roster the operator syncs on its region's nightly schedule or on demand.",
     printcolumn(json_path = ".spec.region", name = "Region", type_ = "string"),
-    printcolumn(json_path = ".status.lastSync.result", name = "Result", type_ = "string"),
+    printcolumn(
+        json_path = ".status.lastSync.result",
+        name = "Result",
+        type_ = "string"
+    ),
     printcolumn(
         json_path = ".status.lastSync.counts.matchedStudents",
         name = "Students",
@@ -61,7 +65,11 @@ pub const DEFAULT_MERGE_PRIORITY: i32 = 100;
         type_ = "integer",
         description = "Unmatched Users in the last sync"
     ),
-    printcolumn(json_path = ".status.lastSync.errorCode", name = "Error", type_ = "string"),
+    printcolumn(
+        json_path = ".status.lastSync.errorCode",
+        name = "Error",
+        type_ = "string"
+    ),
     printcolumn(
         json_path = ".status.lastSync.completionTime",
         name = "Last Sync",
@@ -102,7 +110,10 @@ pub struct ClassLinkSyncSpec {
     /// page, for example `https://district-ca-v2.oneroster.com`. The operator appends the
     /// OneRoster base path `/ims/oneroster/v1p1` unless the URL already ends in it.
     /// Plain `http://` is refused unless the operator runs with `--allow-insecure-http`.
-    #[schemars(length(min = 1, max = 2048), regex(pattern = r"^https?://[^\s/?#]+[^\s?#]*$"))]
+    #[schemars(
+        length(min = 1, max = 2048),
+        regex(pattern = r"^https?://[^\s/?#]+[^\s?#]*$")
+    )]
     pub endpoint: String,
 
     /// Region of the school. It sets the nightly sync window: 18:00 local time, and a sync
@@ -219,7 +230,10 @@ pub struct Credentials {
     /// `https://district.oneroster.com/oauth2/token`. Required with that method, refused
     /// with the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 2048), regex(pattern = r"^https?://[^\s/?#]+[^\s?#]*$"))]
+    #[schemars(
+        length(min = 1, max = 2048),
+        regex(pattern = r"^https?://[^\s/?#]+[^\s?#]*$")
+    )]
     pub token_url: Option<String>,
 
     /// Scopes asked for with `OAuth2ClientCredentials`, for example

@@ -3,8 +3,8 @@
 //! the CRD YAML in `crds/` and of docs/reference.md.
 
 mod classlinksync;
-mod schoolexclusion;
 pub mod reference;
+mod schoolexclusion;
 
 pub use classlinksync::*;
 pub use schoolexclusion::*;

@@ -119,7 +119,11 @@ fn write_fields(out: &mut String, rules: &mut Vec<String>, path: &str, schema: &
             .filter(|d| !d.0.is_object())
             .map(|d| format!("`{}`", d.0))
             .unwrap_or_default();
-        let description = prop.description.as_deref().map(one_line).unwrap_or_default();
+        let description = prop
+            .description
+            .as_deref()
+            .map(one_line)
+            .unwrap_or_default();
         let _ = writeln!(out, "| `{field}` | {kind} | {default} | {description} |");
         // Kubernetes' own Condition type is documented upstream; do not repeat it here.
         if name != "conditions" {

@@ -90,10 +90,18 @@ impl ControlPlane {
             .arg(workdir.join("etcd"))
             .arg("--name=testenv")
             .arg(format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"))
-            .arg(format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}"))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}"))
-            .arg(format!("--initial-cluster=testenv=http://127.0.0.1:{etcd_peer_port}"))
+            .arg(format!(
+                "--advertise-client-urls=http://127.0.0.1:{etcd_port}"
+            ))
+            .arg(format!(
+                "--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}"
+            ))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}"
+            ))
+            .arg(format!(
+                "--initial-cluster=testenv=http://127.0.0.1:{etcd_peer_port}"
+            ))
             .stdout(Stdio::null())
             .stderr(etcd_log)
             .spawn()
