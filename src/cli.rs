@@ -28,7 +28,14 @@ pub enum Command {
     /// print the report.
     Sync(SyncArgs),
     /// Print the ClassLinkSync and SchoolExclusion CRDs as YAML (what `crds/` holds).
-    Crds(CrdsArgs),
+    Crds,
+    /// Print a generated documentation page (docs/reference.md or docs/error-codes.md).
+    #[command(hide = true)]
+    Docs {
+        /// Which page.
+        #[arg(value_enum)]
+        page: DocsPage,
+    },
     /// Ask for a manual sync of a ClassLinkSync now (sets the
     /// `rostersync.io/sync-requested-at` annotation).
     Trigger(TriggerArgs),
@@ -58,12 +65,13 @@ pub struct SyncArgs {
     pub paths: Vec<std::path::PathBuf>,
 }
 
-/// Flags of `crds`.
-#[derive(Args, Debug)]
-pub struct CrdsArgs {
-    /// Print the field reference as Markdown (docs/reference.md) instead of the YAML.
-    #[arg(long)]
-    pub reference: bool,
+/// Generated documentation pages.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum DocsPage {
+    /// docs/reference.md: every field of both resources.
+    Reference,
+    /// docs/error-codes.md: every error code, its meaning and what to do.
+    ErrorCodes,
 }
 
 /// Flags of `trigger`.
@@ -99,7 +107,11 @@ impl Cli {
     /// Runs the chosen subcommand and returns the process exit code.
     pub async fn run(self) -> ExitCode {
         match self.command {
-            Command::Crds(args) => print_crds(&args),
+            Command::Crds => print(crate::crd::to_yaml()),
+            Command::Docs { page } => print(Ok::<_, std::convert::Infallible>(match page {
+                DocsPage::Reference => crate::crd::reference::markdown(),
+                DocsPage::ErrorCodes => crate::error_code::markdown(),
+            })),
             Command::Run(_) => not_built("run", "the controller"),
             Command::Sync(_) => not_built("sync", "the sync engine and roster store"),
             Command::Trigger(_) => not_built("trigger", "manual sync requests"),
@@ -108,12 +120,7 @@ impl Cli {
     }
 }
 
-fn print_crds(args: &CrdsArgs) -> ExitCode {
-    let rendered = if args.reference {
-        Ok(crate::crd::reference::markdown())
-    } else {
-        crate::crd::to_yaml()
-    };
+fn print<E: std::fmt::Display>(rendered: Result<String, E>) -> ExitCode {
     match rendered {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
@@ -127,7 +134,7 @@ fn print_crds(args: &CrdsArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: could not render the CRDs as YAML: {e}");
+            eprintln!("error: could not render the output: {e}");
             ExitCode::FAILURE
         }
     }

@@ -5,3 +5,4 @@
 
 pub mod cli;
 pub mod crd;
+pub mod error_code;

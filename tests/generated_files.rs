@@ -23,8 +23,27 @@ fn reference_doc_holds_exactly_what_the_types_generate() {
     let checked_in = std::fs::read_to_string(&path).expect("docs/reference.md exists");
     assert!(
         checked_in == classlink_operator::crd::reference::markdown(),
-        "docs/reference.md differs from the Rust types: run `cargo run -- crds --reference > docs/reference.md`"
+        "docs/reference.md differs from the Rust types: run `cargo run -- docs reference > docs/reference.md`"
     );
+}
+
+#[test]
+fn error_code_doc_holds_exactly_what_the_code_generates() {
+    let path = common::repo_root().join("docs/error-codes.md");
+    let checked_in = std::fs::read_to_string(&path).expect("docs/error-codes.md exists");
+    assert!(
+        checked_in == classlink_operator::error_code::markdown(),
+        "docs/error-codes.md differs from src/error_code.rs: run `cargo run -- docs error-codes > docs/error-codes.md`"
+    );
+}
+
+#[test]
+fn error_codes_round_trip_through_their_names() {
+    use classlink_operator::error_code::ErrorCode;
+    for code in ErrorCode::ALL {
+        assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(*code));
+    }
+    assert!("NoSuchCode".parse::<ErrorCode>().is_err());
 }
 
 #[test]

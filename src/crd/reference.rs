@@ -11,7 +11,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 pub fn markdown() -> String {
     let mut out = String::from(
         "# Resource reference\n\n\
-         Generated from the Rust types by `classlink-operator crds --reference`; a test fails \
+         Generated from the Rust types by `classlink-operator docs reference`; a test fails \
          when this file and the types differ. `kubectl explain classlinksync.spec` shows the \
          same descriptions.\n",
     );

@@ -1,0 +1,204 @@
+//! The stable error codes a sync reports in `status.lastSync.errorCode`, in events, metrics
+//! and the CLI's report. One enum is the single place that names them; docs/error-codes.md
+//! is generated from it and a test keeps the two identical.
+
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident => ($meaning:literal, $action:literal),)+) => {
+        /// A stable error code. The names never change once released: users search for
+        /// them, alert on them and quote them to support.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in documentation order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)+];
+
+            /// The code as status, events and metrics show it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => stringify!($name),)+
+                }
+            }
+
+            /// What the code means.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $meaning,)+
+                }
+            }
+
+            /// What the user does about it.
+            pub fn action(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $action,)+
+                }
+            }
+        }
+
+        impl FromStr for ErrorCode {
+            type Err = UnknownErrorCode;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $(stringify!($name) => Ok(ErrorCode::$name),)+
+                    _ => Err(UnknownErrorCode(s.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The credentials Secret does not exist in the ClassLinkSync's namespace.
+    SecretNotFound => (
+        "The Secret named in `spec.credentials.secretRef.name` does not exist in the ClassLinkSync's namespace.",
+        "Create the Secret in the same namespace (other namespaces are never read), or fix the name. The operator retries on its own once the Secret exists."
+    ),
+    /// A key the auth method needs is missing or empty in the Secret.
+    SecretKeyMissing => (
+        "The Secret lacks a key the auth method needs (`clientId` and `clientSecret`, or `token` for Bearer, unless renamed in `secretRef`), or the value is empty.",
+        "Add the key to the Secret, or point `secretRef.clientIdKey`/`clientSecretKey`/`tokenKey` at the keys it has."
+    ),
+    /// The spec breaks a rule the API server could not check.
+    InvalidSpec => (
+        "The ClassLinkSync's spec breaks a rule that the API server did not enforce (clusters before Kubernetes 1.25 do not check the CRD's CEL rules).",
+        "Read the message: it names the field and the rule. Fix the spec; docs/reference.md lists the rules."
+    ),
+    /// The endpoint URL is unusable.
+    EndpointInvalid => (
+        "The endpoint URL cannot be used: it does not parse, or it is plain `http://` and the operator does not run with `--allow-insecure-http`.",
+        "Copy the Endpoint URL from ClassLink's API Credentials page; it starts with `https://`."
+    ),
+    /// The Roster Server could not be reached.
+    EndpointUnreachable => (
+        "The Roster Server could not be reached: the name does not resolve, the connection is refused, or TLS fails.",
+        "Check the endpoint URL, DNS and egress from the operator's pod (NetworkPolicy, proxy). For a private CA, give the operator the CA bundle."
+    ),
+    /// The endpoint answers, but not as a OneRoster API.
+    NotOneRosterApi => (
+        "The endpoint answered, but not as a OneRoster 1.1 API (404 on the base collections, or an HTML page).",
+        "Use the root of the Roster Server (the Endpoint URL ClassLink shows), with or without `/ims/oneroster/v1p1`. For a SIS with only the minimum endpoints, turn on `compatibilityMode`."
+    ),
+    /// 401: the credentials or the signature were refused.
+    AuthenticationFailed => (
+        "The Roster Server refused the credentials (HTTP 401): wrong Client Key or Secret, a bad signature, or an expired token.",
+        "Copy the Key and Secret again from ClassLink's API Credentials page into the Secret. Check `credentials.method` and `signatureMethod` match what the server expects."
+    ),
+    /// 403: the credentials may not read the roster.
+    AccessDenied => (
+        "The Roster Server accepted the credentials but refused access (HTTP 403).",
+        "In ClassLink Roster Server, make sure the app is approved and shares the schools and data types the sync reads."
+    ),
+    /// The OAuth 2.0 token endpoint refused or answered garbage.
+    TokenRequestFailed => (
+        "The OAuth 2.0 token endpoint refused the client credentials or did not answer with a token.",
+        "Check `credentials.tokenUrl`, the client id and secret, and the scopes."
+    ),
+    /// A request took longer than `requestTimeoutSeconds`, after retries.
+    RequestTimeout => (
+        "Requests to the Roster Server timed out (`spec.requestTimeoutSeconds`), also after retries.",
+        "Check the server's health; raise `requestTimeoutSeconds` or lower `pageSize` for a slow server."
+    ),
+    /// 429 after every retry.
+    RateLimited => (
+        "The Roster Server kept answering HTTP 429 (rate limited) after the retries, which honour its Retry-After.",
+        "Lower `maxConcurrentRequests`, or ask ClassLink about the app's rate limit. The next scheduled sync tries again."
+    ),
+    /// 5xx after every retry.
+    ServerError => (
+        "The Roster Server kept answering with server errors (HTTP 5xx) after the retries.",
+        "Usually passes on its own; the next sync tries again. If it lasts, contact ClassLink with the time of the sync."
+    ),
+    /// The connection kept breaking mid-answer.
+    ConnectionReset => (
+        "Connections to the Roster Server kept breaking in the middle of an answer, also after retries.",
+        "Check proxies and load balancers between the operator and the server; try a smaller `pageSize`."
+    ),
+    /// An answer was not valid OneRoster JSON.
+    MalformedResponse => (
+        "An answer from the Roster Server was not valid OneRoster JSON (truncated, not JSON, or of the wrong shape).",
+        "Usually a server or proxy fault; the next sync tries again. If it repeats, contact the SIS vendor with the collection named in the message."
+    ),
+    /// The data kept changing (`x-perm-rev`) while the sync read it.
+    DataChangedDuringSync => (
+        "The school's data kept changing while the sync read it (ClassLink's `x-perm-rev` header changed on every attempt).",
+        "Nothing to fix: the store keeps its previous snapshot and the next sync tries again. Avoid large SIS imports during the sync window."
+    ),
+    /// DataGuard hides the emails.
+    DataGuardMasked => (
+        "Most people arrive with an empty or masked email: ClassLink DataGuard is hiding fields, so nobody can be matched.",
+        "In ClassLink, turn DataGuard off for the email fields of this app (the guide warns about this), then sync again."
+    ),
+    /// Some schools' data was incomplete and left as it was.
+    IncompleteSchoolData => (
+        "Some schools' data was incomplete (classes pointing at unknown courses, terms or schools, memberships pointing at unknown people or classes, or people but no classes). Their data in the store was left as it was; the other schools were synced.",
+        "Fix the data in the SIS, or take the schools named in the message out of the sync with a SchoolExclusion."
+    ),
+    /// Every school's data was incomplete.
+    AllSchoolsIncomplete => (
+        "Every included school's data was incomplete, so nothing was synced.",
+        "Fix the data in the SIS, or exclude the schools named in the problems with a SchoolExclusion."
+    ),
+    /// No school left to sync.
+    NoSchoolsLeft => (
+        "No school is left to sync: the Roster Server returned no active school, or SchoolExclusions exclude them all.",
+        "Check the app's school sharing in ClassLink, and the SchoolExclusions that name this ClassLinkSync."
+    ),
+    /// The sync would remove too many people.
+    ShrinkGuardTripped => (
+        "The sync would remove more of this provider's people than `spec.shrinkGuardPercent` allows. A truncated feed looks like a mass deletion, so nothing was changed.",
+        "If the removal is real (end of year, a school left), confirm it: set the annotation `rostersync.io/confirm-shrink` to a new value (or pass `--confirm-shrink` to `classlink-operator sync`). Otherwise find out why the feed shrank."
+    ),
+    /// The roster store could not be used.
+    StoreUnavailable => (
+        "The roster store (SQLite file or PostgreSQL) could not be opened, read or written.",
+        "Check the store URL, the database's health and disk space. The sync is retried; the previous snapshot is intact."
+    ),
+    /// The whole sync took too long.
+    SyncTimeout => (
+        "The sync took longer than `spec.syncTimeoutMinutes` and was cancelled; nothing was changed.",
+        "Raise `syncTimeoutMinutes` for a very large district (a first sync can take hours), or check the server's speed."
+    ),
+    /// The sync was cancelled (operator shutdown).
+    SyncCancelled => (
+        "The sync was cancelled before it finished, usually because the operator shut down; nothing was changed.",
+        "Nothing to do: the sync runs again after the operator restarts."
+    ),
+}
+
+/// A string that is not one of the codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code {0:?}")]
+pub struct UnknownErrorCode(pub String);
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// docs/error-codes.md: the table of every code, its meaning and what to do.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Error codes\n\n\
+         Generated from `src/error_code.rs` by `classlink-operator docs error-codes`; a test fails \
+         when this file and the code differ. A sync shows its code in `status.lastSync.errorCode`, \
+         the `Error` column of `kubectl get classlinksyncs`, its Event and the \
+         `classlink_sync_total` metric. Codes never carry secrets or personal data.\n\n\
+         | Code | Meaning | What to do |\n|---|---|---|\n",
+    );
+    for code in ErrorCode::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            code.as_str(),
+            code.meaning(),
+            code.action()
+        ));
+    }
+    out
+}
