@@ -5,4 +5,8 @@
 
 pub mod cli;
 pub mod crd;
+pub mod engine;
 pub mod error_code;
+pub mod oneroster;
+pub mod store;
+pub mod sync;

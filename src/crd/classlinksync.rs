@@ -22,6 +22,8 @@ pub const DEFAULT_MERGE_PRIORITY: i32 = 100;
 
 /// Desired state of one ClassLink integration: where the Roster Server is, how to sign in,
 /// which data to sync and how to merge people with the platform's existing users.
+// printcolumn(...) repeats `type_ = ...` by design; clippy reads that as a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "rostersync.io",

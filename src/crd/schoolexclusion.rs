@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Schools to leave out of one ClassLinkSync. Their classes and memberships are not synced,
 /// nor are people whose only schools are excluded.
+// printcolumn(...) repeats `type_ = ...` by design; clippy reads that as a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "rostersync.io",

@@ -66,9 +66,15 @@ pub async fn install_crds(client: &kube::Client) {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 let mut replacement = crd.clone();
-                let current = api.get(&name).await.unwrap_or_else(|e| panic!("reading CRD {name}: {e}"));
+                let current = api
+                    .get(&name)
+                    .await
+                    .unwrap_or_else(|e| panic!("reading CRD {name}: {e}"));
                 replacement.metadata.resource_version = current.metadata.resource_version;
-                if let Err(e) = api.replace(&name, &PostParams::default(), &replacement).await {
+                if let Err(e) = api
+                    .replace(&name, &PostParams::default(), &replacement)
+                    .await
+                {
                     // Another test of this binary replaced it first; the content is the same.
                     let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
                     assert!(conflict, "replacing CRD {name}: {e}");
@@ -90,3 +96,5 @@ pub async fn install_crds(client: &kube::Client) {
             .unwrap_or_else(|e| panic!("watching CRD {name}: {e}"));
     }
 }
+
+pub mod roster;

@@ -9,7 +9,10 @@
 fn main() {
     let cp = testenv::ControlPlane::shared();
     println!("export KUBECONFIG={}", cp.kubeconfig().display());
-    println!("# API server {} is ready; Ctrl-C stops it and removes its data", cp.server());
+    println!(
+        "# API server {} is ready; Ctrl-C stops it and removes its data",
+        cp.server()
+    );
     loop {
         std::thread::park();
     }

@@ -1,12 +1,21 @@
 //! The command line: `run`, `sync`, `crds`, `trigger` and `identities`.
 
+mod identities;
+pub mod resources;
+mod sync;
+
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
 /// Exit code of a command whose capability this build does not have yet.
 pub const EXIT_NOT_BUILT: u8 = 2;
+/// Exit code of `sync` when the sync ended `PartiallySucceeded`.
+pub const EXIT_PARTIAL: u8 = 3;
+/// Exit code of `sync` when the sync ended `Failed`.
+pub const EXIT_FAILED: u8 = 4;
 
 /// Keeps a school's roster in sync with its ClassLink Roster Server (OneRoster 1.1).
 ///
@@ -25,7 +34,10 @@ pub enum Command {
     /// Run the operator: watch ClassLinkSyncs and SchoolExclusions and sync on schedule.
     Run(RunArgs),
     /// Run one sync from resource files (a ClassLinkSync, its Secret, SchoolExclusions) and
-    /// print the report.
+    /// print the report: the guide's Sync Details.
+    ///
+    /// Exit code 0: Succeeded; 3: PartiallySucceeded; 4: Failed; 1: the files could not be
+    /// used.
     Sync(SyncArgs),
     /// Print the ClassLinkSync and SchoolExclusion CRDs as YAML (what `crds/` holds).
     Crds,
@@ -44,16 +56,44 @@ pub enum Command {
     Identities(IdentitiesCommand),
 }
 
+/// Where the roster store is.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Roster store: a SQLite file path or `sqlite://PATH`, or a `postgres://` URL.
+    #[arg(long, env = "CLASSLINK_STORE", default_value = "sqlite://classlink-roster.db")]
+    pub store: String,
+}
+
+/// How the operator may reach Roster Servers.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// Allow plain `http://` endpoints. For tests and demos on loopback only: OAuth 1.0a
+    /// signatures and tokens would cross the network in the clear.
+    #[arg(long, env = "CLASSLINK_ALLOW_INSECURE_HTTP")]
+    pub allow_insecure_http: bool,
+    /// PEM file of extra CA certificates, for Roster Servers behind a private CA.
+    #[arg(long, env = "CLASSLINK_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
 /// Flags of `run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Roster store: a SQLite file path or `sqlite://PATH`, or a `postgres://` URL.
-    #[arg(
-        long,
-        env = "CLASSLINK_STORE",
-        default_value = "sqlite://classlink-roster.db"
-    )]
-    pub store: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Output formats of `sync`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The guide's Sync Details as a table.
+    Table,
+    /// The keys of `status.lastSync`, plus `schools`.
+    Json,
+    /// The same as YAML.
+    Yaml,
 }
 
 /// Flags of `sync`.
@@ -62,7 +102,26 @@ pub struct SyncArgs {
     /// YAML files, or directories of them, holding a ClassLinkSync, its Secret and any
     /// SchoolExclusions.
     #[arg(short = 'f', long = "filename", required = true)]
-    pub paths: Vec<std::path::PathBuf>,
+    pub paths: Vec<PathBuf>,
+    /// Which ClassLinkSync to sync when the files hold several.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Namespace (tenant) for resources that do not name one.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// How to print the report.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Take this date as today (YYYY-MM-DD) for enrolment and session dates.
+    #[arg(long)]
+    pub as_of: Option<jiff::civil::Date>,
+    /// Confirm a removal of people beyond the shrink guard.
+    #[arg(long)]
+    pub confirm_shrink: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// Generated documentation pages.
@@ -87,19 +146,24 @@ pub struct TriggerArgs {
 /// `identities` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum IdentitiesCommand {
-    /// Import platform users from a CSV file (email, given name, family name, role).
+    /// Import platform users from a CSV file with the header
+    /// `email,given_name,family_name,role`. Emails already present are left as they are.
     Import {
         /// Namespace (tenant) the users belong to.
         #[arg(short = 'n', long)]
         namespace: String,
         /// The CSV file.
-        file: std::path::PathBuf,
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
-    /// List the platform users of a namespace.
+    /// List the platform users of a namespace (this prints their emails and names).
     List {
         /// Namespace (tenant) whose users are listed.
         #[arg(short = 'n', long)]
         namespace: String,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -112,10 +176,10 @@ impl Cli {
                 DocsPage::Reference => crate::crd::reference::markdown(),
                 DocsPage::ErrorCodes => crate::error_code::markdown(),
             })),
+            Command::Sync(args) => sync::run(args).await,
+            Command::Identities(command) => identities::run(command).await,
             Command::Run(_) => not_built("run", "the controller"),
-            Command::Sync(_) => not_built("sync", "the sync engine and roster store"),
             Command::Trigger(_) => not_built("trigger", "manual sync requests"),
-            Command::Identities(_) => not_built("identities", "the roster store"),
         }
     }
 }

@@ -1,0 +1,297 @@
+//! `classlink-operator sync`: one sync from resource files, with the same engine and store
+//! the controller uses, and the report as the guide's Sync Details.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::resources::{self, Resources};
+use super::{EXIT_FAILED, EXIT_PARTIAL, OutputFormat, SyncArgs};
+use crate::crd::ClassLinkSync;
+use crate::engine::report::{SyncReport, SyncResult};
+use crate::oneroster::Progress;
+use crate::store::Store;
+use crate::sync::{JobOptions, SyncOutcome, Trigger};
+
+/// The JSON/YAML report: the keys of `status.lastSync`, plus `schools`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Printed<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    display_name: &'a str,
+    trigger: &'static str,
+    start_time: String,
+    completion_time: String,
+    duration_seconds: u64,
+    #[serde(flatten)]
+    report: &'a SyncReport,
+    rows_written: u64,
+}
+
+pub(super) async fn run(args: SyncArgs) -> ExitCode {
+    match sync(&args).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
+    let resources = resources::load(&args.paths)?;
+    let sync = pick(&resources, args.name.as_deref())?;
+    let name = sync.metadata.name.clone().unwrap_or_default();
+    let namespace = sync
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| args.namespace.clone());
+    let secret_name = &sync.spec.credentials.secret_ref.name;
+    let secret = resources
+        .secrets
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(secret_name))
+        .map(resources::secret_data);
+    let extra_ca_pem = match &args.connection.ca_file {
+        Some(path) => Some(
+            std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let options = JobOptions {
+        allow_insecure_http: args.connection.allow_insecure_http,
+        extra_ca_pem,
+        confirm_shrink: args.confirm_shrink,
+    };
+    let store = Store::open(&args.store.store)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let outcome = match crate::sync::job::build(
+        &namespace,
+        sync,
+        secret.as_ref(),
+        &resources.exclusions,
+        &options,
+    ) {
+        Ok(job) => {
+            let progress = ProgressPrinter::new();
+            let outcome =
+                crate::sync::run(&job, &store, Trigger::Manual, args.as_of, |p| progress.show(&p))
+                    .await;
+            progress.finish();
+            outcome
+        }
+        Err(e) => {
+            let now = jiff::Timestamp::now();
+            SyncOutcome {
+                report: SyncReport::failed(e.code, e.message),
+                exclusions: Vec::new(),
+                started: now,
+                completed: now,
+                rows_written: 0,
+                run_id: None,
+            }
+        }
+    };
+
+    let duration = outcome
+        .completed
+        .duration_since(outcome.started)
+        .as_secs()
+        .max(0) as u64;
+    let printed = Printed {
+        name: &name,
+        namespace: &namespace,
+        display_name: &sync.spec.display_name,
+        trigger: Trigger::Manual.as_str(),
+        start_time: outcome.started.to_string(),
+        completion_time: outcome.completed.to_string(),
+        duration_seconds: duration,
+        report: &outcome.report,
+        rows_written: outcome.rows_written,
+    };
+    let text = match args.output {
+        OutputFormat::Table => table(&printed),
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&printed).map_err(|e| e.to_string())? + "\n"
+        }
+        OutputFormat::Yaml => serde_yaml::to_string(&printed).map_err(|e| e.to_string())?,
+    };
+    print!("{text}");
+    Ok(match outcome.report.result {
+        SyncResult::Succeeded => ExitCode::SUCCESS,
+        SyncResult::PartiallySucceeded => ExitCode::from(EXIT_PARTIAL),
+        SyncResult::Failed => ExitCode::from(EXIT_FAILED),
+    })
+}
+
+fn pick<'a>(resources: &'a Resources, name: Option<&str>) -> Result<&'a ClassLinkSync, String> {
+    let names = || {
+        resources
+            .syncs
+            .iter()
+            .filter_map(|s| s.metadata.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(name) => resources
+            .syncs
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name))
+            .ok_or_else(|| format!("no ClassLinkSync named {name:?} in the files (found: {})", names())),
+        None => match resources.syncs.as_slice() {
+            [one] => Ok(one),
+            [] => Err("the files hold no ClassLinkSync".into()),
+            _ => Err(format!(
+                "the files hold several ClassLinkSyncs ({}); choose one with --name",
+                names()
+            )),
+        },
+    }
+}
+
+/// The guide's Sync Details, in a terminal.
+fn table(p: &Printed<'_>) -> String {
+    let r = p.report;
+    let c = &r.counts;
+    let mut out = String::new();
+    let _ = writeln!(out, "Sync Details: {} ({}/{})", p.display_name, p.namespace, p.name);
+    let _ = writeln!(out);
+    let rows: [(&str, String); 5] = [
+        ("Result", r.result.as_str().to_owned()),
+        (
+            "Error code",
+            r.error_code.map_or("-".to_owned(), |c| c.as_str().to_owned()),
+        ),
+        ("Message", r.message.clone()),
+        ("Started", p.start_time.clone()),
+        ("Duration", format!("{}s", p.duration_seconds)),
+    ];
+    for (label, value) in rows {
+        let _ = writeln!(out, "  {label:<18} {value}");
+    }
+    let _ = writeln!(out);
+    let counts = [
+        ("Unmatched Users", c.unmatched_users),
+        ("Matched Students", c.matched_students),
+        ("Matched Teachers", c.matched_teachers),
+        ("Matched Staff", c.matched_staff),
+        ("Imported Classes", c.imported_classes),
+        ("Synced Guardians", c.synced_guardians),
+        ("Created Users", c.created_users),
+        ("Excluded Schools", c.excluded_schools),
+    ];
+    for (label, value) in counts {
+        let _ = writeln!(out, "  {label:<18} {value}");
+    }
+    if !r.schools.is_empty() {
+        let _ = writeln!(out);
+        let width = r
+            .schools
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<16}  {:<22}  {:>8}  {:>8}  {:>5}  {:>7}",
+            "SCHOOL", "SOURCEDID", "STATUS", "STUDENTS", "TEACHERS", "STAFF", "CLASSES"
+        );
+        for s in &r.schools {
+            let status = match (&s.excluded_by, s.complete) {
+                (Some(by), _) => format!("excluded by {by}"),
+                (None, true) => "included".to_owned(),
+                (None, false) => "included, incomplete".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:<16}  {:<22}  {:>8}  {:>8}  {:>5}  {:>7}",
+                s.name,
+                s.sourced_id,
+                status,
+                s.counts.students,
+                s.counts.teachers,
+                s.counts.staff,
+                s.counts.classes
+            );
+        }
+    }
+    if !r.problems.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "  Problems:");
+        for problem in &r.problems {
+            let mut place = Vec::new();
+            if let Some(school) = &problem.school {
+                place.push(format!("school {school}"));
+            }
+            if let (Some(kind), Some(record)) = (&problem.record_type, &problem.record) {
+                place.push(format!("{kind} {record}"));
+            }
+            if let Some(n) = problem.occurrences {
+                place.push(format!("{n} records"));
+            }
+            let _ = writeln!(
+                out,
+                "  - {} ({}): {}",
+                problem.code,
+                place.join(", "),
+                problem.message
+            );
+        }
+    }
+    out
+}
+
+/// Progress on stderr while the roster is read: one updating line on a terminal, a line
+/// every few seconds otherwise (logs of a CI job or a cron run).
+struct ProgressPrinter {
+    terminal: bool,
+    last: Mutex<Option<Instant>>,
+}
+
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+impl ProgressPrinter {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            last: Mutex::new(None),
+        }
+    }
+
+    fn show(&self, progress: &Progress) {
+        let total = progress
+            .total
+            .map_or_else(String::new, |t| format!("/{t}"));
+        let line = format!(
+            "reading {}: {}{total} records, {} pages",
+            progress.collection, progress.records, progress.pages
+        );
+        if self.terminal {
+            eprint!("\r\x1b[2K{line}");
+            return;
+        }
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+            eprintln!("{line}");
+            *last = Some(Instant::now());
+        }
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,1037 @@
+//! The sync engine: plain Rust over plain data. It takes a ClassLinkSync's options, the
+//! schools its SchoolExclusions take out, today's date, the roster fetched from the Roster
+//! Server, the namespace's platform users and what the store holds for this provider, and
+//! returns the report and the changes to write. It knows nothing of Kubernetes, HTTP or SQL.
+
+pub mod dates;
+pub mod matching;
+pub mod model;
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use jiff::civil::Date;
+use sha2::{Digest, Sha256};
+
+use crate::error_code::ErrorCode;
+use crate::oneroster::records::{Class, Org, Role, Roster, User};
+use dates::{SessionCalendar, enrollment_holds};
+use matching::{IdentityIndex, Lookup, UnusableEmail, match_key};
+use model::{
+    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
+    PersonRow, ProviderSnapshot, SchoolRow, diff,
+};
+use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
+
+/// What a person is matched on (the guide's Merge Key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeKey {
+    /// The whole email, case sensitive.
+    Email,
+    /// The part before `@`, case sensitive.
+    EmailWithoutDomain,
+}
+
+/// Which OneRoster role is synced as guardians.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardianRole {
+    /// `parent`.
+    Parent,
+    /// `relative`.
+    Relative,
+    /// `guardian`.
+    Guardian,
+}
+
+impl GuardianRole {
+    fn matches(self, role: &Role) -> bool {
+        matches!(
+            (self, role),
+            (GuardianRole::Parent, Role::Parent)
+                | (GuardianRole::Relative, Role::Relative)
+                | (GuardianRole::Guardian, Role::Guardian)
+        )
+    }
+
+    /// The relationship name stored with each guardian.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardianRole::Parent => "Parent",
+            GuardianRole::Relative => "Relative",
+            GuardianRole::Guardian => "Guardian",
+        }
+    }
+}
+
+/// The options of one ClassLinkSync, as the engine needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// Namespace: the tenant whose platform users are matched.
+    pub namespace: String,
+    /// Name of the ClassLinkSync: the provider.
+    pub provider: String,
+    /// Sync classes and memberships.
+    pub sync_classroom_data: bool,
+    /// Only students with an enrollment holding today; only current memberships.
+    pub respect_enrolment_date: bool,
+    /// Only classes of a session holding today.
+    pub respect_academic_sessions: bool,
+    /// Sync guardians of this role (`None`: no guardians).
+    pub guardian_role: Option<GuardianRole>,
+    /// Merge key.
+    pub merge_key: MergeKey,
+    /// Merge priority.
+    pub priority: i32,
+    /// Link only to existing platform users.
+    pub attach_only: bool,
+    /// Largest share (percent) of stored people one sync may remove.
+    pub shrink_guard_percent: u32,
+    /// The user confirmed a removal beyond the shrink guard.
+    pub confirm_shrink: bool,
+}
+
+/// How a SchoolExclusion names a school.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SchoolRef {
+    /// By sourcedId.
+    SourcedId(String),
+    /// By identifier.
+    Identifier(String),
+    /// By exact name.
+    Name(String),
+}
+
+impl SchoolRef {
+    fn matches(&self, school: &Org) -> bool {
+        match self {
+            SchoolRef::SourcedId(id) => school.sourced_id == *id,
+            SchoolRef::Identifier(identifier) => school.identifier.as_deref() == Some(identifier),
+            SchoolRef::Name(name) => school.name.as_deref() == Some(name),
+        }
+    }
+}
+
+/// One SchoolExclusion naming this provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclusion {
+    /// Name of the SchoolExclusion.
+    pub name: String,
+    /// The schools it names.
+    pub schools: Vec<SchoolRef>,
+}
+
+/// What one SchoolExclusion resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExclusionResult {
+    /// Name of the SchoolExclusion.
+    pub name: String,
+    /// Per listed school: the school found (sourcedId, name), or `None`.
+    pub schools: Vec<(SchoolRef, Option<(String, String)>)>,
+}
+
+/// Everything one sync decides from.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncInput<'a> {
+    /// Options.
+    pub settings: &'a SyncSettings,
+    /// SchoolExclusions naming this provider.
+    pub exclusions: &'a [Exclusion],
+    /// Today, in the region's time zone.
+    pub today: Date,
+    /// The fetched roster.
+    pub roster: &'a Roster,
+    /// The namespace's platform users.
+    pub identities: &'a [Identity],
+    /// What the store holds for this provider.
+    pub stored: &'a ProviderSnapshot,
+}
+
+/// The engine's answer.
+#[derive(Debug, Clone)]
+pub struct SyncPlan {
+    /// The report.
+    pub report: SyncReport,
+    /// What to write; `None` when the sync failed and nothing may change.
+    pub changes: Option<ChangeSet>,
+    /// How each SchoolExclusion resolved.
+    pub exclusions: Vec<ExclusionResult>,
+}
+
+/// Share (percent) of people without a usable email above which DataGuard is assumed.
+const DATAGUARD_PERCENT: usize = 50;
+
+/// Decides a sync.
+pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
+    Planner::new(input).run()
+}
+
+/// A person of the feed that the sync considers.
+struct Candidate<'a> {
+    user: &'a User,
+    role: PersonRole,
+    schools: Vec<String>,
+}
+
+struct Planner<'a> {
+    input: &'a SyncInput<'a>,
+    problems: ProblemLog,
+    schools: BTreeMap<&'a str, &'a Org>,
+    excluded: BTreeMap<String, String>,
+    exclusions: Vec<ExclusionResult>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a SyncInput<'a>) -> Self {
+        let schools = input
+            .roster
+            .schools
+            .iter()
+            .map(|o| (o.sourced_id.as_str(), o))
+            .collect();
+        Self {
+            input,
+            problems: ProblemLog::default(),
+            schools,
+            excluded: BTreeMap::new(),
+            exclusions: Vec::new(),
+        }
+    }
+
+    fn settings(&self) -> &'a SyncSettings {
+        self.input.settings
+    }
+
+    fn run(mut self) -> SyncPlan {
+        let roster = self.input.roster;
+        for (collection, n) in &roster.skipped_records {
+            self.problems.add_counted(
+                "RecordWithoutSourcedId",
+                collection.as_str(),
+                *n,
+                format!("{n} {collection} records had no sourcedId and were skipped"),
+            );
+        }
+        self.resolve_exclusions();
+        let included: BTreeSet<String> = self
+            .schools
+            .keys()
+            .filter(|id| !self.excluded.contains_key(**id))
+            .map(|id| (*id).to_owned())
+            .collect();
+        if included.is_empty() {
+            let message = if self.schools.is_empty() {
+                "The Roster Server returned no active school.".to_owned()
+            } else {
+                format!(
+                    "All {} schools are excluded by SchoolExclusions; nothing to sync.",
+                    self.schools.len()
+                )
+            };
+            return self.failed(ErrorCode::NoSchoolsLeft, message, &BTreeSet::new());
+        }
+
+        let today = self.input.today;
+        let calendar = SessionCalendar::new(&roster.academic_sessions, today);
+        let candidates = self.candidates();
+        let incomplete = self.find_incomplete_schools(&included, &calendar, &candidates);
+        let frozen: BTreeSet<String> = incomplete.intersection(&included).cloned().collect();
+        if frozen.len() == included.len() {
+            let message = format!(
+                "Every included school has incomplete data ({}); nothing was synced. Fix the data in the SIS or exclude these schools with a SchoolExclusion.",
+                self.school_list(&frozen)
+            );
+            return self.failed(ErrorCode::AllSchoolsIncomplete, message, &frozen);
+        }
+
+        let classes = self.desired_classes(&included, &calendar);
+        let class_schools: HashMap<&str, &str> = classes
+            .iter()
+            .map(|c| (c.sourced_id.as_str(), c.school.as_str()))
+            .collect();
+        let people_ids: HashSet<&str> = candidates
+            .iter()
+            .map(|c| c.user.sourced_id.as_str())
+            .collect();
+        let memberships = self.desired_memberships(&class_schools, &people_ids);
+        let (guardians, guardian_links) = self.desired_guardians(&candidates);
+
+        // DataGuard hides emails; matching everyone as unmatched would be a lie.
+        let considered: Vec<&Candidate> = candidates
+            .iter()
+            .filter(|c| !c.schools.iter().any(|s| frozen.contains(s)))
+            .collect();
+        let unusable = considered
+            .iter()
+            .filter(|c| match_key(c.user.email.as_deref(), MergeKey::Email).is_err())
+            .count();
+        if !considered.is_empty() && unusable * 100 > considered.len() * DATAGUARD_PERCENT {
+            let masked = considered
+                .iter()
+                .filter(|c| {
+                    match_key(c.user.email.as_deref(), MergeKey::Email)
+                        == Err(UnusableEmail::Masked)
+                })
+                .count();
+            let message = format!(
+                "{unusable} of {} people have no usable email ({masked} masked, {} empty): ClassLink DataGuard appears to hide the email field, so nobody can be matched. Turn DataGuard off for this app's email fields.",
+                considered.len(),
+                unusable - masked
+            );
+            return self.failed(ErrorCode::DataGuardMasked, message, &frozen);
+        }
+
+        let matched = self.match_people(&candidates, &frozen);
+        let mut changes = ChangeSet {
+            new_identities: matched.new_identities,
+            identity_updates: matched.identity_updates,
+            ..ChangeSet::default()
+        };
+        let stored = self.input.stored;
+        changes.schools = diff(&stored.schools, self.school_rows(&included), &frozen);
+        changes.people = diff(&stored.people, matched.people, &frozen);
+        changes.classes = diff(&stored.classes, classes.clone(), &frozen);
+        changes.memberships = diff(&stored.memberships, memberships, &frozen);
+        changes.guardians = diff(&stored.guardians, guardians.clone(), &frozen);
+        changes.guardian_links = diff(&stored.guardian_links, guardian_links, &frozen);
+        self.release_attributes_of_removed(&mut changes);
+
+        let removed = changes.people.delete.len();
+        let before = stored.people.len();
+        let limit = self.settings().shrink_guard_percent as usize;
+        if before > 0 && removed * 100 > before * limit && !self.settings().confirm_shrink {
+            let message = format!(
+                "This sync would remove {removed} of the {before} people stored for this ClassLinkSync ({}%), more than the shrink guard's {limit}%. Nothing was changed. If the removal is real, confirm it.",
+                removed * 100 / before
+            );
+            return self.failed(ErrorCode::ShrinkGuardTripped, message, &frozen);
+        }
+
+        let mut counts = matched.counts;
+        counts.imported_classes = classes
+            .iter()
+            .filter(|c| !frozen.contains(&c.school))
+            .count() as u64;
+        counts.synced_guardians = guardians
+            .iter()
+            .filter(|g| !g.schools.iter().any(|s| frozen.contains(s)))
+            .count() as u64;
+        counts.excluded_schools = self.excluded.len() as u64;
+
+        let schools = self.school_reports(&frozen, &considered, &classes);
+        let (result, error_code, message) = if incomplete.is_empty() {
+            let message = format!(
+                "Synced {} schools: {} students, {} teachers, {} staff, {} classes, {} guardians; {} unmatched users, {} users created.",
+                included.len(),
+                count_role(&considered, PersonRole::Student),
+                count_role(&considered, PersonRole::Teacher),
+                count_role(&considered, PersonRole::Staff),
+                counts.imported_classes,
+                counts.synced_guardians,
+                counts.unmatched_users,
+                counts.created_users
+            );
+            (SyncResult::Succeeded, None, message)
+        } else {
+            let message = format!(
+                "Incomplete data in {} of {} schools ({}): their data in the store was left as it was; the other schools were synced. Fix the data in the SIS, or exclude these schools with a SchoolExclusion.",
+                incomplete.len(),
+                included.len(),
+                self.school_list(&incomplete)
+            );
+            (
+                SyncResult::PartiallySucceeded,
+                Some(ErrorCode::IncompleteSchoolData),
+                message,
+            )
+        };
+        SyncPlan {
+            report: SyncReport {
+                result,
+                error_code,
+                message,
+                counts,
+                problems: self.problems.into_list(),
+                schools,
+            },
+            changes: Some(changes),
+            exclusions: self.exclusions,
+        }
+    }
+
+    fn failed(self, code: ErrorCode, message: String, frozen: &BTreeSet<String>) -> SyncPlan {
+        let schools = self.school_reports(frozen, &[], &[]);
+        let mut report = SyncReport::failed(code, message);
+        report.counts.excluded_schools = self.excluded.len() as u64;
+        report.schools = schools;
+        report.problems = self.problems.into_list();
+        SyncPlan {
+            report,
+            changes: None,
+            exclusions: self.exclusions,
+        }
+    }
+
+    /// "Riverside High (org-3), org-9" for messages: school names are not personal data.
+    fn school_list(&self, ids: &BTreeSet<String>) -> String {
+        ids.iter()
+            .map(|id| {
+                match self
+                    .schools
+                    .get(id.as_str())
+                    .and_then(|o| o.name.as_deref())
+                {
+                    Some(name) => format!("{name} ({id})"),
+                    None => id.clone(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn resolve_exclusions(&mut self) {
+        for exclusion in self.input.exclusions {
+            let mut result = ExclusionResult {
+                name: exclusion.name.clone(),
+                schools: Vec::new(),
+            };
+            for school_ref in &exclusion.schools {
+                let found = self
+                    .input
+                    .roster
+                    .schools
+                    .iter()
+                    .find(|school| school_ref.matches(school));
+                if let Some(school) = found {
+                    self.excluded
+                        .entry(school.sourced_id.clone())
+                        .or_insert_with(|| exclusion.name.clone());
+                }
+                result.schools.push((
+                    school_ref.clone(),
+                    found.map(|s| (s.sourced_id.clone(), s.name.clone().unwrap_or_default())),
+                ));
+            }
+            self.exclusions.push(result);
+        }
+    }
+
+    /// Enabled students, teachers and staff, less those whose only schools are excluded and,
+    /// with Respect Enrolment Date, students without a current enrollment.
+    fn candidates(&self) -> Vec<Candidate<'a>> {
+        let roster = self.input.roster;
+        let settings = self.settings();
+        let currently_enrolled: HashSet<&str> = if settings.respect_enrolment_date {
+            roster
+                .enrollments
+                .iter()
+                .filter(|e| enrollment_holds(e, self.input.today))
+                .filter_map(|e| e.user.as_deref())
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let mut out = Vec::new();
+        for user in &roster.users {
+            let role = match &user.role {
+                Some(Role::Student) => PersonRole::Student,
+                Some(Role::Teacher) => PersonRole::Teacher,
+                Some(Role::Administrator | Role::Aide | Role::Proctor) => PersonRole::Staff,
+                _ => continue,
+            };
+            if !user.enabled {
+                continue;
+            }
+            let known: Vec<&String> = user
+                .orgs
+                .iter()
+                .filter(|o| self.schools.contains_key(o.as_str()))
+                .collect();
+            let mut schools: Vec<String> = known
+                .iter()
+                .filter(|o| !self.excluded.contains_key(o.as_str()))
+                .map(|o| (*o).clone())
+                .collect();
+            if !known.is_empty() && schools.is_empty() {
+                continue;
+            }
+            if role == PersonRole::Student
+                && settings.respect_enrolment_date
+                && !currently_enrolled.contains(user.sourced_id.as_str())
+            {
+                continue;
+            }
+            schools.sort();
+            schools.dedup();
+            out.push(Candidate {
+                user,
+                role,
+                schools,
+            });
+        }
+        out
+    }
+
+    /// Schools whose data is incomplete this time, with a problem recorded for each fault.
+    /// Faults in excluded schools are not looked at: excluding them is the cure.
+    fn find_incomplete_schools(
+        &mut self,
+        included: &BTreeSet<String>,
+        calendar: &SessionCalendar<'_>,
+        candidates: &[Candidate<'_>],
+    ) -> BTreeSet<String> {
+        let roster = self.input.roster;
+        let mut incomplete = BTreeSet::new();
+        let courses: Option<HashSet<&str>> = roster
+            .courses
+            .as_ref()
+            .map(|c| c.iter().map(|c| c.sourced_id.as_str()).collect());
+        for class in &roster.classes {
+            let Some(school) = class.school.as_deref() else {
+                self.problems.add(
+                    "MissingSchoolReference",
+                    None,
+                    "classes",
+                    &class.sourced_id,
+                    || "A class names no school; it is not synced.".into(),
+                );
+                continue;
+            };
+            if self.excluded.contains_key(school) {
+                continue;
+            }
+            if !self.schools.contains_key(school) {
+                self.problems.add(
+                    "DanglingSchoolReference",
+                    Some(school),
+                    "classes",
+                    &class.sourced_id,
+                    || "Classes point at a school the Roster Server does not list.".into(),
+                );
+                incomplete.insert(school.to_owned());
+                continue;
+            }
+            if let (Some(courses), Some(course)) = (&courses, class.course.as_deref())
+                && !courses.contains(course)
+            {
+                self.problems.add(
+                    "DanglingCourseReference",
+                    Some(school),
+                    "classes",
+                    &class.sourced_id,
+                    || "Classes point at a course the Roster Server does not list.".into(),
+                );
+                incomplete.insert(school.to_owned());
+            }
+            if class.terms.iter().any(|t| !calendar.contains(t)) {
+                self.problems.add(
+                    "DanglingTermReference",
+                    Some(school),
+                    "classes",
+                    &class.sourced_id,
+                    || "Classes point at a term the Roster Server does not list.".into(),
+                );
+                incomplete.insert(school.to_owned());
+            }
+        }
+
+        let classes: HashMap<&str, &Class> = roster
+            .classes
+            .iter()
+            .map(|c| (c.sourced_id.as_str(), c))
+            .collect();
+        let users: HashSet<&str> = roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
+        for enrollment in &roster.enrollments {
+            let class = enrollment.class.as_deref().and_then(|c| classes.get(c));
+            let school = enrollment
+                .school
+                .as_deref()
+                .or_else(|| class.and_then(|c| c.school.as_deref()));
+            let Some(school) = school else { continue };
+            if !included.contains(school) {
+                continue;
+            }
+            if class.is_none() {
+                self.problems.add(
+                    "DanglingClassReference",
+                    Some(school),
+                    "enrollments",
+                    &enrollment.sourced_id,
+                    || "Enrollments point at a class the Roster Server does not list.".into(),
+                );
+                incomplete.insert(school.to_owned());
+            }
+            if enrollment
+                .user
+                .as_deref()
+                .is_some_and(|u| !users.contains(u))
+            {
+                self.problems.add(
+                    "DanglingUserReference",
+                    Some(school),
+                    "enrollments",
+                    &enrollment.sourced_id,
+                    || "Enrollments point at a person the Roster Server does not list.".into(),
+                );
+                incomplete.insert(school.to_owned());
+            }
+        }
+
+        if self.settings().sync_classroom_data {
+            let mut with_classes: HashSet<&str> = HashSet::new();
+            for class in &roster.classes {
+                if let Some(school) = class.school.as_deref() {
+                    with_classes.insert(school);
+                }
+            }
+            let mut with_people: BTreeSet<&str> = BTreeSet::new();
+            for candidate in candidates {
+                for school in &candidate.schools {
+                    with_people.insert(school);
+                }
+            }
+            for school in with_people {
+                if included.contains(school) && !with_classes.contains(school) {
+                    self.problems
+                        .add("NoClasses", Some(school), "orgs", school, || {
+                            "The school has people but no classes.".into()
+                        });
+                    incomplete.insert(school.to_owned());
+                }
+            }
+        }
+        incomplete
+    }
+
+    fn school_rows(&self, included: &BTreeSet<String>) -> Vec<SchoolRow> {
+        included
+            .iter()
+            .filter_map(|id| self.schools.get(id.as_str()))
+            .map(|org| SchoolRow {
+                sourced_id: org.sourced_id.clone(),
+                name: org.name.clone().unwrap_or_default(),
+                identifier: org.identifier.clone(),
+            })
+            .collect()
+    }
+
+    fn desired_classes(
+        &self,
+        included: &BTreeSet<String>,
+        calendar: &SessionCalendar<'_>,
+    ) -> Vec<ClassRow> {
+        let settings = self.settings();
+        if !settings.sync_classroom_data {
+            return Vec::new();
+        }
+        self.input
+            .roster
+            .classes
+            .iter()
+            .filter_map(|class| {
+                let school = class.school.as_deref()?;
+                if !included.contains(school) {
+                    return None;
+                }
+                if settings.respect_academic_sessions
+                    && !class.terms.iter().any(|t| calendar.holds_today(t))
+                {
+                    return None;
+                }
+                Some(ClassRow {
+                    sourced_id: class.sourced_id.clone(),
+                    school: school.to_owned(),
+                    title: class.title.clone(),
+                    class_code: class.class_code.clone(),
+                    class_type: class.class_type.as_ref().map(|t| t.as_str().to_owned()),
+                    course: class.course.clone(),
+                    terms: class.terms.join(","),
+                })
+            })
+            .collect()
+    }
+
+    fn desired_memberships(
+        &self,
+        class_schools: &HashMap<&str, &str>,
+        people: &HashSet<&str>,
+    ) -> Vec<MembershipRow> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for enrollment in &self.input.roster.enrollments {
+            let (Some(class), Some(user)) =
+                (enrollment.class.as_deref(), enrollment.user.as_deref())
+            else {
+                continue;
+            };
+            let Some(school) = class_schools.get(class) else {
+                continue;
+            };
+            if !people.contains(user) {
+                continue;
+            }
+            if self.settings().respect_enrolment_date
+                && !enrollment_holds(enrollment, self.input.today)
+            {
+                continue;
+            }
+            if !seen.insert((class, user)) {
+                continue;
+            }
+            out.push(MembershipRow {
+                class: class.to_owned(),
+                person: user.to_owned(),
+                role: enrollment
+                    .role
+                    .as_ref()
+                    .map_or("student", Role::as_str)
+                    .to_owned(),
+                school: (*school).to_owned(),
+            });
+        }
+        out
+    }
+
+    /// Users of the chosen relationship type who are agents of synced students (the link
+    /// may be recorded on either side).
+    fn desired_guardians(
+        &self,
+        candidates: &[Candidate<'_>],
+    ) -> (Vec<GuardianRow>, Vec<GuardianLinkRow>) {
+        let Some(role) = self.settings().guardian_role else {
+            return (Vec::new(), Vec::new());
+        };
+        let students: HashMap<&str, &Candidate> = candidates
+            .iter()
+            .filter(|c| c.role == PersonRole::Student)
+            .map(|c| (c.user.sourced_id.as_str(), c))
+            .collect();
+        let guardians: BTreeMap<&str, &User> = self
+            .input
+            .roster
+            .users
+            .iter()
+            .filter(|u| u.enabled && u.role.as_ref().is_some_and(|r| role.matches(r)))
+            .map(|u| (u.sourced_id.as_str(), u))
+            .collect();
+        let mut pairs: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for (id, student) in &students {
+            for agent in &student.user.agents {
+                if guardians.contains_key(agent.as_str()) {
+                    pairs.insert((agent.as_str(), id));
+                }
+            }
+        }
+        for (id, guardian) in &guardians {
+            for agent in &guardian.agents {
+                if students.contains_key(agent.as_str()) {
+                    pairs.insert((id, agent.as_str()));
+                }
+            }
+        }
+        let mut schools_of: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let mut links = Vec::new();
+        for (guardian, student) in pairs {
+            let student_schools = &students[student].schools;
+            schools_of
+                .entry(guardian)
+                .or_default()
+                .extend(student_schools.iter().cloned());
+            links.push(GuardianLinkRow {
+                guardian: guardian.to_owned(),
+                student: student.to_owned(),
+                relationship: role.as_str().to_owned(),
+                schools: student_schools.clone(),
+            });
+        }
+        let rows = schools_of
+            .into_iter()
+            .map(|(id, schools)| {
+                let user = guardians[id];
+                GuardianRow {
+                    sourced_id: id.to_owned(),
+                    relationship: role.as_str().to_owned(),
+                    given_name: user.given_name.clone(),
+                    family_name: user.family_name.clone(),
+                    email: user.email.clone(),
+                    phone: user.phone.clone(),
+                    sms: user.sms.clone(),
+                    schools: schools.into_iter().collect(),
+                }
+            })
+            .collect();
+        (rows, links)
+    }
+
+    /// Links each person to a platform user, creating users unless attach-only.
+    fn match_people(&mut self, candidates: &[Candidate<'_>], frozen: &BTreeSet<String>) -> Matched {
+        let settings = self.settings();
+        let identities: HashMap<&str, &Identity> = self
+            .input
+            .identities
+            .iter()
+            .map(|i| (i.id.as_str(), i))
+            .collect();
+        let mut index = IdentityIndex::default();
+        for identity in self.input.identities {
+            if let Ok(key) = match_key(identity.email.as_deref(), settings.merge_key) {
+                index.add(key, &identity.id);
+            }
+        }
+        let stored_links: HashMap<&str, &str> = self
+            .input
+            .stored
+            .people
+            .iter()
+            .filter_map(|p| Some((p.sourced_id.as_str(), p.identity_id.as_deref()?)))
+            .filter(|(_, id)| identities.contains_key(id))
+            .collect();
+
+        let mut out = Matched::default();
+        let mut claimed: HashSet<String> = HashSet::new();
+        for candidate in candidates {
+            let user = candidate.user;
+            let in_frozen = candidate.schools.iter().any(|s| frozen.contains(s));
+            let identity_id = if in_frozen {
+                // Not synced this time: the stored row stays as it is.
+                stored_links
+                    .get(user.sourced_id.as_str())
+                    .map(|s| (*s).to_owned())
+            } else {
+                self.match_one(candidate, &stored_links, &mut index, &mut out)
+            };
+            if let Some(id) = &identity_id
+                && !in_frozen
+                && claimed.insert(id.clone())
+                && let Some(identity) = identities.get(id.as_str())
+                && let Some(updated) = self.claim_attributes(identity, candidate)
+            {
+                out.identity_updates.push(updated);
+            }
+            out.people.push(PersonRow {
+                sourced_id: user.sourced_id.clone(),
+                identity_id,
+                role: candidate.role,
+                email: user.email.clone(),
+                username: user.username.clone(),
+                given_name: user.given_name.clone(),
+                family_name: user.family_name.clone(),
+                identifier: user.identifier.clone(),
+                grades: user.grades.join(","),
+                schools: candidate.schools.clone(),
+            });
+        }
+        out
+    }
+
+    fn match_one(
+        &mut self,
+        candidate: &Candidate<'_>,
+        stored_links: &HashMap<&str, &str>,
+        index: &mut IdentityIndex,
+        out: &mut Matched,
+    ) -> Option<String> {
+        let settings = self.settings();
+        let user = candidate.user;
+        if let Some(id) = stored_links.get(user.sourced_id.as_str()) {
+            out.counts.count_matched(candidate.role);
+            return Some((*id).to_owned());
+        }
+        let school = candidate.schools.first().map(String::as_str);
+        let key = match match_key(user.email.as_deref(), settings.merge_key) {
+            Ok(key) => Some(key),
+            Err(why) => {
+                let code = match why {
+                    UnusableEmail::Missing => "NoEmail",
+                    UnusableEmail::Masked => "MaskedEmail",
+                };
+                self.problems
+                    .add(code, school, "users", &user.sourced_id, || {
+                        "People without a usable email cannot be matched to existing users.".into()
+                    });
+                None
+            }
+        };
+        let found = key.map_or(Lookup::None, |k| index.lookup(k));
+        match found {
+            Lookup::One(id) => {
+                if out.created_ids.contains(&id) {
+                    // Matched a user this sync created for someone else with the same key.
+                    out.counts.unmatched_users += 1;
+                } else {
+                    out.counts.count_matched(candidate.role);
+                }
+                Some(id)
+            }
+            Lookup::Ambiguous(n) => {
+                self.problems
+                    .add("AmbiguousMatch", school, "users", &user.sourced_id, || {
+                        format!("The person's match key is shared by {n} existing users; the person is left unmatched.")
+                    });
+                out.counts.unmatched_users += 1;
+                None
+            }
+            Lookup::None => {
+                out.counts.unmatched_users += 1;
+                if settings.attach_only {
+                    return None;
+                }
+                let identity = Identity {
+                    id: identity_id_for(&settings.namespace, &settings.provider, &user.sourced_id),
+                    email: user.email.clone(),
+                    given_name: user.given_name.clone(),
+                    family_name: user.family_name.clone(),
+                    role: Some(candidate.role.as_str().to_owned()),
+                    source: format!("classlinksync/{}", settings.provider),
+                    attributes_from: Some(settings.provider.clone()),
+                    attributes_priority: Some(settings.priority),
+                };
+                if let Some(k) = key {
+                    index.add(k, &identity.id);
+                }
+                out.created_ids.insert(identity.id.clone());
+                out.counts.created_users += 1;
+                let id = identity.id.clone();
+                out.new_identities.push(identity);
+                Some(id)
+            }
+        }
+    }
+
+    /// The user's new attributes when this provider's priority lets it set them and they
+    /// differ from what the user has.
+    fn claim_attributes(&self, identity: &Identity, candidate: &Candidate<'_>) -> Option<Identity> {
+        let settings = self.settings();
+        let may_set = match (&identity.attributes_from, identity.attributes_priority) {
+            (None, _) => true,
+            (Some(from), _) if *from == settings.provider => true,
+            (Some(_), Some(priority)) => settings.priority > priority,
+            (Some(_), None) => true,
+        };
+        if !may_set {
+            return None;
+        }
+        let updated = Identity {
+            given_name: candidate.user.given_name.clone(),
+            family_name: candidate.user.family_name.clone(),
+            role: Some(candidate.role.as_str().to_owned()),
+            attributes_from: Some(settings.provider.clone()),
+            attributes_priority: Some(settings.priority),
+            ..identity.clone()
+        };
+        (updated != *identity).then_some(updated)
+    }
+
+    /// A user whose attributes came from a person this provider no longer has is released,
+    /// so a lower-priority provider may set them again.
+    fn release_attributes_of_removed(&self, changes: &mut ChangeSet) {
+        let provider = &self.settings().provider;
+        let removed: HashSet<&String> = changes.people.delete.iter().collect();
+        let removed_identities: HashSet<&str> = self
+            .input
+            .stored
+            .people
+            .iter()
+            .filter(|p| removed.contains(&p.sourced_id))
+            .filter_map(|p| p.identity_id.as_deref())
+            .collect();
+        let still_linked: HashSet<String> = changes
+            .identity_updates
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        for identity in self.input.identities {
+            if removed_identities.contains(identity.id.as_str())
+                && identity.attributes_from.as_ref() == Some(provider)
+                && !still_linked.contains(&identity.id)
+            {
+                changes.identity_updates.push(Identity {
+                    attributes_from: None,
+                    attributes_priority: None,
+                    ..identity.clone()
+                });
+            }
+        }
+    }
+
+    fn school_reports(
+        &self,
+        frozen: &BTreeSet<String>,
+        people: &[&Candidate<'_>],
+        classes: &[ClassRow],
+    ) -> Vec<SchoolReport> {
+        let mut counts: BTreeMap<&str, SchoolCounts> = BTreeMap::new();
+        for person in people {
+            for school in &person.schools {
+                let c = counts.entry(school.as_str()).or_default();
+                match person.role {
+                    PersonRole::Student => c.students += 1,
+                    PersonRole::Teacher => c.teachers += 1,
+                    PersonRole::Staff => c.staff += 1,
+                }
+            }
+        }
+        for class in classes {
+            counts.entry(class.school.as_str()).or_default().classes += 1;
+        }
+        self.schools
+            .values()
+            .map(|org| {
+                let id = org.sourced_id.as_str();
+                let excluded_by = self.excluded.get(id).cloned();
+                let complete = !frozen.contains(id);
+                SchoolReport {
+                    sourced_id: id.to_owned(),
+                    name: org.name.clone().unwrap_or_default(),
+                    identifier: org.identifier.clone(),
+                    included: excluded_by.is_none(),
+                    excluded_by,
+                    complete,
+                    counts: if complete {
+                        counts.get(id).copied().unwrap_or_default()
+                    } else {
+                        SchoolCounts::default()
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Matched {
+    people: Vec<PersonRow>,
+    new_identities: Vec<Identity>,
+    identity_updates: Vec<Identity>,
+    created_ids: HashSet<String>,
+    counts: Counts,
+}
+
+impl Counts {
+    fn count_matched(&mut self, role: PersonRole) {
+        match role {
+            PersonRole::Student => self.matched_students += 1,
+            PersonRole::Teacher => self.matched_teachers += 1,
+            PersonRole::Staff => self.matched_staff += 1,
+        }
+    }
+}
+
+fn count_role(people: &[&Candidate<'_>], role: PersonRole) -> usize {
+    people.iter().filter(|p| p.role == role).count()
+}
+
+/// A platform user id for a person this provider creates: derived from the namespace,
+/// provider and sourcedId, so a sync that is rolled back and run again creates the same id.
+pub fn identity_id_for(namespace: &str, provider: &str, sourced_id: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [namespace, provider, sourced_id] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("cl-{hex}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,985 @@
+//! Each rule of the sync on its own, on small hand-made districts.
+
+use jiff::civil::{Date, date};
+
+use super::model::{Identity, ProviderSnapshot};
+use super::*;
+use crate::oneroster::records::{
+    AcademicSession, Class, Course, Enrollment, Org, OrgType, Role, Roster, SessionType, Status,
+    User,
+};
+
+const TODAY: Date = date(2026, 11, 28);
+
+/// A district builder: one school year holding today with a current and a past term.
+struct District {
+    roster: Roster,
+}
+
+impl District {
+    fn new() -> Self {
+        let session = |id: &str, start: Date, end: Date, parent: Option<&str>| AcademicSession {
+            sourced_id: id.into(),
+            status: Status::Active,
+            session_type: Some(if parent.is_some() {
+                SessionType::Term
+            } else {
+                SessionType::SchoolYear
+            }),
+            start_date: Some(start),
+            end_date: Some(end),
+            parent: parent.map(str::to_owned),
+            school_year: Some("2027".into()),
+        };
+        Self {
+            roster: Roster {
+                academic_sessions: vec![
+                    session("y-now", date(2026, 8, 1), date(2027, 6, 30), None),
+                    session("y-past", date(2025, 8, 1), date(2026, 6, 30), None),
+                    session("t-now", date(2026, 8, 1), date(2026, 12, 18), Some("y-now")),
+                    session(
+                        "t-past",
+                        date(2025, 8, 1),
+                        date(2025, 12, 18),
+                        Some("y-past"),
+                    ),
+                ],
+                courses: Some(vec![Course {
+                    sourced_id: "course-1".into(),
+                    status: Status::Active,
+                    org: None,
+                }]),
+                ..Roster::default()
+            },
+        }
+    }
+
+    fn school(mut self, id: &str, name: &str) -> Self {
+        self.roster.schools.push(Org {
+            sourced_id: id.into(),
+            status: Status::Active,
+            name: Some(name.into()),
+            org_type: Some(OrgType::School),
+            identifier: Some(format!("ID-{id}")),
+            parent: None,
+        });
+        self
+    }
+
+    fn user(mut self, id: &str, role: Role, email: Option<&str>, schools: &[&str]) -> Self {
+        self.roster.users.push(User {
+            sourced_id: id.into(),
+            status: Status::Active,
+            enabled: true,
+            role: Some(role),
+            email: email.map(str::to_owned),
+            username: None,
+            given_name: Some(format!("Given-{id}")),
+            family_name: Some(format!("Family-{id}")),
+            identifier: None,
+            phone: Some("+1 555 0100".into()),
+            sms: None,
+            orgs: schools.iter().map(|s| (*s).to_owned()).collect(),
+            agents: Vec::new(),
+            grades: Vec::new(),
+        });
+        self
+    }
+
+    fn student(self, id: &str, school: &str) -> Self {
+        let email = format!("{id}@riverside.edu");
+        self.user(id, Role::Student, Some(&email), &[school])
+    }
+
+    fn teacher(self, id: &str, school: &str) -> Self {
+        let email = format!("{id}@riverside.edu");
+        self.user(id, Role::Teacher, Some(&email), &[school])
+    }
+
+    fn class(mut self, id: &str, school: &str, term: &str) -> Self {
+        self.roster.classes.push(Class {
+            sourced_id: id.into(),
+            status: Status::Active,
+            title: Some(format!("Class {id}")),
+            class_code: None,
+            class_type: None,
+            course: Some("course-1".into()),
+            school: Some(school.into()),
+            terms: vec![term.into()],
+        });
+        self
+    }
+
+    fn enroll(mut self, user: &str, class: &str, begin: Option<Date>, end: Option<Date>) -> Self {
+        let school = self
+            .roster
+            .classes
+            .iter()
+            .find(|c| c.sourced_id == class)
+            .and_then(|c| c.school.clone());
+        let n = self.roster.enrollments.len();
+        self.roster.enrollments.push(Enrollment {
+            sourced_id: format!("e-{n}"),
+            status: Status::Active,
+            user: Some(user.into()),
+            class: Some(class.into()),
+            school,
+            role: Some(Role::Student),
+            primary: None,
+            begin_date: begin,
+            end_date: end,
+        });
+        self
+    }
+
+    fn agent(mut self, student: &str, guardian: &str) -> Self {
+        if let Some(s) = self
+            .roster
+            .users
+            .iter_mut()
+            .find(|u| u.sourced_id == student)
+        {
+            s.agents.push(guardian.into());
+        }
+        self
+    }
+
+    /// Two schools, each with a current class, a teacher and students enrolled.
+    fn two_schools() -> Self {
+        District::new()
+            .school("s1", "Riverside Elementary")
+            .school("s2", "Oak Middle")
+            .class("c1", "s1", "t-now")
+            .class("c2", "s2", "t-now")
+            .teacher("t1", "s1")
+            .teacher("t2", "s2")
+            .student("p1", "s1")
+            .student("p2", "s1")
+            .student("p3", "s2")
+            .enroll("p1", "c1", None, None)
+            .enroll("p2", "c1", None, None)
+            .enroll("p3", "c2", None, None)
+    }
+}
+
+fn settings() -> SyncSettings {
+    SyncSettings {
+        namespace: "schools".into(),
+        provider: "riverside".into(),
+        sync_classroom_data: true,
+        respect_enrolment_date: false,
+        respect_academic_sessions: false,
+        guardian_role: None,
+        merge_key: MergeKey::Email,
+        priority: 100,
+        attach_only: false,
+        shrink_guard_percent: 30,
+        confirm_shrink: false,
+    }
+}
+
+fn identity(id: &str, email: &str) -> Identity {
+    Identity {
+        id: id.into(),
+        email: Some(email.into()),
+        given_name: None,
+        family_name: None,
+        role: None,
+        source: "import".into(),
+        attributes_from: None,
+        attributes_priority: None,
+    }
+}
+
+fn run(
+    settings: &SyncSettings,
+    roster: &Roster,
+    identities: &[Identity],
+    stored: &ProviderSnapshot,
+    exclusions: &[Exclusion],
+) -> SyncPlan {
+    plan(&SyncInput {
+        settings,
+        exclusions,
+        today: TODAY,
+        roster,
+        identities,
+        stored,
+    })
+}
+
+/// Applies a plan's changes to a stored snapshot and identity list, as the store would.
+fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Identity>) {
+    fn apply_table<T: model::Row>(rows: &mut Vec<T>, changes: &model::TableChanges<T>) {
+        rows.retain(|r| !changes.delete.contains(&r.key()));
+        for updated in &changes.update {
+            if let Some(row) = rows.iter_mut().find(|r| r.key() == updated.key()) {
+                *row = updated.clone();
+            }
+        }
+        rows.extend(changes.insert.iter().cloned());
+    }
+    let changes = plan.changes.as_ref().expect("a plan with changes");
+    identities.extend(changes.new_identities.iter().cloned());
+    for updated in &changes.identity_updates {
+        if let Some(i) = identities.iter_mut().find(|i| i.id == updated.id) {
+            *i = updated.clone();
+        }
+    }
+    apply_table(&mut stored.schools, &changes.schools);
+    apply_table(&mut stored.people, &changes.people);
+    apply_table(&mut stored.classes, &changes.classes);
+    apply_table(&mut stored.memberships, &changes.memberships);
+    apply_table(&mut stored.guardians, &changes.guardians);
+    apply_table(&mut stored.guardian_links, &changes.guardian_links);
+}
+
+#[test]
+fn first_sync_creates_everyone_and_a_second_identical_sync_matches_everyone_and_writes_nothing() {
+    let district = District::two_schools();
+    let mut stored = ProviderSnapshot::default();
+    let mut identities = Vec::new();
+
+    let first = run(&settings(), &district.roster, &identities, &stored, &[]);
+    assert_eq!(first.report.result, SyncResult::Succeeded);
+    assert_eq!(first.report.counts.unmatched_users, 5);
+    assert_eq!(first.report.counts.created_users, 5);
+    assert_eq!(first.report.counts.matched_students, 0);
+    assert_eq!(first.report.counts.imported_classes, 2);
+    apply(&first, &mut stored, &mut identities);
+    assert_eq!(identities.len(), 5);
+
+    let second = run(&settings(), &district.roster, &identities, &stored, &[]);
+    let counts = second.report.counts;
+    assert_eq!(
+        (
+            counts.unmatched_users,
+            counts.matched_students,
+            counts.matched_teachers,
+            counts.created_users
+        ),
+        (0, 3, 2, 0)
+    );
+    assert_eq!(
+        second.changes.expect("changes").rows(),
+        0,
+        "an unchanged district writes nothing"
+    );
+}
+
+#[test]
+fn email_merge_key_is_case_sensitive() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now")
+        .user("p1", Role::Student, Some("Ana.Lee@riverside.edu"), &["s1"])
+        .enroll("p1", "c1", None, None);
+    let identities = [identity("platform-1", "ana.lee@riverside.edu")];
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &identities,
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.counts.matched_students, 0);
+    assert_eq!(plan.report.counts.unmatched_users, 1);
+
+    let identities = [identity("platform-1", "Ana.Lee@riverside.edu")];
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &identities,
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.counts.matched_students, 1);
+    let changes = plan.changes.expect("changes");
+    assert_eq!(
+        changes.people.insert[0].identity_id.as_deref(),
+        Some("platform-1")
+    );
+}
+
+#[test]
+fn email_without_domain_matches_across_domains_and_stays_case_sensitive() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now")
+        .user(
+            "p1",
+            Role::Student,
+            Some("ana.lee@students.riverside.edu"),
+            &["s1"],
+        )
+        .user(
+            "p2",
+            Role::Student,
+            Some("Bo.Chen@students.riverside.edu"),
+            &["s1"],
+        )
+        .enroll("p1", "c1", None, None)
+        .enroll("p2", "c1", None, None);
+    let identities = [
+        identity("platform-1", "ana.lee@riverside.org"),
+        identity("platform-2", "bo.chen@riverside.org"),
+    ];
+    let s = SyncSettings {
+        merge_key: MergeKey::EmailWithoutDomain,
+        ..settings()
+    };
+    let plan = run(
+        &s,
+        &district.roster,
+        &identities,
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.counts.matched_students, 1);
+    assert_eq!(plan.report.counts.unmatched_users, 1);
+}
+
+#[test]
+fn attach_only_creates_nobody_and_reports_everyone_unmatched() {
+    let district = District::two_schools();
+    let s = SyncSettings {
+        attach_only: true,
+        ..settings()
+    };
+    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    assert_eq!(plan.report.counts.unmatched_users, 5);
+    assert_eq!(plan.report.counts.created_users, 0);
+    let changes = plan.changes.expect("changes");
+    assert!(changes.new_identities.is_empty());
+    assert!(
+        changes
+            .people
+            .insert
+            .iter()
+            .all(|p| p.identity_id.is_none())
+    );
+}
+
+#[test]
+fn a_key_shared_by_two_users_leaves_the_person_unmatched_with_a_problem() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now")
+        .student("p1", "s1")
+        .enroll("p1", "c1", None, None);
+    let identities = [
+        identity("a", "p1@riverside.edu"),
+        identity("b", "p1@riverside.edu"),
+    ];
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &identities,
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.counts.unmatched_users, 1);
+    assert_eq!(plan.report.counts.created_users, 0);
+    let problem = plan
+        .report
+        .problems
+        .iter()
+        .find(|p| p.code == "AmbiguousMatch")
+        .expect("AmbiguousMatch problem");
+    assert_eq!(problem.record.as_deref(), Some("p1"));
+}
+
+#[test]
+fn a_person_without_email_is_created_once_and_then_matched_by_the_stored_link() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now")
+        .student("p1", "s1")
+        .student("p2", "s1")
+        .user("p3", Role::Student, None, &["s1"])
+        .enroll("p1", "c1", None, None);
+    let mut stored = ProviderSnapshot::default();
+    let mut identities = Vec::new();
+    let first = run(&settings(), &district.roster, &identities, &stored, &[]);
+    assert!(first.report.problems.iter().any(|p| p.code == "NoEmail"));
+    assert_eq!(first.report.counts.created_users, 3);
+    apply(&first, &mut stored, &mut identities);
+    let second = run(&settings(), &district.roster, &identities, &stored, &[]);
+    assert_eq!(second.report.counts.matched_students, 3);
+    assert_eq!(second.report.counts.created_users, 0);
+}
+
+#[test]
+fn respect_enrolment_date_drops_students_who_left_and_ended_memberships() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now")
+        .class("c2", "s1", "t-now")
+        .student("current", "s1")
+        .student("left", "s1")
+        .student("starting", "s1")
+        .enroll("current", "c1", Some(date(2026, 8, 1)), None)
+        .enroll("current", "c2", Some(date(2026, 8, 1)), Some(TODAY))
+        .enroll("left", "c1", Some(date(2025, 8, 1)), Some(date(2026, 6, 1)))
+        .enroll("starting", "c1", Some(date(2027, 1, 5)), None);
+    let off = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(
+        off.report.counts.unmatched_users, 3,
+        "all students without the option"
+    );
+    assert_eq!(off.changes.expect("changes").memberships.insert.len(), 4);
+
+    let s = SyncSettings {
+        respect_enrolment_date: true,
+        ..settings()
+    };
+    let on = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    assert_eq!(
+        on.report.counts.unmatched_users, 1,
+        "only the current student"
+    );
+    let changes = on.changes.expect("changes");
+    let memberships: Vec<(&str, &str)> = changes
+        .memberships
+        .insert
+        .iter()
+        .map(|m| (m.class.as_str(), m.person.as_str()))
+        .collect();
+    assert_eq!(
+        memberships,
+        [("c1", "current")],
+        "the ended enrollment is no membership"
+    );
+}
+
+#[test]
+fn respect_academic_sessions_syncs_only_classes_of_a_current_session() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("now", "s1", "t-now")
+        .class("past", "s1", "t-past")
+        .class("year", "s1", "y-now")
+        .student("p1", "s1");
+    let off = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(off.report.counts.imported_classes, 3);
+    let s = SyncSettings {
+        respect_academic_sessions: true,
+        ..settings()
+    };
+    let on = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    assert_eq!(on.report.counts.imported_classes, 2);
+    let ids: Vec<String> = on
+        .changes
+        .expect("changes")
+        .classes
+        .insert
+        .into_iter()
+        .map(|c| c.sourced_id)
+        .collect();
+    assert_eq!(ids, ["now", "year"]);
+}
+
+#[test]
+fn sync_classroom_data_off_imports_no_classes_or_memberships() {
+    let district = District::two_schools();
+    let s = SyncSettings {
+        sync_classroom_data: false,
+        ..settings()
+    };
+    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    assert_eq!(plan.report.result, SyncResult::Succeeded);
+    assert_eq!(plan.report.counts.imported_classes, 0);
+    let changes = plan.changes.expect("changes");
+    assert!(changes.classes.insert.is_empty() && changes.memberships.insert.is_empty());
+    assert_eq!(changes.people.insert.len(), 5, "people still sync");
+}
+
+#[test]
+fn guardians_of_the_chosen_type_sync_with_contact_details_and_relationships() {
+    let district = District::two_schools()
+        .user("g1", Role::Guardian, Some("g1@home.example"), &[])
+        .user("par1", Role::Parent, Some("par1@home.example"), &[])
+        .user("g-orphan", Role::Guardian, Some("g2@home.example"), &[])
+        .agent("p1", "g1")
+        .agent("p2", "g1")
+        .agent("p3", "par1");
+    let off = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(off.report.counts.synced_guardians, 0);
+
+    let s = SyncSettings {
+        guardian_role: Some(GuardianRole::Guardian),
+        ..settings()
+    };
+    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    assert_eq!(
+        plan.report.counts.synced_guardians, 1,
+        "only agents of synced students"
+    );
+    let changes = plan.changes.expect("changes");
+    let guardian = &changes.guardians.insert[0];
+    assert_eq!(guardian.sourced_id, "g1");
+    assert_eq!(guardian.relationship, "Guardian");
+    assert_eq!(guardian.email.as_deref(), Some("g1@home.example"));
+    assert_eq!(guardian.phone.as_deref(), Some("+1 555 0100"));
+    let links: Vec<(&str, &str)> = changes
+        .guardian_links
+        .insert
+        .iter()
+        .map(|l| (l.guardian.as_str(), l.student.as_str()))
+        .collect();
+    assert_eq!(links, [("g1", "p1"), ("g1", "p2")]);
+    assert_eq!(
+        plan.report.counts.unmatched_users, 5,
+        "guardians are not counted as users"
+    );
+
+    let s = SyncSettings {
+        guardian_role: Some(GuardianRole::Parent),
+        ..settings()
+    };
+    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let changes = plan.changes.expect("changes");
+    assert_eq!(changes.guardians.insert[0].sourced_id, "par1");
+    assert_eq!(changes.guardians.insert[0].relationship, "Parent");
+}
+
+#[test]
+fn a_guardian_linked_only_from_its_own_agents_list_is_found() {
+    let mut district = District::two_schools().user("g1", Role::Relative, None, &[]);
+    if let Some(g) = district
+        .roster
+        .users
+        .iter_mut()
+        .find(|u| u.sourced_id == "g1")
+    {
+        g.agents.push("p3".into());
+    }
+    let s = SyncSettings {
+        guardian_role: Some(GuardianRole::Relative),
+        ..settings()
+    };
+    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    assert_eq!(plan.report.counts.synced_guardians, 1);
+}
+
+#[test]
+fn exclusions_drop_the_school_its_classes_and_people_only_there() {
+    let district = District::two_schools().user(
+        "both",
+        Role::Teacher,
+        Some("both@riverside.edu"),
+        &["s1", "s2"],
+    );
+    let exclusions = [Exclusion {
+        name: "closed-campus".into(),
+        schools: vec![
+            SchoolRef::Name("Oak Middle".into()),
+            SchoolRef::Identifier("nope".into()),
+        ],
+    }];
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &exclusions,
+    );
+    assert_eq!(plan.report.result, SyncResult::Succeeded);
+    assert_eq!(plan.report.counts.excluded_schools, 1);
+    assert_eq!(plan.report.counts.imported_classes, 1);
+    let changes = plan.changes.expect("changes");
+    let people: Vec<(&str, Vec<String>)> = changes
+        .people
+        .insert
+        .iter()
+        .map(|p| (p.sourced_id.as_str(), p.schools.clone()))
+        .collect();
+    assert_eq!(
+        people,
+        [
+            ("t1", vec!["s1".to_owned()]),
+            ("p1", vec!["s1".to_owned()]),
+            ("p2", vec!["s1".to_owned()]),
+            ("both", vec!["s1".to_owned()]),
+        ]
+    );
+    let oak = plan
+        .report
+        .schools
+        .iter()
+        .find(|s| s.sourced_id == "s2")
+        .expect("s2 listed");
+    assert!(!oak.included);
+    assert_eq!(oak.excluded_by.as_deref(), Some("closed-campus"));
+    assert_eq!(
+        plan.exclusions[0].schools,
+        [
+            (
+                SchoolRef::Name("Oak Middle".into()),
+                Some(("s2".into(), "Oak Middle".into()))
+            ),
+            (SchoolRef::Identifier("nope".into()), None),
+        ]
+    );
+    for id in [
+        SchoolRef::SourcedId("s2".into()),
+        SchoolRef::Identifier("ID-s2".into()),
+    ] {
+        let exclusions = [Exclusion {
+            name: "x".into(),
+            schools: vec![id],
+        }];
+        let plan = run(
+            &settings(),
+            &district.roster,
+            &[],
+            &ProviderSnapshot::default(),
+            &exclusions,
+        );
+        assert_eq!(plan.report.counts.excluded_schools, 1);
+    }
+}
+
+#[test]
+fn excluding_every_school_fails_with_no_schools_left() {
+    let district = District::two_schools();
+    let exclusions = [Exclusion {
+        name: "all".into(),
+        schools: vec![
+            SchoolRef::SourcedId("s1".into()),
+            SchoolRef::SourcedId("s2".into()),
+        ],
+    }];
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &exclusions,
+    );
+    assert_eq!(plan.report.result, SyncResult::Failed);
+    assert_eq!(plan.report.error_code, Some(ErrorCode::NoSchoolsLeft));
+    assert!(plan.changes.is_none());
+}
+
+#[test]
+fn an_incomplete_school_is_left_as_stored_while_the_others_sync() {
+    let mut stored = ProviderSnapshot::default();
+    let mut identities = Vec::new();
+    let first = run(
+        &settings(),
+        &District::two_schools().roster,
+        &identities,
+        &stored,
+        &[],
+    );
+    apply(&first, &mut stored, &mut identities);
+
+    // Oak Middle's new class points at a course nobody lists; Riverside gains a student.
+    let mut district = District::two_schools()
+        .class("c-bad", "s2", "t-now")
+        .student("p4", "s1")
+        .student("p5", "s2");
+    district.roster.classes.last_mut().expect("class").course = Some("course-missing".into());
+    let plan = run(&settings(), &district.roster, &identities, &stored, &[]);
+    assert_eq!(plan.report.result, SyncResult::PartiallySucceeded);
+    assert_eq!(
+        plan.report.error_code,
+        Some(ErrorCode::IncompleteSchoolData)
+    );
+    assert!(
+        plan.report.message.contains("Oak Middle (s2)"),
+        "{}",
+        plan.report.message
+    );
+    assert!(plan.report.message.contains("SchoolExclusion"));
+    let problem = &plan.report.problems[0];
+    assert_eq!(
+        (
+            problem.code.as_str(),
+            problem.school.as_deref(),
+            problem.record.as_deref()
+        ),
+        ("DanglingCourseReference", Some("s2"), Some("c-bad"))
+    );
+    let changes = plan.changes.expect("changes");
+    let inserted: Vec<&str> = changes
+        .people
+        .insert
+        .iter()
+        .map(|p| p.sourced_id.as_str())
+        .collect();
+    assert_eq!(inserted, ["p4"], "Oak Middle's new student waits");
+    assert!(
+        changes.classes.insert.is_empty(),
+        "Oak Middle's new class waits"
+    );
+    assert!(changes.people.delete.is_empty() && changes.classes.delete.is_empty());
+    let oak = plan
+        .report
+        .schools
+        .iter()
+        .find(|s| s.sourced_id == "s2")
+        .expect("s2");
+    assert!(!oak.complete && oak.included);
+}
+
+#[test]
+fn dangling_enrollments_and_a_school_without_classes_make_it_incomplete() {
+    let district = District::two_schools()
+        .school("s3", "Pine High")
+        .student("p9", "s3")
+        .enroll("ghost", "c1", None, None);
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.result, SyncResult::PartiallySucceeded);
+    let codes: Vec<(&str, Option<&str>)> = plan
+        .report
+        .problems
+        .iter()
+        .map(|p| (p.code.as_str(), p.school.as_deref()))
+        .collect();
+    assert!(
+        codes.contains(&("DanglingUserReference", Some("s1"))),
+        "{codes:?}"
+    );
+    assert!(codes.contains(&("NoClasses", Some("s3"))), "{codes:?}");
+}
+
+#[test]
+fn every_school_incomplete_fails_and_changes_nothing() {
+    let mut district = District::two_schools();
+    for class in &mut district.roster.classes {
+        class.terms = vec!["t-missing".into()];
+    }
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.result, SyncResult::Failed);
+    assert_eq!(
+        plan.report.error_code,
+        Some(ErrorCode::AllSchoolsIncomplete)
+    );
+    assert!(plan.changes.is_none());
+}
+
+#[test]
+fn masked_emails_are_named_as_dataguard() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now")
+        .user("p1", Role::Student, Some("****"), &["s1"])
+        .user("p2", Role::Student, Some(""), &["s1"])
+        .user("p3", Role::Student, Some("p***@riverside.edu"), &["s1"])
+        .student("p4", "s1");
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.result, SyncResult::Failed);
+    assert_eq!(plan.report.error_code, Some(ErrorCode::DataGuardMasked));
+    assert!(plan.report.message.contains("DataGuard"));
+    assert!(plan.changes.is_none());
+}
+
+#[test]
+fn shrink_guard_refuses_a_large_removal_until_confirmed() {
+    let mut stored = ProviderSnapshot::default();
+    let mut identities = Vec::new();
+    let full = District::two_schools();
+    let first = run(&settings(), &full.roster, &identities, &stored, &[]);
+    apply(&first, &mut stored, &mut identities);
+
+    let mut half = District::two_schools();
+    half.roster
+        .users
+        .retain(|u| u.sourced_id != "p1" && u.sourced_id != "p2");
+    half.roster
+        .enrollments
+        .retain(|e| e.user.as_deref() == Some("p3"));
+    let refused = run(&settings(), &half.roster, &identities, &stored, &[]);
+    assert_eq!(refused.report.result, SyncResult::Failed);
+    assert_eq!(
+        refused.report.error_code,
+        Some(ErrorCode::ShrinkGuardTripped)
+    );
+    assert!(
+        refused.report.message.contains("2 of the 5"),
+        "{}",
+        refused.report.message
+    );
+    assert!(refused.changes.is_none());
+
+    let confirmed = SyncSettings {
+        confirm_shrink: true,
+        ..settings()
+    };
+    let plan = run(&confirmed, &half.roster, &identities, &stored, &[]);
+    assert_eq!(plan.report.result, SyncResult::Succeeded);
+    assert_eq!(plan.changes.expect("changes").people.delete.len(), 2);
+
+    let guard_off = SyncSettings {
+        shrink_guard_percent: 100,
+        ..settings()
+    };
+    let plan = run(&guard_off, &half.roster, &identities, &stored, &[]);
+    assert_eq!(plan.report.result, SyncResult::Succeeded);
+}
+
+#[test]
+fn the_higher_priority_provider_sets_a_shared_users_attributes() {
+    let district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now")
+        .student("p1", "s1")
+        .enroll("p1", "c1", None, None);
+    let mut identities = vec![identity("platform-1", "p1@riverside.edu")];
+
+    let primary = SyncSettings {
+        provider: "primary".into(),
+        priority: 100,
+        ..settings()
+    };
+    let secondary = SyncSettings {
+        provider: "secondary".into(),
+        priority: 50,
+        ..settings()
+    };
+
+    let mut primary_store = ProviderSnapshot::default();
+    let plan = run(&primary, &district.roster, &identities, &primary_store, &[]);
+    apply(&plan, &mut primary_store, &mut identities);
+    assert_eq!(identities[0].attributes_from.as_deref(), Some("primary"));
+    assert_eq!(identities[0].given_name.as_deref(), Some("Given-p1"));
+
+    // The secondary provider knows the student under another name: it does not win.
+    let mut renamed = district.roster.clone();
+    renamed.users[0].given_name = Some("Other".into());
+    let mut secondary_store = ProviderSnapshot::default();
+    let plan = run(&secondary, &renamed, &identities, &secondary_store, &[]);
+    assert_eq!(plan.report.counts.matched_students, 1);
+    assert!(
+        plan.changes
+            .as_ref()
+            .expect("changes")
+            .identity_updates
+            .is_empty()
+    );
+    apply(&plan, &mut secondary_store, &mut identities);
+    assert_eq!(identities[0].given_name.as_deref(), Some("Given-p1"));
+
+    // With a higher priority it does.
+    let boosted = SyncSettings {
+        priority: 200,
+        ..secondary.clone()
+    };
+    let plan = run(&boosted, &renamed, &identities, &secondary_store, &[]);
+    apply(&plan, &mut secondary_store, &mut identities);
+    assert_eq!(identities[0].given_name.as_deref(), Some("Other"));
+    assert_eq!(identities[0].attributes_from.as_deref(), Some("secondary"));
+    assert_eq!(
+        identities[0].email.as_deref(),
+        Some("p1@riverside.edu"),
+        "email never changes"
+    );
+}
+
+#[test]
+fn the_report_names_records_by_id_only() {
+    let district = District::two_schools()
+        .user("p8", Role::Student, None, &["s1"])
+        .enroll("ghost", "c1", None, None);
+    let identities = [
+        identity("a", "t1@riverside.edu"),
+        identity("b", "t1@riverside.edu"),
+    ];
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &identities,
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    let json = serde_json::to_string(&plan.report).expect("serialises");
+    for personal in ["@riverside.edu", "Given-", "Family-", "555"] {
+        assert!(!json.contains(personal), "report leaks {personal}: {json}");
+    }
+}
+
+#[test]
+fn problems_are_folded_and_bounded() {
+    let mut district = District::two_schools();
+    for n in 0..60 {
+        district = district.enroll(
+            &format!("ghost-{n}"),
+            if n % 2 == 0 { "c1" } else { "c2" },
+            None,
+            None,
+        );
+    }
+    for n in 0..30 {
+        district.roster.schools.push(Org {
+            sourced_id: format!("empty-{n}"),
+            status: Status::Active,
+            name: Some(format!("Empty {n}")),
+            org_type: Some(OrgType::School),
+            identifier: None,
+            parent: None,
+        });
+        district = district.student(&format!("lonely-{n}"), &format!("empty-{n}"));
+    }
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &[],
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.problems.len(), report::MAX_PROBLEMS);
+    let ghosts = plan
+        .report
+        .problems
+        .iter()
+        .find(|p| p.code == "DanglingUserReference" && p.school.as_deref() == Some("s1"))
+        .expect("folded entry");
+    assert_eq!(ghosts.occurrences, Some(30));
+}
+
+#[test]
+fn identity_ids_are_stable_and_carry_no_personal_data() {
+    let a = identity_id_for("schools", "riverside", "p1");
+    assert_eq!(a, identity_id_for("schools", "riverside", "p1"));
+    assert_ne!(a, identity_id_for("schools", "riverside", "p2"));
+    assert_ne!(a, identity_id_for("other", "riverside", "p1"));
+    assert!(a.starts_with("cl-") && a.len() == 27);
+}

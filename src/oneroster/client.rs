@@ -1,0 +1,522 @@
+//! The client: endpoint strategy, paging, `x-perm-rev` handling, deadlines.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt};
+
+use super::config::ClientConfig;
+use super::decode::{Page, Record, decode_page};
+use super::error::Error;
+use super::records::{
+    AcademicSession, Class, Collection, Course, Enrollment, Fetched, Org, OrgType, Roster, Status,
+    User,
+};
+use super::transport::{PageResponse, RetryBudget, Transport};
+use super::url::{BaseUrl, Target};
+
+/// The filter normal mode sends with every collection.
+const ACTIVE_FILTER: &str = "status='active'";
+
+/// Most pages read from one collection: a server whose paging never ends fails with
+/// `MalformedResponse` instead of looping.
+const MAX_PAGES: u64 = 50_000;
+
+/// Where a fetch is, reported after every page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The collection being read.
+    pub collection: Collection,
+    /// Records read from it so far (in this read of the collection).
+    pub records: u64,
+    /// The total the server announced, if it did.
+    pub total: Option<u64>,
+    /// Pages read so far.
+    pub pages: u64,
+    /// 1 for the first read; more when `x-perm-rev` changed and the collection is read
+    /// again.
+    pub attempt: u32,
+}
+
+/// A OneRoster 1.1 client for one Roster Server. Cheap to clone; clones share the
+/// connection pool, the OAuth 2.0 token and the in-flight bound.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    base: BaseUrl,
+    transport: Transport,
+    page_size: u32,
+    max_concurrent_requests: usize,
+    max_refetches: u32,
+    sync_deadline: std::time::Duration,
+    compatibility_mode: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base.as_str())
+            .field("compatibility_mode", &self.inner.compatibility_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to read and how to keep it.
+struct Spec<R> {
+    collection: Collection,
+    segments: Vec<String>,
+    filter: bool,
+    keep: fn(&R) -> bool,
+}
+
+impl<R> Spec<R> {
+    fn new(collection: Collection, filter: bool) -> Self {
+        Spec {
+            collection,
+            segments: vec![collection.as_str().to_owned()],
+            filter,
+            keep: |_| true,
+        }
+    }
+}
+
+/// Why one read of a collection stopped.
+enum ReadError {
+    Failed(Error),
+    PermRevChanged,
+}
+
+impl From<Error> for ReadError {
+    fn from(error: Error) -> Self {
+        ReadError::Failed(error)
+    }
+}
+
+/// Pages read so far in one read of a collection.
+struct Accumulator<R> {
+    records: Vec<R>,
+    skipped: u64,
+    elements: u64,
+    pages: u64,
+    perm_rev: Option<String>,
+}
+
+impl<R: Record> Accumulator<R> {
+    /// Adds a page; fails when its `x-perm-rev` differs from the first page's.
+    fn add(&mut self, perm_rev: Option<String>, page: Page<R>) -> Result<(), ReadError> {
+        match (&self.perm_rev, perm_rev) {
+            (Some(first), Some(this)) if *first != this => return Err(ReadError::PermRevChanged),
+            (None, Some(this)) if self.pages == 0 => self.perm_rev = Some(this),
+            _ => {}
+        }
+        self.pages += 1;
+        self.elements += page.elements as u64;
+        self.skipped += page.skipped;
+        self.records.extend(page.records);
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Checks the configuration and builds the client. Fails with `EndpointInvalid` for
+    /// a bad endpoint or token URL, plain http without `allow_insecure_http`, or an
+    /// unusable CA bundle. Makes no request.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        let base = BaseUrl::parse(&config.endpoint, config.allow_insecure_http)?;
+        let transport = Transport::new(&config)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                base,
+                transport,
+                page_size: config.page_size.max(1),
+                max_concurrent_requests: config.max_concurrent_requests.max(1),
+                max_refetches: config.max_refetches,
+                sync_deadline: config.sync_deadline,
+                compatibility_mode: config.compatibility_mode,
+            }),
+        })
+    }
+
+    /// The OneRoster base URL requests go to.
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.inner.base
+    }
+
+    /// Reads everything a sync needs, one collection after the other, within the sync
+    /// deadline and one retry budget.
+    ///
+    /// Normal mode reads `/schools`, `/academicSessions`, `/courses`, `/classes`,
+    /// `/users` and `/enrollments` with `filter=status='active'`. Compatibility mode
+    /// reads `/orgs` (keeping schools), `/academicSessions`, `/classes`, `/users` and
+    /// `/enrollments` without a filter, and leaves [`Roster::courses`] `None`. Both
+    /// drop deleted records on the client, so on a server that supports both they
+    /// give the same records.
+    pub async fn fetch_roster(
+        &self,
+        progress: impl Fn(Progress) + Send + Sync,
+    ) -> Result<Roster, Error> {
+        self.within_deadline(self.read_roster(&progress)).await
+    }
+
+    /// Active schools (`/schools`, or the schools among `/orgs` in compatibility mode).
+    pub async fn fetch_schools(&self) -> Result<Fetched<Org>, Error> {
+        let budget = self.inner.transport.budget();
+        self.within_deadline(self.read_schools(&budget, &|_| {}))
+            .await
+    }
+
+    /// Active academic sessions (`/academicSessions`).
+    pub async fn fetch_academic_sessions(&self) -> Result<Fetched<AcademicSession>, Error> {
+        self.fetch_one(Collection::AcademicSessions).await
+    }
+
+    /// Active courses (`/courses`; not available in compatibility mode's minimal
+    /// servers, but read when asked).
+    pub async fn fetch_courses(&self) -> Result<Fetched<Course>, Error> {
+        self.fetch_one(Collection::Courses).await
+    }
+
+    /// Active classes (`/classes`).
+    pub async fn fetch_classes(&self) -> Result<Fetched<Class>, Error> {
+        self.fetch_one(Collection::Classes).await
+    }
+
+    /// Active users (`/users`).
+    pub async fn fetch_users(&self) -> Result<Fetched<User>, Error> {
+        self.fetch_one(Collection::Users).await
+    }
+
+    /// Active enrollments (`/enrollments`).
+    pub async fn fetch_enrollments(&self) -> Result<Fetched<Enrollment>, Error> {
+        self.fetch_one(Collection::Enrollments).await
+    }
+
+    /// Active classes of one school (`/schools/{sourcedId}/classes`, the sourcedId
+    /// escaped as one path segment). Not used by compatibility mode.
+    pub async fn fetch_classes_for_school(
+        &self,
+        school_sourced_id: &str,
+    ) -> Result<Fetched<Class>, Error> {
+        let budget = self.inner.transport.budget();
+        let spec = Spec {
+            collection: Collection::Classes,
+            segments: vec![
+                "schools".to_owned(),
+                school_sourced_id.to_owned(),
+                "classes".to_owned(),
+            ],
+            filter: !self.inner.compatibility_mode,
+            keep: |_| true,
+        };
+        self.within_deadline(self.read_collection(spec, &budget, &|_| {}))
+            .await
+    }
+
+    async fn fetch_one<R: Record>(&self, collection: Collection) -> Result<Fetched<R>, Error> {
+        let budget = self.inner.transport.budget();
+        let spec = Spec::new(collection, !self.inner.compatibility_mode);
+        self.within_deadline(self.read_collection(spec, &budget, &|_| {}))
+            .await
+    }
+
+    async fn within_deadline<T>(
+        &self,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let deadline = self.inner.sync_deadline;
+        tokio::time::timeout(deadline, work)
+            .await
+            .unwrap_or(Err(Error::SyncTimeout { after: deadline }))
+    }
+
+    async fn read_roster(
+        &self,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Roster, Error> {
+        let budget = self.inner.transport.budget();
+        let filter = !self.inner.compatibility_mode;
+        let mut skipped_records = BTreeMap::new();
+        let mut note = |collection: Collection, skipped: u64| {
+            if skipped > 0 {
+                *skipped_records.entry(collection).or_insert(0) += skipped;
+            }
+        };
+
+        let schools = self.read_schools(&budget, progress).await?;
+        let schools_collection = if self.inner.compatibility_mode {
+            Collection::Orgs
+        } else {
+            Collection::Schools
+        };
+        note(schools_collection, schools.skipped);
+
+        let sessions: Fetched<AcademicSession> = self
+            .read_collection(
+                Spec::new(Collection::AcademicSessions, filter),
+                &budget,
+                progress,
+            )
+            .await?;
+        note(Collection::AcademicSessions, sessions.skipped);
+
+        let courses = if self.inner.compatibility_mode {
+            None
+        } else {
+            let courses: Fetched<Course> = self
+                .read_collection(Spec::new(Collection::Courses, filter), &budget, progress)
+                .await?;
+            note(Collection::Courses, courses.skipped);
+            Some(courses.records)
+        };
+
+        let classes: Fetched<Class> = self
+            .read_collection(Spec::new(Collection::Classes, filter), &budget, progress)
+            .await?;
+        note(Collection::Classes, classes.skipped);
+
+        let users: Fetched<User> = self
+            .read_collection(Spec::new(Collection::Users, filter), &budget, progress)
+            .await?;
+        note(Collection::Users, users.skipped);
+
+        let enrollments: Fetched<Enrollment> = self
+            .read_collection(
+                Spec::new(Collection::Enrollments, filter),
+                &budget,
+                progress,
+            )
+            .await?;
+        note(Collection::Enrollments, enrollments.skipped);
+
+        Ok(Roster {
+            schools: schools.records,
+            academic_sessions: sessions.records,
+            courses,
+            classes: classes.records,
+            users: users.records,
+            enrollments: enrollments.records,
+            skipped_records,
+        })
+    }
+
+    async fn read_schools(
+        &self,
+        budget: &RetryBudget,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Fetched<Org>, Error> {
+        let spec = if self.inner.compatibility_mode {
+            Spec {
+                keep: |org: &Org| org.org_type == Some(OrgType::School),
+                ..Spec::new(Collection::Orgs, false)
+            }
+        } else {
+            Spec::new(Collection::Schools, true)
+        };
+        self.read_collection(spec, budget, progress).await
+    }
+
+    /// Reads a collection, again from the start when `x-perm-rev` changes (a bounded
+    /// number of times), then keeps active records that pass `keep`, without
+    /// duplicates, sorted by sourcedId.
+    async fn read_collection<R: Record>(
+        &self,
+        spec: Spec<R>,
+        budget: &RetryBudget,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Fetched<R>, Error> {
+        let reads = self.inner.max_refetches.saturating_add(1);
+        for attempt in 1..=reads {
+            match self.read_once(&spec, attempt, budget, progress).await {
+                Ok(accumulated) => return Ok(finish(accumulated, spec.keep)),
+                Err(ReadError::Failed(error)) => return Err(error),
+                Err(ReadError::PermRevChanged) => {
+                    tracing::info!(
+                        collection = spec.collection.as_str(),
+                        attempt,
+                        "x-perm-rev changed while reading; reading the collection again"
+                    );
+                }
+            }
+        }
+        Err(Error::DataChangedDuringSync {
+            collection: spec.collection.as_str(),
+            attempts: reads,
+        })
+    }
+
+    fn target<R>(&self, spec: &Spec<R>, offset: u64, limit: u64) -> Target {
+        let segments: Vec<&str> = spec.segments.iter().map(String::as_str).collect();
+        let mut target = Target::new(self.inner.base.collection(&segments))
+            .with("limit", limit.to_string())
+            .with("offset", offset.to_string());
+        if spec.filter {
+            target = target.with("filter", ACTIVE_FILTER);
+        }
+        target
+    }
+
+    async fn get<R: Record>(
+        &self,
+        target: &Target,
+        budget: &RetryBudget,
+    ) -> Result<(PageResponse, Page<R>), Error> {
+        self.inner
+            .transport
+            .get_page(target, budget, decode_page::<R>)
+            .await
+    }
+
+    async fn read_once<R: Record>(
+        &self,
+        spec: &Spec<R>,
+        attempt: u32,
+        budget: &RetryBudget,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Accumulator<R>, ReadError> {
+        let limit = u64::from(self.inner.page_size);
+        let mut acc = Accumulator {
+            records: Vec::new(),
+            skipped: 0,
+            elements: 0,
+            pages: 0,
+            perm_rev: None,
+        };
+        let report = |acc: &Accumulator<R>, total: Option<u64>| {
+            progress(Progress {
+                collection: spec.collection,
+                records: acc.elements,
+                total,
+                pages: acc.pages,
+                attempt,
+            })
+        };
+
+        let first_target = self.target(spec, 0, limit);
+        let (first, page) = self.get::<R>(&first_target, budget).await?;
+        let first_len = page.elements as u64;
+        acc.add(first.perm_rev.clone(), page)?;
+        let total = first.total;
+        report(&acc, total);
+        if first_len == 0 {
+            return Ok(acc);
+        }
+        // A server may cap `limit` below what was asked: when it says there is more
+        // (a total beyond this page, or a `next` link), its page length is the step.
+        let more_announced = total.is_some_and(|t| t > first_len) || first.next.is_some();
+        let step = if first_len < limit && more_announced {
+            first_len
+        } else {
+            limit
+        };
+        if first_len < step || total.is_some_and(|t| acc.elements >= t) {
+            return Ok(acc);
+        }
+
+        let mut next_offset = step;
+        let mut last_next = first.next;
+        let mut last_len = first_len;
+        if let Some(total) = total {
+            let pages = total.div_ceil(step);
+            if pages > MAX_PAGES {
+                return Err(ReadError::Failed(Error::MalformedResponse {
+                    url: first_target.display(),
+                    reason: format!(
+                        "the server announces {total} records, more than {MAX_PAGES} pages of {step}"
+                    ),
+                }));
+            }
+            let targets: Vec<Target> = (1..pages)
+                .map(|i| self.target(spec, i * step, step))
+                .collect();
+            let mut pages_stream = stream::iter(targets.iter())
+                .map(|target| self.get::<R>(target, budget))
+                .buffered(self.inner.max_concurrent_requests);
+            while let Some(result) = pages_stream.next().await {
+                let (response, page) = result?;
+                last_len = page.elements as u64;
+                last_next = response.next;
+                acc.add(response.perm_rev, page)?;
+                report(&acc, Some(total));
+            }
+            next_offset = pages * step;
+            // Done at the total, or on a short last page.
+            if last_len < step || acc.elements >= total {
+                return Ok(acc);
+            }
+        }
+
+        // Sequential: follow `next` (on this server, never seen before) or the offset.
+        let hasher = RandomState::new();
+        let mut seen: HashSet<u64> = acc
+            .records
+            .iter()
+            .map(|r| hasher.hash_one(r.sourced_id()))
+            .collect();
+        let mut visited: HashSet<String> = HashSet::new();
+        visited.insert(first_target.to_url().to_string());
+        loop {
+            if acc.pages >= MAX_PAGES {
+                return Err(ReadError::Failed(Error::MalformedResponse {
+                    url: first_target.display(),
+                    reason: format!("the paging did not end after {MAX_PAGES} pages"),
+                }));
+            }
+            let target = match last_next.take() {
+                Some(next)
+                    if self.inner.base.contains(&next) && !visited.contains(next.as_str()) =>
+                {
+                    Target::from_url(&next)
+                }
+                _ => self.target(spec, next_offset, step),
+            };
+            if !visited.insert(target.to_url().to_string()) {
+                return Ok(acc);
+            }
+            let (response, page) = self.get::<R>(&target, budget).await?;
+            let len = page.elements as u64;
+            if len == 0 {
+                // A `next` past the end answers an empty page: done.
+                return Ok(acc);
+            }
+            let new = page
+                .records
+                .iter()
+                .filter(|r| seen.insert(hasher.hash_one(r.sourced_id())))
+                .count();
+            if new == 0 && page.skipped == 0 {
+                // A `next` that serves records already read: the server is looping.
+                return Ok(acc);
+            }
+            let offset = target
+                .param("offset")
+                .and_then(|o| o.parse::<u64>().ok())
+                .unwrap_or(next_offset);
+            next_offset = offset + len;
+            last_next = response.next;
+            acc.add(response.perm_rev, page)?;
+            report(&acc, total);
+            if len < step || total.is_some_and(|t| acc.elements >= t) {
+                return Ok(acc);
+            }
+        }
+    }
+}
+
+/// Keeps active records that pass `keep`, drops duplicates (first read wins), sorts
+/// by sourcedId.
+fn finish<R: Record>(acc: Accumulator<R>, keep: fn(&R) -> bool) -> Fetched<R> {
+    let mut records = acc.records;
+    records.sort_by(|a, b| a.sourced_id().cmp(b.sourced_id()));
+    records.dedup_by(|later, earlier| later.sourced_id() == earlier.sourced_id());
+    let before = records.len();
+    records.retain(|r| r.status() == Status::Active && keep(r));
+    Fetched {
+        dropped: (before - records.len()) as u64,
+        records,
+        skipped: acc.skipped,
+    }
+}

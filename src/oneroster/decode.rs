@@ -1,0 +1,1135 @@
+//! Decoding one page of a collection into compact records.
+//!
+//! The page body is walked once by serde: each element goes straight from the bytes
+//! into a lenient raw record and then into its compact form; no JSON tree of the page
+//! is built. Lenient means: a field of an unexpected type reads as missing, numbers
+//! where strings belong are taken as text, `enabledUser` may be a string, a reference
+//! may be a bare id. What stays an error: JSON syntax (a truncated body), and an
+//! answer that is not a OneRoster collection at all.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use jiff::civil::Date;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, de::value::MapAccessDeserializer};
+
+use super::records::{
+    AcademicSession, Class, ClassType, Course, Enrollment, Org, OrgType, Role, SessionType, Status,
+    User,
+};
+
+/// One decoded page.
+#[derive(Debug)]
+pub(crate) struct Page<R> {
+    /// Records with a sourcedId, in page order.
+    pub records: Vec<R>,
+    /// Elements without a sourcedId, or not objects.
+    pub skipped: u64,
+    /// Elements on the page, skipped ones included (for short-page detection).
+    pub elements: usize,
+}
+
+/// Why a page could not be decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DecodeError {
+    /// Valid JSON, but not a OneRoster collection (no envelope, a scalar, ...).
+    NotOneRoster(String),
+    /// Not valid JSON, or a collection of the wrong shape.
+    Malformed(String),
+}
+
+/// A record type the client reads.
+pub(crate) trait Record: Sized {
+    /// Envelope keys the collection may answer with (subtype endpoints answer their
+    /// parent's: `/schools` answers `orgs`, `/terms` answers `academicSessions`).
+    const ENVELOPES: &'static [&'static str];
+    /// The lenient raw form.
+    type Raw: for<'de> Deserialize<'de>;
+    /// The compact form, or `None` without a sourcedId.
+    fn from_raw(raw: Self::Raw) -> Option<Self>;
+    /// `sourcedId`.
+    fn sourced_id(&self) -> &str;
+    /// `status`.
+    fn status(&self) -> Status;
+}
+
+/// Decodes one page body.
+pub(crate) fn decode_page<R: Record>(body: &[u8]) -> Result<Page<R>, DecodeError> {
+    let mut page = Page {
+        records: Vec::new(),
+        skipped: 0,
+        elements: 0,
+    };
+    let mut outcome = Shape::Unknown;
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let result = TopLevel::<R> {
+        page: &mut page,
+        shape: &mut outcome,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end());
+    match (result, outcome) {
+        (Ok(()), Shape::Collection) => Ok(page),
+        (Ok(()), Shape::NoEnvelope(keys)) => Err(DecodeError::NotOneRoster(format!(
+            "expected a `{}` collection, got an object with {keys}",
+            R::ENVELOPES.first().copied().unwrap_or("records")
+        ))),
+        (Ok(()), Shape::Scalar(kind)) => Err(DecodeError::NotOneRoster(format!(
+            "expected a JSON collection, got {kind}"
+        ))),
+        (Ok(()), Shape::Unknown) => Err(DecodeError::NotOneRoster(
+            "expected a JSON collection".into(),
+        )),
+        (Err(_), _) if looks_like_html(body) => Err(DecodeError::NotOneRoster(
+            "the answer is HTML, not JSON".into(),
+        )),
+        (Err(e), _) => Err(DecodeError::Malformed(parse_error_text(&e))),
+    }
+}
+
+/// Whether a body is an HTML page (a login page, a proxy's error page).
+pub(crate) fn looks_like_html(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+}
+
+/// A serde_json error without any of the input: category, line and column.
+fn parse_error_text(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Eof => "the body ends early (truncated)",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "unexpected JSON shape",
+        serde_json::error::Category::Io => "read error",
+    };
+    format!("{kind} at line {} column {}", e.line(), e.column())
+}
+
+enum Shape {
+    Unknown,
+    Collection,
+    Scalar(&'static str),
+    NoEnvelope(String),
+}
+
+struct TopLevel<'a, R> {
+    page: &'a mut Page<R>,
+    shape: &'a mut Shape,
+}
+
+impl<'de, R: Record> DeserializeSeed<'de> for TopLevel<'_, R> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, R: Record> Visitor<'de> for TopLevel<'_, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a OneRoster collection")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        *self.shape = Shape::Collection;
+        read_elements(self.page, seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if R::ENVELOPES.contains(&key.as_str()) && !matches!(self.shape, Shape::Collection) {
+                map.next_value_seed(Elements { page: self.page })?;
+                *self.shape = Shape::Collection;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+                if keys.len() < 5 {
+                    // Key names only, cut short: never values.
+                    keys.push(format!("`{}`", key.chars().take(40).collect::<String>()));
+                }
+            }
+        }
+        if !matches!(self.shape, Shape::Collection) {
+            let keys = if keys.is_empty() {
+                "no keys".to_owned()
+            } else {
+                format!("keys {}", keys.join(", "))
+            };
+            *self.shape = Shape::NoEnvelope(keys);
+        }
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        *self.shape = Shape::Scalar("a string");
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        *self.shape = Shape::Scalar("a boolean");
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        *self.shape = Shape::Scalar("a number");
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        *self.shape = Shape::Scalar("a number");
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        *self.shape = Shape::Scalar("a number");
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        *self.shape = Shape::Scalar("null");
+        Ok(())
+    }
+}
+
+/// The array under an envelope key; `null` reads as an empty page.
+struct Elements<'a, R> {
+    page: &'a mut Page<R>,
+}
+
+impl<'de, R: Record> DeserializeSeed<'de> for Elements<'_, R> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, R: Record> Visitor<'de> for Elements<'_, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        read_elements(self.page, seq)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+fn read_elements<'de, R: Record, A: SeqAccess<'de>>(
+    page: &mut Page<R>,
+    mut seq: A,
+) -> Result<(), A::Error> {
+    while let Some(element) = seq.next_element::<Element<R::Raw>>()? {
+        page.elements += 1;
+        match element.0.and_then(R::from_raw) {
+            Some(record) => page.records.push(record),
+            None => page.skipped += 1,
+        }
+    }
+    Ok(())
+}
+
+/// One array element: a raw record when it is an object, `None` otherwise.
+struct Element<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Element<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ElementVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ElementVisitor<T> {
+            type Value = Element<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a record")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(|raw| Element(Some(raw)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Element(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Element<T>, E> {
+                Ok(Element(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Element<T>, E> {
+                Ok(Element(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Element<T>, E> {
+                Ok(Element(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Element<T>, E> {
+                Ok(Element(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Element<T>, E> {
+                Ok(Element(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Element<T>, E> {
+                Ok(Element(None))
+            }
+        }
+        deserializer.deserialize_any(ElementVisitor(PhantomData))
+    }
+}
+
+// ---- lenient field types ----------------------------------------------------------
+
+/// A JSON value reduced to what a field can use.
+enum Scalar {
+    Text(String),
+    Bool(bool),
+    Nothing,
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Nothing)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Nothing)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Nothing)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Nothing)
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A text field: strings as they are (trimmed, empty means missing), numbers as text.
+#[derive(Default)]
+struct Text(Option<String>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Text(match Scalar::deserialize(deserializer)? {
+            Scalar::Text(t) => non_empty(t),
+            Scalar::Bool(_) | Scalar::Nothing => None,
+        }))
+    }
+}
+
+fn non_empty(text: String) -> Option<String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        None
+    } else if trimmed.len() == text.len() {
+        Some(text)
+    } else {
+        Some(trimmed.to_owned())
+    }
+}
+
+/// A boolean field: `true`/`false` or the strings `"true"`/`"false"`.
+#[derive(Default)]
+struct Flag(Option<bool>);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Flag(match Scalar::deserialize(deserializer)? {
+            Scalar::Bool(b) => Some(b),
+            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("true") => Some(true),
+            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }))
+    }
+}
+
+/// A date field: `YYYY-MM-DD`, or a date-time whose date part is taken.
+#[derive(Default)]
+struct Day(Option<Date>);
+
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Day(match Scalar::deserialize(deserializer)? {
+            Scalar::Text(t) => parse_date(&t),
+            _ => None,
+        }))
+    }
+}
+
+pub(crate) fn parse_date(text: &str) -> Option<Date> {
+    let text = text.trim();
+    let day = text.get(..10)?;
+    if text.len() > 10 && !text[10..].starts_with(['T', 't', ' ']) {
+        return None;
+    }
+    day.parse::<Date>().ok()
+}
+
+/// A reference `{href, sourcedId, type}` (only `sourcedId` kept), or a bare id string.
+#[derive(Default)]
+struct Ref(Option<String>);
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawRef {
+    #[serde(rename = "sourcedId")]
+    sourced_id: Text,
+}
+
+impl<'de> Deserialize<'de> for Ref {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RefVisitor;
+        impl<'de> Visitor<'de> for RefVisitor {
+            type Value = Ref;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a reference")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Ref, A::Error> {
+                let raw = RawRef::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(Ref(raw.sourced_id.0))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref, E> {
+                Ok(Ref(non_empty(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ref, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Ref(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Ref, E> {
+                Ok(Ref(None))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Ref, E> {
+                Ok(Ref(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Ref, E> {
+                Ok(Ref(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Ref, E> {
+                Ok(Ref(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Ref, E> {
+                Ok(Ref(None))
+            }
+        }
+        deserializer.deserialize_any(RefVisitor)
+    }
+}
+
+/// A list of `T`; a single value reads as a list of one, anything else as empty.
+struct List<T>(Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<T>()? {
+                    items.push(item);
+                }
+                Ok(List(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(|one| List(vec![one]))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<List<T>, E> {
+                let one = T::deserialize(de::value::StrDeserializer::<E>::new(v))?;
+                Ok(List(vec![one]))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<List<T>, E> {
+                Ok(List(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+fn refs(list: List<Ref>) -> Vec<String> {
+    list.0.into_iter().filter_map(|r| r.0).collect()
+}
+
+fn texts(list: List<Text>) -> Vec<String> {
+    list.0.into_iter().filter_map(|t| t.0).collect()
+}
+
+// ---- raw records ------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RawOrg {
+    sourced_id: Text,
+    status: Text,
+    name: Text,
+    #[serde(rename = "type")]
+    org_type: Text,
+    identifier: Text,
+    parent: Ref,
+}
+
+impl Record for Org {
+    const ENVELOPES: &'static [&'static str] = &["orgs", "schools", "org"];
+    type Raw = RawOrg;
+    fn from_raw(raw: RawOrg) -> Option<Self> {
+        Some(Org {
+            sourced_id: raw.sourced_id.0?,
+            status: Status::parse(raw.status.0.as_deref()),
+            name: raw.name.0,
+            org_type: raw.org_type.0.as_deref().map(OrgType::parse),
+            identifier: raw.identifier.0,
+            parent: raw.parent.0,
+        })
+    }
+    fn sourced_id(&self) -> &str {
+        &self.sourced_id
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RawAcademicSession {
+    sourced_id: Text,
+    status: Text,
+    #[serde(rename = "type")]
+    session_type: Text,
+    start_date: Day,
+    end_date: Day,
+    parent: Ref,
+    school_year: Text,
+}
+
+impl Record for AcademicSession {
+    const ENVELOPES: &'static [&'static str] = &[
+        "academicSessions",
+        "terms",
+        "gradingPeriods",
+        "academicSession",
+    ];
+    type Raw = RawAcademicSession;
+    fn from_raw(raw: RawAcademicSession) -> Option<Self> {
+        Some(AcademicSession {
+            sourced_id: raw.sourced_id.0?,
+            status: Status::parse(raw.status.0.as_deref()),
+            session_type: raw.session_type.0.as_deref().map(SessionType::parse),
+            start_date: raw.start_date.0,
+            end_date: raw.end_date.0,
+            parent: raw.parent.0,
+            school_year: raw.school_year.0,
+        })
+    }
+    fn sourced_id(&self) -> &str {
+        &self.sourced_id
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RawCourse {
+    sourced_id: Text,
+    status: Text,
+    org: Ref,
+}
+
+impl Record for Course {
+    const ENVELOPES: &'static [&'static str] = &["courses", "course"];
+    type Raw = RawCourse;
+    fn from_raw(raw: RawCourse) -> Option<Self> {
+        Some(Course {
+            sourced_id: raw.sourced_id.0?,
+            status: Status::parse(raw.status.0.as_deref()),
+            org: raw.org.0,
+        })
+    }
+    fn sourced_id(&self) -> &str {
+        &self.sourced_id
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RawClass {
+    sourced_id: Text,
+    status: Text,
+    title: Text,
+    class_code: Text,
+    class_type: Text,
+    course: Ref,
+    school: Ref,
+    terms: List<Ref>,
+}
+
+impl Record for Class {
+    const ENVELOPES: &'static [&'static str] = &["classes", "class"];
+    type Raw = RawClass;
+    fn from_raw(raw: RawClass) -> Option<Self> {
+        Some(Class {
+            sourced_id: raw.sourced_id.0?,
+            status: Status::parse(raw.status.0.as_deref()),
+            title: raw.title.0,
+            class_code: raw.class_code.0,
+            class_type: raw.class_type.0.as_deref().map(ClassType::parse),
+            course: raw.course.0,
+            school: raw.school.0,
+            terms: refs(raw.terms),
+        })
+    }
+    fn sourced_id(&self) -> &str {
+        &self.sourced_id
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+}
+
+/// A OneRoster 1.2 `roles[]` entry.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawRoleEntry {
+    role_type: Text,
+    role: Text,
+    org: Ref,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RawUser {
+    sourced_id: Text,
+    status: Text,
+    enabled_user: Flag,
+    role: Text,
+    roles: List<Element<RawRoleEntry>>,
+    email: Text,
+    username: Text,
+    given_name: Text,
+    family_name: Text,
+    identifier: Text,
+    phone: Text,
+    sms: Text,
+    orgs: List<Ref>,
+    agents: List<Ref>,
+    grades: List<Text>,
+}
+
+impl Record for User {
+    const ENVELOPES: &'static [&'static str] = &[
+        "users",
+        "students",
+        "teachers",
+        "agents",
+        "parents",
+        "guardians",
+        "user",
+    ];
+    type Raw = RawUser;
+    fn from_raw(raw: RawUser) -> Option<Self> {
+        let sourced_id = raw.sourced_id.0?;
+        let roles: Vec<RawRoleEntry> = raw.roles.0.into_iter().filter_map(|e| e.0).collect();
+        let primary = roles
+            .iter()
+            .find(|r| {
+                r.role_type
+                    .0
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("primary"))
+            })
+            .or_else(|| roles.first());
+        let role = raw
+            .role
+            .0
+            .or_else(|| primary.and_then(|r| r.role.0.clone()))
+            .map(|r| Role::parse(&r));
+        let mut orgs = refs(raw.orgs);
+        if orgs.is_empty() {
+            for entry in &roles {
+                if let Some(org) = &entry.org.0
+                    && !orgs.contains(org)
+                {
+                    orgs.push(org.clone());
+                }
+            }
+        }
+        Some(User {
+            sourced_id,
+            status: Status::parse(raw.status.0.as_deref()),
+            enabled: raw.enabled_user.0.unwrap_or(true),
+            role,
+            email: raw.email.0,
+            username: raw.username.0,
+            given_name: raw.given_name.0,
+            family_name: raw.family_name.0,
+            identifier: raw.identifier.0,
+            phone: raw.phone.0,
+            sms: raw.sms.0,
+            orgs,
+            agents: refs(raw.agents),
+            grades: texts(raw.grades),
+        })
+    }
+    fn sourced_id(&self) -> &str {
+        &self.sourced_id
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct RawEnrollment {
+    sourced_id: Text,
+    status: Text,
+    user: Ref,
+    class: Ref,
+    school: Ref,
+    role: Text,
+    primary: Flag,
+    begin_date: Day,
+    end_date: Day,
+}
+
+impl Record for Enrollment {
+    const ENVELOPES: &'static [&'static str] = &["enrollments", "enrollment"];
+    type Raw = RawEnrollment;
+    fn from_raw(raw: RawEnrollment) -> Option<Self> {
+        Some(Enrollment {
+            sourced_id: raw.sourced_id.0?,
+            status: Status::parse(raw.status.0.as_deref()),
+            user: raw.user.0,
+            class: raw.class.0,
+            school: raw.school.0,
+            role: raw.role.0.as_deref().map(Role::parse),
+            primary: raw.primary.0,
+            begin_date: raw.begin_date.0,
+            end_date: raw.end_date.0,
+        })
+    }
+    fn sourced_id(&self) -> &str {
+        &self.sourced_id
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+}
+
+// ---- error bodies -----------------------------------------------------------------
+
+/// The server's `imsx_description` from an error body, trimmed, single-line and short.
+/// Looked for at the top level and in `statusInfoSet`/`imsx_statusInfo` style nesting.
+pub(crate) fn imsx_description(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let found = find_description(&value, 0)?;
+    let single_line: String = found
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    if single_line.is_empty() {
+        None
+    } else {
+        Some(single_line)
+    }
+}
+
+fn find_description(value: &serde_json::Value, depth: usize) -> Option<&str> {
+    if depth > 4 {
+        return None;
+    }
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                if key.eq_ignore_ascii_case("imsx_description")
+                    && let Some(text) = v.as_str()
+                {
+                    return Some(text);
+                }
+            }
+            map.values().find_map(|v| find_description(v, depth + 1))
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .take(5)
+            .find_map(|v| find_description(v, depth + 1)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users(body: &str) -> Result<Page<User>, DecodeError> {
+        decode_page::<User>(body.as_bytes())
+    }
+
+    #[test]
+    fn decodes_a_one_one_user_envelope() {
+        let page = users(
+            r#"{"users":[{"sourcedId":"u1","status":"active","enabledUser":"false",
+                "role":"teacher","email":"a@b.org","username":"ab","givenName":"A",
+                "familyName":"B","identifier":"42","phone":"1","sms":"2",
+                "orgs":[{"href":"https://x/orgs/s1","sourcedId":"s1","type":"org"}],
+                "agents":[],"grades":["09","10"],"dateLastModified":"2026-01-01T00:00:00Z"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(page.elements, 1);
+        assert_eq!(page.skipped, 0);
+        let u = &page.records[0];
+        assert_eq!(u.sourced_id, "u1");
+        assert!(!u.enabled);
+        assert_eq!(u.role, Some(Role::Teacher));
+        assert_eq!(u.email.as_deref(), Some("a@b.org"));
+        assert_eq!(u.orgs, vec!["s1"]);
+        assert_eq!(u.grades, vec!["09", "10"]);
+        assert_eq!(u.identifier.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn decodes_one_two_roles_and_inactive_status() {
+        let page = users(
+            r#"[{"sourcedId":"u2","status":"inactive","enabledUser":true,
+                "roles":[{"roleType":"secondary","role":"aide","org":{"sourcedId":"s9"}},
+                         {"roleType":"primary","role":"student","org":{"sourcedId":"s1"}}]}]"#,
+        )
+        .unwrap();
+        let u = &page.records[0];
+        assert_eq!(u.status, Status::Deleted);
+        assert_eq!(u.role, Some(Role::Student));
+        assert_eq!(u.orgs, vec!["s9", "s1"]);
+        assert!(u.enabled);
+    }
+
+    #[test]
+    fn records_without_sourced_id_are_counted() {
+        let page =
+            users(r#"{"users":[{"status":"active"},{"sourcedId":""},7,null,{"sourcedId":"ok"}]}"#)
+                .unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert_eq!(page.skipped, 4);
+        assert_eq!(page.elements, 5);
+    }
+
+    #[test]
+    fn subtype_endpoints_may_answer_the_parent_envelope() {
+        let page = decode_page::<Org>(br#"{"orgs":[{"sourcedId":"s1","type":"school"}]}"#).unwrap();
+        assert_eq!(page.records[0].org_type, Some(OrgType::School));
+        let page = decode_page::<AcademicSession>(
+            br#"{"academicSessions":[{"sourcedId":"t1","type":"term","startDate":"2025-08-01","endDate":"2026-01-01T00:00:00Z","parent":{"sourcedId":"y1"},"schoolYear":2026}]}"#,
+        )
+        .unwrap();
+        let t = &page.records[0];
+        assert_eq!(t.start_date, Some(jiff::civil::date(2025, 8, 1)));
+        assert_eq!(t.end_date, Some(jiff::civil::date(2026, 1, 1)));
+        assert_eq!(t.parent.as_deref(), Some("y1"));
+        assert_eq!(t.school_year.as_deref(), Some("2026"));
+    }
+
+    #[test]
+    fn wrongly_typed_fields_read_as_missing() {
+        let page = decode_page::<Enrollment>(
+            br#"{"enrollments":[{"sourcedId":"e1","user":"u1","class":{"sourcedId":5},
+                "school":[1,2],"role":{"x":1},"primary":"TRUE","beginDate":"not a date",
+                "endDate":"2026-13-40"}]}"#,
+        )
+        .unwrap();
+        let e = &page.records[0];
+        assert_eq!(e.user.as_deref(), Some("u1"));
+        assert_eq!(e.class.as_deref(), Some("5"));
+        assert_eq!(e.school, None);
+        assert_eq!(e.role, None);
+        assert_eq!(e.primary, Some(true));
+        assert_eq!(e.begin_date, None);
+        assert_eq!(e.end_date, None);
+    }
+
+    #[test]
+    fn null_envelope_is_an_empty_page() {
+        let page = decode_page::<Class>(br#"{"classes":null}"#).unwrap();
+        assert_eq!(page.elements, 0);
+    }
+
+    #[test]
+    fn truncated_body_is_malformed() {
+        let err = users(r#"{"users":[{"sourcedId":"u1"},{"sourcedId":"u"#).unwrap_err();
+        match err {
+            DecodeError::Malformed(reason) => assert!(reason.contains("truncated"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            users(r#"{"users":[]} trailing"#),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn non_collections_are_not_oneroster() {
+        for body in [
+            "<!DOCTYPE html><html><body>Sign in</body></html>",
+            "<html>",
+            r#"{"status":"ok","secretish":"value-not-shown"}"#,
+            "\"hello\"",
+            "42",
+            "null",
+            "{}",
+        ] {
+            match users(body) {
+                Err(DecodeError::NotOneRoster(reason)) => {
+                    assert!(!reason.contains("value-not-shown"), "{reason}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_errors_do_not_quote_the_body() {
+        let Err(DecodeError::Malformed(reason)) =
+            users(r#"{"users":[{"sourcedId":"u1","email":"jane.doe@school.org" oops}]}"#)
+        else {
+            panic!("expected malformed");
+        };
+        assert!(!reason.contains("jane"), "{reason}");
+    }
+
+    #[test]
+    fn imsx_description_is_found_and_trimmed() {
+        let body = br#"{"imsx_codeMajor":"failure","imsx_severity":"error",
+            "imsx_description":"  Invalid\n signature  ","imsx_CodeMinor":{}}"#;
+        assert_eq!(imsx_description(body).as_deref(), Some("Invalid signature"));
+        let nested = br#"{"statusInfoSet":[{"imsx_codeMajor":"failure","imsx_description":"Too many requests"}]}"#;
+        assert_eq!(
+            imsx_description(nested).as_deref(),
+            Some("Too many requests")
+        );
+        assert_eq!(imsx_description(b"<html>"), None);
+    }
+
+    /// A small deterministic generator (xorshift), so the mangling test needs no crate
+    /// and every failure is reproducible from its seed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "null",
+        "true",
+        "false",
+        "-1e999",
+        "0",
+        "\"\\u0000\"",
+        "\"\\ud800\"",
+        "\"sourcedId\"",
+        "\"users\"",
+        "\"roles\"",
+        "\"orgs\"",
+        "\"enabledUser\"",
+        "\"beginDate\"",
+        "\"2026-02-30\"",
+        "\"\u{1F600}\"",
+        "18446744073709551616",
+        " ",
+        "\\",
+        "\"status\"",
+        "\"tobedeleted\"",
+        "{\"sourcedId\":1}",
+        "[[[[[[[[",
+        "]]]]]]]]",
+    ];
+
+    fn valid_corpus() -> Vec<String> {
+        vec![
+            r#"{"users":[{"sourcedId":"u1","status":"active","enabledUser":"true","role":"student","orgs":[{"sourcedId":"s1"}],"grades":["09"],"agents":[{"sourcedId":"p1"}]}]}"#.into(),
+            r#"[{"sourcedId":"e1","user":{"sourcedId":"u1"},"class":{"sourcedId":"c1"},"beginDate":"2025-08-01","primary":true}]"#.into(),
+            r#"{"classes":[{"sourcedId":"c1","terms":[{"sourcedId":"t1"}],"course":{"sourcedId":"k1"},"school":{"sourcedId":"s1"}}]}"#.into(),
+            r#"{"orgs":[{"sourcedId":"s1","type":"school","parent":{"sourcedId":"d1"}}],"statusInfoSet":[]}"#.into(),
+            r#"{"academicSessions":[{"sourcedId":"t1","startDate":"2025-08-01","endDate":"2026-06-01","type":"term"}]}"#.into(),
+        ]
+    }
+
+    fn mangle(rng: &mut Rng, input: &str) -> Vec<u8> {
+        let mut bytes = input.as_bytes().to_vec();
+        for _ in 0..=rng.below(6) {
+            let at = rng.below(bytes.len() + 1);
+            match rng.below(5) {
+                0 => bytes.truncate(at),
+                1 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                2 => {
+                    let piece = PIECES[rng.below(PIECES.len())].as_bytes();
+                    bytes.splice(at..at, piece.iter().copied());
+                }
+                3 if at < bytes.len() => bytes[at] = (rng.next() & 0xff) as u8,
+                _ => {
+                    let end = (at + rng.below(20)).min(bytes.len());
+                    let copy = bytes[at..end].to_vec();
+                    bytes.splice(at..at, copy);
+                }
+            }
+        }
+        bytes
+    }
+
+    fn decode_all(body: &[u8]) {
+        let _ = decode_page::<User>(body);
+        let _ = decode_page::<Org>(body);
+        let _ = decode_page::<AcademicSession>(body);
+        let _ = decode_page::<Course>(body);
+        let _ = decode_page::<Class>(body);
+        let _ = decode_page::<Enrollment>(body);
+        let _ = imsx_description(body);
+        let _ = looks_like_html(body);
+    }
+
+    /// Random and mangled JSON never panics a decoder: every input gives a page or an
+    /// error.
+    #[test]
+    fn decoders_never_panic_on_mangled_or_random_input() {
+        let corpus = valid_corpus();
+        for seed in 1..=4_000u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let base = &corpus[rng.below(corpus.len())];
+            decode_all(&mangle(&mut rng, base));
+            // Pure noise and piece soup too.
+            let noise: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+            decode_all(&noise);
+            let soup: String = (0..rng.below(40))
+                .map(|_| PIECES[rng.below(PIECES.len())])
+                .collect();
+            decode_all(soup.as_bytes());
+        }
+        // Deep nesting ends as a page or an error, never as a stack overflow.
+        let open = "[".repeat(100_000);
+        let close = "]".repeat(100_000);
+        decode_all(format!("{{\"users\":{open}{close}}}").as_bytes());
+        decode_all(format!("[{{\"sourcedId\":\"a\",\"orgs\":{open}{close}}}]").as_bytes());
+        decode_all(format!("{{\"users\":[{{\"a\":{}}}]}}", "{\"a\":".repeat(50_000)).as_bytes());
+    }
+
+    /// Valid pages survive every mangling that keeps them valid JSON of the right shape:
+    /// an element whose fields are replaced by junk still decodes or is skipped.
+    #[test]
+    fn junk_field_values_never_fail_a_page() {
+        let junk = [
+            "null",
+            "1",
+            "-2.5",
+            "true",
+            "\"\"",
+            "\"x\"",
+            "[]",
+            "[1,\"a\",{}]",
+            "{}",
+            "{\"sourcedId\":null}",
+            "{\"a\":[{}]}",
+        ];
+        let fields = [
+            "sourcedId",
+            "status",
+            "enabledUser",
+            "role",
+            "roles",
+            "email",
+            "orgs",
+            "agents",
+            "grades",
+            "user",
+            "class",
+            "school",
+            "terms",
+            "course",
+            "beginDate",
+            "primary",
+            "parent",
+            "type",
+            "startDate",
+            "schoolYear",
+        ];
+        for field in fields {
+            for value in junk {
+                let body = format!("[{{\"sourcedId\":\"r1\",\"{field}\":{value}}}]");
+                let body = if field == "sourcedId" {
+                    format!("[{{\"{field}\":{value}}}]")
+                } else {
+                    body
+                };
+                for result in [
+                    decode_page::<User>(body.as_bytes()).map(|p| p.elements),
+                    decode_page::<Enrollment>(body.as_bytes()).map(|p| p.elements),
+                    decode_page::<Class>(body.as_bytes()).map(|p| p.elements),
+                    decode_page::<AcademicSession>(body.as_bytes()).map(|p| p.elements),
+                    decode_page::<Org>(body.as_bytes()).map(|p| p.elements),
+                ] {
+                    assert_eq!(result, Ok(1), "{body}");
+                }
+            }
+        }
+    }
+}

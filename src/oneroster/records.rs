@@ -1,0 +1,349 @@
+//! Compact roster records: only the fields a sync uses, so a large district fits in
+//! little memory. References (`{href, sourcedId, type}`) keep only the `sourcedId`.
+//!
+//! `Debug` of a [`User`] hides names, emails, phones and usernames, so a record
+//! printed into a log carries no personal data.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::civil::Date;
+
+/// A record's OneRoster status. `tobedeleted` and the legacy `inactive` are both
+/// [`Status::Deleted`]; anything else (or no status) is [`Status::Active`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Status {
+    /// `active`.
+    #[default]
+    Active,
+    /// `tobedeleted` or `inactive`: gone from the school's data.
+    Deleted,
+}
+
+impl Status {
+    pub(crate) fn parse(value: Option<&str>) -> Self {
+        match value {
+            Some(v)
+                if v.eq_ignore_ascii_case("tobedeleted") || v.eq_ignore_ascii_case("inactive") =>
+            {
+                Status::Deleted
+            }
+            _ => Status::Active,
+        }
+    }
+}
+
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+            /// A value outside the OneRoster vocabulary, as sent.
+            Other(String),
+        }
+
+        impl $name {
+            /// Reads a value case-insensitively.
+            pub fn parse(value: &str) -> Self {
+                $(if value.eq_ignore_ascii_case($text) {
+                    return $name::$variant;
+                })+
+                $name::Other(value.to_owned())
+            }
+
+            /// The OneRoster spelling.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)+
+                    $name::Other(value) => value,
+                }
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// A person's role (1.1 `role`, or the primary entry of 1.2 `roles[]`), and an
+    /// enrollment's role.
+    Role {
+        /// `administrator`.
+        Administrator = "administrator",
+        /// `aide`.
+        Aide = "aide",
+        /// `guardian`.
+        Guardian = "guardian",
+        /// `member`.
+        Member = "member",
+        /// `parent`.
+        Parent = "parent",
+        /// `proctor`.
+        Proctor = "proctor",
+        /// `relative`.
+        Relative = "relative",
+        /// `student`.
+        Student = "student",
+        /// `teacher`.
+        Teacher = "teacher",
+    }
+}
+
+vocabulary! {
+    /// An org's `type`.
+    OrgType {
+        /// `school`.
+        School = "school",
+        /// `district`.
+        District = "district",
+        /// `department`.
+        Department = "department",
+        /// `local`.
+        Local = "local",
+        /// `state`.
+        State = "state",
+        /// `national`.
+        National = "national",
+    }
+}
+
+vocabulary! {
+    /// An academic session's `type`.
+    SessionType {
+        /// `term`.
+        Term = "term",
+        /// `gradingPeriod`.
+        GradingPeriod = "gradingPeriod",
+        /// `schoolYear`.
+        SchoolYear = "schoolYear",
+        /// `semester`.
+        Semester = "semester",
+    }
+}
+
+vocabulary! {
+    /// A class's `classType`.
+    ClassType {
+        /// `homeroom`.
+        Homeroom = "homeroom",
+        /// `scheduled`.
+        Scheduled = "scheduled",
+    }
+}
+
+/// An org (a school, district, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// `sourcedId`.
+    pub sourced_id: String,
+    /// `status`.
+    pub status: Status,
+    /// `name`.
+    pub name: Option<String>,
+    /// `type`.
+    pub org_type: Option<OrgType>,
+    /// `identifier` (e.g. a state school number).
+    pub identifier: Option<String>,
+    /// `parent` org's sourcedId.
+    pub parent: Option<String>,
+}
+
+/// A term, semester, grading period or school year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcademicSession {
+    /// `sourcedId`.
+    pub sourced_id: String,
+    /// `status`.
+    pub status: Status,
+    /// `type`.
+    pub session_type: Option<SessionType>,
+    /// `startDate`.
+    pub start_date: Option<Date>,
+    /// `endDate`.
+    pub end_date: Option<Date>,
+    /// `parent` session's sourcedId.
+    pub parent: Option<String>,
+    /// `schoolYear`, as sent (e.g. `2026`).
+    pub school_year: Option<String>,
+}
+
+/// A course.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Course {
+    /// `sourcedId`.
+    pub sourced_id: String,
+    /// `status`.
+    pub status: Status,
+    /// `org` (the school or district offering it).
+    pub org: Option<String>,
+}
+
+/// A class (a section of a course in a school and terms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    /// `sourcedId`.
+    pub sourced_id: String,
+    /// `status`.
+    pub status: Status,
+    /// `title`.
+    pub title: Option<String>,
+    /// `classCode`.
+    pub class_code: Option<String>,
+    /// `classType`.
+    pub class_type: Option<ClassType>,
+    /// `course` sourcedId.
+    pub course: Option<String>,
+    /// `school` sourcedId.
+    pub school: Option<String>,
+    /// `terms[]` sourcedIds.
+    pub terms: Vec<String>,
+}
+
+/// A person: student, teacher, parent, administrator, ...
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// `sourcedId`.
+    pub sourced_id: String,
+    /// `status`.
+    pub status: Status,
+    /// `enabledUser` (bool or the strings `"true"`/`"false"`); missing means enabled.
+    pub enabled: bool,
+    /// `role` (1.1) or the primary `roles[].role` (1.2).
+    pub role: Option<Role>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `username`.
+    pub username: Option<String>,
+    /// `givenName`.
+    pub given_name: Option<String>,
+    /// `familyName`.
+    pub family_name: Option<String>,
+    /// `identifier`.
+    pub identifier: Option<String>,
+    /// `phone`.
+    pub phone: Option<String>,
+    /// `sms`.
+    pub sms: Option<String>,
+    /// `orgs[]` sourcedIds (1.2: the orgs of `roles[]` when `orgs` is absent).
+    pub orgs: Vec<String>,
+    /// `agents[]` sourcedIds (parents, guardians, ...).
+    pub agents: Vec<String>,
+    /// `grades[]`.
+    pub grades: Vec<String>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |value: &Option<String>| if value.is_some() { "[personal]" } else { "-" };
+        f.debug_struct("User")
+            .field("sourced_id", &self.sourced_id)
+            .field("status", &self.status)
+            .field("enabled", &self.enabled)
+            .field("role", &self.role)
+            .field("email", &hidden(&self.email))
+            .field("username", &hidden(&self.username))
+            .field("given_name", &hidden(&self.given_name))
+            .field("family_name", &hidden(&self.family_name))
+            .field("identifier", &hidden(&self.identifier))
+            .field("phone", &hidden(&self.phone))
+            .field("sms", &hidden(&self.sms))
+            .field("orgs", &self.orgs)
+            .field("agents", &self.agents)
+            .field("grades", &self.grades)
+            .finish()
+    }
+}
+
+/// A person's membership of a class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// `sourcedId`.
+    pub sourced_id: String,
+    /// `status`.
+    pub status: Status,
+    /// `user` sourcedId.
+    pub user: Option<String>,
+    /// `class` sourcedId.
+    pub class: Option<String>,
+    /// `school` sourcedId.
+    pub school: Option<String>,
+    /// `role`.
+    pub role: Option<Role>,
+    /// `primary` (a teacher's main class).
+    pub primary: Option<bool>,
+    /// `beginDate` (inclusive).
+    pub begin_date: Option<Date>,
+    /// `endDate` (exclusive).
+    pub end_date: Option<Date>,
+}
+
+/// The OneRoster collections the client reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Collection {
+    /// `/orgs` (compatibility mode's source of schools).
+    Orgs,
+    /// `/schools`.
+    Schools,
+    /// `/academicSessions`.
+    AcademicSessions,
+    /// `/courses`.
+    Courses,
+    /// `/classes`.
+    Classes,
+    /// `/users`.
+    Users,
+    /// `/enrollments`.
+    Enrollments,
+}
+
+impl Collection {
+    /// The collection's path segment and name in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collection::Orgs => "orgs",
+            Collection::Schools => "schools",
+            Collection::AcademicSessions => "academicSessions",
+            Collection::Courses => "courses",
+            Collection::Classes => "classes",
+            Collection::Users => "users",
+            Collection::Enrollments => "enrollments",
+        }
+    }
+}
+
+impl fmt::Display for Collection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One collection as fetched: live records (deleted ones dropped, duplicates removed,
+/// sorted by sourcedId) and what was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched<R> {
+    /// The records.
+    pub records: Vec<R>,
+    /// Records without a sourcedId (or not even an object): counted, not kept.
+    pub skipped: u64,
+    /// Records with status `tobedeleted`/`inactive` (or, for schools in compatibility
+    /// mode, orgs that are not schools) dropped on the client.
+    pub dropped: u64,
+}
+
+/// Everything a sync reads from one Roster Server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Roster {
+    /// Active schools.
+    pub schools: Vec<Org>,
+    /// Active academic sessions.
+    pub academic_sessions: Vec<AcademicSession>,
+    /// Active courses; `None` in compatibility mode, which does not read `/courses`.
+    pub courses: Option<Vec<Course>>,
+    /// Active classes.
+    pub classes: Vec<Class>,
+    /// Active users.
+    pub users: Vec<User>,
+    /// Active enrollments.
+    pub enrollments: Vec<Enrollment>,
+    /// Records without a sourcedId, per collection (only collections that had some).
+    pub skipped_records: BTreeMap<Collection, u64>,
+}

@@ -1,0 +1,959 @@
+//! One place that talks HTTP: authentication headers, the in-flight bound, timeouts,
+//! retries with backoff, bounded body reads, and the mapping of every failure onto
+//! an [`Error`] (and so onto an error code).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Response, StatusCode, Url};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::config::{
+    Auth, ClientConfig, RetryNotice, RetryObserver, RetryPolicy, Secret, SignatureMethod,
+};
+use super::decode::{DecodeError, imsx_description, looks_like_html};
+use super::error::Error;
+use super::oauth1::{Nonce, authorization_header};
+use super::url::{Target, display_url, encode, parse_http_url};
+
+/// Retries left for one fetch, shared by all of its requests.
+#[derive(Debug)]
+pub(crate) struct RetryBudget(AtomicU32);
+
+impl RetryBudget {
+    pub fn new(retries: u32) -> Self {
+        RetryBudget(AtomicU32::new(retries))
+    }
+
+    /// Takes one retry; false when the budget is spent.
+    fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+}
+
+/// A successful page answer: body and the paging headers.
+#[derive(Debug)]
+pub(crate) struct PageResponse {
+    pub body: Vec<u8>,
+    /// `X-Total-Count` (or ClassLink's `x-count`).
+    pub total: Option<u64>,
+    /// `Link: <...>; rel="next"`, resolved against the request URL.
+    pub next: Option<Url>,
+    /// `x-perm-rev`.
+    pub perm_rev: Option<String>,
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// Not worth retrying.
+    Final(Error),
+    /// 429, 5xx or a reset: try again after the backoff or `Retry-After`.
+    Retry {
+        error: Error,
+        retry_after: Option<Duration>,
+    },
+    /// 401 with an OAuth 2.0 token: fetch a new token once, then try again.
+    Unauthorized { error: Error, token_generation: u64 },
+}
+
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    auth: Authenticator,
+    retry: RetryPolicy,
+    request_timeout: Duration,
+    max_page_bytes: usize,
+    in_flight: Semaphore,
+    secrets: Vec<String>,
+    on_retry: Option<RetryObserver>,
+}
+
+impl Transport {
+    pub fn new(config: &ClientConfig) -> Result<Self, Error> {
+        let auth = Authenticator::new(&config.auth, config.allow_insecure_http)?;
+        let tls = tls_config(config.extra_ca_pem.as_deref())?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("classlink-operator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::EndpointInvalid {
+                reason: format!("cannot set up the HTTP client: {}", chain(&e.without_url())),
+            })?;
+        Ok(Transport {
+            http,
+            auth,
+            retry: RetryPolicy {
+                attempts: config.retry.attempts.max(1),
+                ..config.retry.clone()
+            },
+            request_timeout: config.request_timeout,
+            max_page_bytes: config.max_page_bytes,
+            in_flight: Semaphore::new(config.max_concurrent_requests.max(1)),
+            secrets: config
+                .auth
+                .secrets()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            on_retry: config.on_retry.clone(),
+        })
+    }
+
+    /// A fresh retry budget for one fetch.
+    pub fn budget(&self) -> RetryBudget {
+        RetryBudget::new(self.retry.budget)
+    }
+
+    /// GETs one page and decodes it with `decode`, with authentication and retries.
+    /// A body that fails to decode as JSON (cut short, garbled) is fetched again like a
+    /// reset; an answer that is not OneRoster at all is final.
+    pub async fn get_page<T>(
+        &self,
+        target: &Target,
+        budget: &RetryBudget,
+        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(PageResponse, T), Error> {
+        let result = self
+            .with_retries(budget, || async {
+                let mut response = self.get_page_once(target, budget).await?;
+                // The raw body lives only until it is decoded.
+                let body = std::mem::take(&mut response.body);
+                match decode(&body) {
+                    Ok(decoded) => Ok((response, decoded)),
+                    Err(DecodeError::NotOneRoster(reason)) => {
+                        Err(Failure::Final(Error::NotOneRosterApi {
+                            url: target.display(),
+                            reason,
+                        }))
+                    }
+                    Err(DecodeError::Malformed(reason)) => Err(Failure::Retry {
+                        error: Error::MalformedResponse {
+                            url: target.display(),
+                            reason,
+                        },
+                        retry_after: None,
+                    }),
+                }
+            })
+            .await;
+        result.map_err(|e| self.scrub(e))
+    }
+
+    fn scrub(&self, error: Error) -> Error {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        error.scrub(&secrets)
+    }
+
+    async fn get_page_once(
+        &self,
+        target: &Target,
+        budget: &RetryBudget,
+    ) -> Result<PageResponse, Failure> {
+        let (authorization, token_generation) = self
+            .auth
+            .authorization(target, budget, self)
+            .await
+            .map_err(Failure::Final)?;
+        let url = target.to_url();
+        let shown = target.display();
+        let _permit = self.in_flight.acquire().await.map_err(|_| {
+            Failure::Final(Error::EndpointUnreachable {
+                url: shown.clone(),
+                reason: "the client is shutting down".into(),
+            })
+        })?;
+        let mut response = self
+            .http
+            .get(url.clone())
+            .header(header::AUTHORIZATION, authorization)
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_failure(e, &shown))?;
+        let status = response.status();
+        if !status.is_success() {
+            let failure = self.status_failure(response, &shown).await;
+            return Err(match failure {
+                Failure::Final(error @ Error::AuthenticationFailed { .. })
+                    if token_generation.is_some() =>
+                {
+                    Failure::Unauthorized {
+                        error,
+                        token_generation: token_generation.unwrap_or_default(),
+                    }
+                }
+                other => other,
+            });
+        }
+        let headers = response.headers().clone();
+        if is_html(&headers) {
+            return Err(Failure::Final(Error::NotOneRosterApi {
+                url: shown,
+                reason: "the answer is an HTML page, not JSON".into(),
+            }));
+        }
+        let body = self.read_body(&mut response, &shown).await?;
+        Ok(PageResponse {
+            body,
+            total: header_u64(&headers, "x-total-count")
+                .or_else(|| header_u64(&headers, "x-count")),
+            next: next_link(&headers, &url),
+            perm_rev: headers
+                .get("x-perm-rev")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+        })
+    }
+
+    async fn read_body(&self, response: &mut Response, shown: &str) -> Result<Vec<u8>, Failure> {
+        let expected = response.content_length().unwrap_or(0) as usize;
+        if expected > self.max_page_bytes {
+            return Err(Failure::Final(self.too_large(shown)));
+        }
+        let mut body = Vec::with_capacity(expected);
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_page_bytes {
+                        return Err(Failure::Final(self.too_large(shown)));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) => return Err(self.transport_failure(e, shown)),
+            }
+        }
+    }
+
+    fn too_large(&self, shown: &str) -> Error {
+        Error::MalformedResponse {
+            url: shown.to_owned(),
+            reason: format!(
+                "the page is larger than {} MiB; use a smaller page size",
+                self.max_page_bytes / (1024 * 1024)
+            ),
+        }
+    }
+
+    /// Maps a transport error: timeouts and connection failures are final, anything
+    /// that breaks an established exchange is a reset worth retrying.
+    fn transport_failure(&self, error: reqwest::Error, shown: &str) -> Failure {
+        let url = shown.to_owned();
+        if error.is_connect() {
+            return Failure::Final(Error::EndpointUnreachable {
+                url,
+                reason: chain(&error.without_url()),
+            });
+        }
+        if error.is_timeout() {
+            return Failure::Final(Error::RequestTimeout {
+                url,
+                after: self.request_timeout,
+            });
+        }
+        Failure::Retry {
+            error: Error::ConnectionReset {
+                url,
+                attempts: 1,
+                reason: chain(&error.without_url()),
+            },
+            retry_after: None,
+        }
+    }
+
+    /// Maps a non-2xx answer.
+    async fn status_failure(&self, response: Response, shown: &str) -> Failure {
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Url::parse(v).ok())
+            .map(|u| display_url(&u));
+        let description = error_description(response).await;
+        let url = shown.to_owned();
+        match status {
+            StatusCode::UNAUTHORIZED => {
+                Failure::Final(Error::AuthenticationFailed { url, description })
+            }
+            StatusCode::FORBIDDEN => Failure::Final(Error::AccessDenied { url, description }),
+            StatusCode::TOO_MANY_REQUESTS => Failure::Retry {
+                error: Error::RateLimited {
+                    url,
+                    attempts: 1,
+                    description,
+                },
+                retry_after,
+            },
+            StatusCode::NOT_IMPLEMENTED => Failure::Final(Error::NotOneRosterApi {
+                url,
+                reason: with_description("the server does not implement it (501)", description),
+            }),
+            s if s.is_server_error() => Failure::Retry {
+                error: Error::ServerError {
+                    url,
+                    status: s.as_u16(),
+                    attempts: 1,
+                    description,
+                },
+                retry_after,
+            },
+            StatusCode::NOT_FOUND => Failure::Final(Error::NotOneRosterApi {
+                url,
+                reason: with_description("no such collection (404)", description),
+            }),
+            s if s.is_redirection() => Failure::Final(Error::NotOneRosterApi {
+                url,
+                reason: format!(
+                    "the server redirects ({}) to {}",
+                    s.as_u16(),
+                    location.unwrap_or_else(|| "another page".into())
+                ),
+            }),
+            s => Failure::Final(Error::NotOneRosterApi {
+                url,
+                reason: with_description(
+                    &format!("the server rejected the request ({})", s.as_u16()),
+                    description,
+                ),
+            }),
+        }
+    }
+
+    /// Runs `once` until it succeeds, fails for good, or runs out of attempts or budget.
+    async fn with_retries<T, F, Fut>(&self, budget: &RetryBudget, mut once: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut attempts = 0u32;
+        let mut refreshed_token = false;
+        loop {
+            attempts += 1;
+            let (error, retry_after) = match once().await {
+                Ok(value) => return Ok(value),
+                Err(Failure::Final(error)) => return Err(error),
+                Err(Failure::Unauthorized {
+                    error,
+                    token_generation,
+                }) => {
+                    if refreshed_token {
+                        return Err(error);
+                    }
+                    // The token may have been revoked early: fetch a new one, once.
+                    refreshed_token = true;
+                    self.auth.invalidate(token_generation).await;
+                    attempts -= 1;
+                    continue;
+                }
+                Err(Failure::Retry { error, retry_after }) => (error, retry_after),
+            };
+            let error = with_attempts(error, attempts);
+            if attempts >= self.retry.attempts || !budget.take() {
+                return Err(error);
+            }
+            let wait = match retry_after {
+                Some(asked) if asked > self.retry.max_retry_after => {
+                    return Err(match error {
+                        Error::RateLimited { url, attempts, .. } => Error::RateLimited {
+                            url,
+                            attempts,
+                            description: Some(format!(
+                                "the server asked to wait {}s, longer than the {}s allowed",
+                                asked.as_secs(),
+                                self.retry.max_retry_after.as_secs()
+                            )),
+                        },
+                        other => other,
+                    });
+                }
+                // Honour the server's cool-down, plus a little jitter so parallel
+                // requests do not come back at the same instant.
+                Some(asked) => asked + jitter(asked / 10),
+                None => backoff(&self.retry, attempts),
+            };
+            if let Some(observer) = &self.on_retry {
+                observer.notify(&RetryNotice {
+                    code: error.code(),
+                    attempt: attempts,
+                    wait,
+                    retry_after,
+                });
+            }
+            tracing::debug!(
+                code = error.code().as_str(),
+                attempt = attempts,
+                wait_ms = wait.as_millis() as u64,
+                "retrying a OneRoster request"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Full jitter: a random wait between zero and `min(cap, base * 2^(attempt - 1))`.
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let ceiling = policy.base.saturating_mul(1u32 << exponent).min(policy.cap);
+    jitter(ceiling)
+}
+
+fn jitter(ceiling: Duration) -> Duration {
+    let ceiling_ms = ceiling.as_millis().min(u64::MAX as u128) as u64;
+    Duration::from_millis(fastrand::u64(0..=ceiling_ms))
+}
+
+fn with_attempts(mut error: Error, n: u32) -> Error {
+    match &mut error {
+        Error::RateLimited { attempts, .. }
+        | Error::ServerError { attempts, .. }
+        | Error::ConnectionReset { attempts, .. } => *attempts = n,
+        _ => {}
+    }
+    error
+}
+
+fn with_description(text: &str, description: Option<String>) -> String {
+    match description {
+        Some(d) => format!("{text}: {d}"),
+        None => text.to_owned(),
+    }
+}
+
+/// The `imsx_description` of an error answer (its body read up to 64 KiB).
+async fn error_description(mut response: Response) -> Option<String> {
+    const LIMIT: usize = 64 * 1024;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > LIMIT {
+            return None;
+        }
+    }
+    imsx_description(&body)
+}
+
+fn is_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("html"))
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = when.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against `base`.
+pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
+    for value in headers.get_all(header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        let mut rest = value;
+        while let Some(open) = rest.find('<') {
+            let after_open = &rest[open + 1..];
+            let close = after_open.find('>')?;
+            let target = &after_open[..close];
+            let params_and_rest = &after_open[close + 1..];
+            let params_end = params_and_rest.find('<').unwrap_or(params_and_rest.len());
+            let params = &params_and_rest[..params_end];
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().trim_end_matches(',').trim();
+                p.strip_prefix("rel=")
+                    .map(|rel| rel.trim_matches('"'))
+                    .is_some_and(|rel| {
+                        rel.split_whitespace()
+                            .any(|r| r.eq_ignore_ascii_case("next"))
+                    })
+            });
+            if is_next {
+                return base.join(target.trim()).ok();
+            }
+            rest = &params_and_rest[params_end..];
+        }
+    }
+    None
+}
+
+/// The messages of an error and its sources, without URLs.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = inner.source();
+    }
+    parts.join(": ")
+}
+
+/// TLS with rustls and the ring provider: the platform's roots plus the extra CA bundle.
+fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, Error> {
+    let invalid = |reason: String| Error::EndpointInvalid { reason };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let extra: Vec<CertificateDer<'static>> = match extra_ca_pem {
+        None => Vec::new(),
+        Some(pem) => {
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| invalid(format!("the extra CA bundle is not valid PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(invalid(
+                    "the extra CA bundle contains no certificates".into(),
+                ));
+            }
+            certs
+        }
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(format!("cannot set up TLS: {e}")))?;
+    let config = match rustls_platform_verifier::Verifier::new_with_extra_roots(
+        extra.clone(),
+        provider,
+    ) {
+        Ok(verifier) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth(),
+        Err(platform_error) => {
+            // No system roots (a minimal image): trust only the extra bundle. With no
+            // bundle either, every TLS handshake fails with EndpointUnreachable naming
+            // the certificate problem.
+            tracing::warn!(error = %platform_error, "no platform CA certificates; trusting only the extra CA bundle");
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in extra {
+                roots
+                    .add(cert)
+                    .map_err(|e| invalid(format!("the extra CA bundle is not usable: {e}")))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    let mut config = config;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+// ---- authentication ---------------------------------------------------------------
+
+enum Authenticator {
+    OAuth1 {
+        client_id: String,
+        client_secret: Secret,
+        method: SignatureMethod,
+    },
+    OAuth2(Box<OAuth2>),
+    Bearer(Secret),
+}
+
+struct OAuth2 {
+    token_url: Url,
+    client_id: String,
+    client_secret: Secret,
+    scopes: Vec<String>,
+    cache: Mutex<Option<CachedToken>>,
+    generation: AtomicU64,
+}
+
+struct CachedToken {
+    value: Secret,
+    refresh_at: Instant,
+    generation: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    access_token: Option<String>,
+    token_type: Option<String>,
+    expires_in: Option<serde_json::Value>,
+}
+
+impl Authenticator {
+    fn new(auth: &Auth, allow_insecure_http: bool) -> Result<Self, Error> {
+        Ok(match auth {
+            Auth::OAuth1 {
+                client_id,
+                client_secret,
+                signature_method,
+            } => Authenticator::OAuth1 {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                method: *signature_method,
+            },
+            Auth::OAuth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scopes,
+            } => Authenticator::OAuth2(Box::new(OAuth2 {
+                token_url: parse_http_url(token_url.trim(), allow_insecure_http, "token")?,
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                scopes: scopes.clone(),
+                cache: Mutex::new(None),
+                generation: AtomicU64::new(0),
+            })),
+            Auth::Bearer { token } => Authenticator::Bearer(token.clone()),
+        })
+    }
+
+    /// The `Authorization` header for one attempt, and the OAuth 2.0 token generation
+    /// it carries (to invalidate exactly that token on 401).
+    async fn authorization(
+        &self,
+        target: &Target,
+        budget: &RetryBudget,
+        transport: &Transport,
+    ) -> Result<(HeaderValue, Option<u64>), Error> {
+        let (text, generation) = match self {
+            Authenticator::OAuth1 {
+                client_id,
+                client_secret,
+                method,
+            } => (
+                authorization_header(
+                    target,
+                    client_id,
+                    client_secret.expose(),
+                    *method,
+                    &Nonce::fresh(),
+                ),
+                None,
+            ),
+            Authenticator::Bearer(token) => (format!("Bearer {}", token.expose()), None),
+            Authenticator::OAuth2(oauth2) => {
+                let (token, generation) = oauth2.token(budget, transport).await?;
+                (format!("Bearer {}", token.expose()), Some(generation))
+            }
+        };
+        let mut value = HeaderValue::from_str(&text).map_err(|_| Error::EndpointInvalid {
+            reason: "the credentials contain characters that cannot be sent in an HTTP header"
+                .into(),
+        })?;
+        value.set_sensitive(true);
+        Ok((value, generation))
+    }
+
+    async fn invalidate(&self, generation: u64) {
+        if let Authenticator::OAuth2(oauth2) = self {
+            let mut cache = oauth2.cache.lock().await;
+            if cache.as_ref().is_some_and(|t| t.generation == generation) {
+                *cache = None;
+            }
+        }
+    }
+}
+
+impl OAuth2 {
+    /// The cached token, or a new one when there is none or it is about to expire.
+    /// The lock is held while fetching, so parallel requests share one token request.
+    async fn token(
+        &self,
+        budget: &RetryBudget,
+        transport: &Transport,
+    ) -> Result<(Secret, u64), Error> {
+        let mut cache = self.cache.lock().await;
+        if let Some(token) = cache.as_ref()
+            && Instant::now() < token.refresh_at
+        {
+            return Ok((token.value.clone(), token.generation));
+        }
+        let (value, lifetime) = transport
+            .with_retries(budget, || self.request_token(&transport.http))
+            .await
+            .map_err(|e| transport.scrub(e))?;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *cache = Some(CachedToken {
+            value: value.clone(),
+            refresh_at: Instant::now() + refresh_after(lifetime),
+            generation,
+        });
+        Ok((value, generation))
+    }
+
+    async fn request_token(&self, http: &reqwest::Client) -> Result<(Secret, Duration), Failure> {
+        let shown = display_url(&self.token_url);
+        let failed = |reason: String| Error::TokenRequestFailed {
+            url: shown.clone(),
+            reason,
+        };
+        let mut form = String::from("grant_type=client_credentials");
+        if !self.scopes.is_empty() {
+            form.push_str("&scope=");
+            form.push_str(&encode(&self.scopes.join(" ")));
+        }
+        // RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic.
+        let basic = BASE64.encode(format!(
+            "{}:{}",
+            form_encode(&self.client_id),
+            form_encode(self.client_secret.expose())
+        ));
+        let mut authorization = HeaderValue::from_str(&format!("Basic {basic}")).map_err(|_| {
+            Failure::Final(failed("the client id cannot be sent in a header".into()))
+        })?;
+        authorization.set_sensitive(true);
+        let response = http
+            .post(self.token_url.clone())
+            .header(header::AUTHORIZATION, authorization)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json")
+            .body(form)
+            .send()
+            .await;
+        let mut response = match response {
+            Ok(response) => response,
+            Err(e) if e.is_connect() => {
+                return Err(Failure::Final(Error::EndpointUnreachable {
+                    url: shown.clone(),
+                    reason: chain(&e.without_url()),
+                }));
+            }
+            Err(e) if e.is_timeout() => {
+                return Err(Failure::Final(failed(
+                    "the token endpoint timed out".into(),
+                )));
+            }
+            Err(e) => {
+                return Err(Failure::Retry {
+                    error: failed(format!("connection reset: {}", chain(&e.without_url()))),
+                    retry_after: None,
+                });
+            }
+        };
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let retry_after = retry_after(response.headers());
+            return Err(Failure::Retry {
+                error: failed(format!("the token endpoint answered {}", status.as_u16())),
+                retry_after,
+            });
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() <= 64 * 1024 => {
+                    body.extend_from_slice(&chunk)
+                }
+                Ok(Some(_)) => {
+                    return Err(Failure::Final(failed("the answer is too large".into())));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(Failure::Retry {
+                        error: failed(format!(
+                            "the answer was cut off: {}",
+                            chain(&e.without_url())
+                        )),
+                        retry_after: None,
+                    });
+                }
+            }
+        }
+        if !status.is_success() {
+            return Err(Failure::Final(failed(format!(
+                "the token endpoint refused the client ({}){}",
+                status.as_u16(),
+                oauth_error_text(&body)
+            ))));
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+            Failure::Final(failed(if looks_like_html(&body) {
+                "the answer is HTML, not a token".into()
+            } else {
+                "the answer is not a JSON token response".into()
+            }))
+        })?;
+        let token = answer
+            .access_token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| Failure::Final(failed("the answer has no access_token".into())))?;
+        if let Some(kind) = &answer.token_type
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(Failure::Final(failed(format!(
+                "the token type is {}, not Bearer",
+                kind.chars().take(20).collect::<String>()
+            ))));
+        }
+        let lifetime = match &answer.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
+        // Without expires_in, assume an hour; a 401 still triggers a refresh.
+        .unwrap_or(3600);
+        Ok((Secret::new(token), Duration::from_secs(lifetime)))
+    }
+}
+
+/// When a token of this lifetime is replaced: a little before it expires (a tenth of
+/// its lifetime early, at most a minute), so no request goes out with a stale token.
+fn refresh_after(lifetime: Duration) -> Duration {
+    let margin = (lifetime / 10).min(Duration::from_secs(60));
+    lifetime.saturating_sub(margin)
+}
+
+/// `application/x-www-form-urlencoded` for the Basic credentials (spaces as `+`).
+fn form_encode(value: &str) -> String {
+    encode(value).replace("%20", "+")
+}
+
+/// RFC 6749 `error` and `error_description`, or the OneRoster `imsx_description`.
+fn oauth_error_text(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct OAuthError {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+    let clean = |s: &str| -> String {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect()
+    };
+    if let Ok(parsed) = serde_json::from_slice::<OAuthError>(body) {
+        let parts: Vec<String> = [parsed.error, parsed.error_description]
+            .into_iter()
+            .flatten()
+            .map(|s| clean(&s))
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !parts.is_empty() {
+            return format!(": {}", parts.join(": "));
+        }
+    }
+    imsx_description(body)
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn link_next_is_found_among_other_relations() {
+        let base = Url::parse("https://x.example/ims/oneroster/v1p1/users?limit=2").unwrap();
+        let h = headers(&[(
+            "link",
+            r#"<https://x.example/ims/oneroster/v1p1/users?limit=2&offset=0>; rel="first", <https://x.example/ims/oneroster/v1p1/users?limit=2&offset=2>; rel="next", <...>; rel="last""#,
+        )]);
+        assert_eq!(
+            next_link(&h, &base).unwrap().as_str(),
+            "https://x.example/ims/oneroster/v1p1/users?limit=2&offset=2"
+        );
+        let relative = headers(&[("link", "</ims/oneroster/v1p1/users?offset=4>;rel=next")]);
+        assert_eq!(
+            next_link(&relative, &base).unwrap().as_str(),
+            "https://x.example/ims/oneroster/v1p1/users?offset=4"
+        );
+        let none = headers(&[("link", r#"<https://x.example/a>; rel="prev""#)]);
+        assert_eq!(next_link(&none, &base), None);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "7")])),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after(&headers(&[(
+                "retry-after",
+                "Sun, 06 Nov 1994 08:49:37 GMT"
+            )])),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
+    }
+
+    #[test]
+    fn backoff_stays_under_the_exponential_ceiling_and_cap() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(350),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..200 {
+            assert!(backoff(&policy, 1) <= Duration::from_millis(100));
+            assert!(backoff(&policy, 2) <= Duration::from_millis(200));
+            assert!(backoff(&policy, 30) <= Duration::from_millis(350));
+        }
+    }
+
+    #[test]
+    fn tokens_are_refreshed_before_they_expire() {
+        assert_eq!(
+            refresh_after(Duration::from_secs(3600)),
+            Duration::from_secs(3540)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(100)),
+            Duration::from_secs(90)
+        );
+        assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_budget_is_shared_and_runs_out() {
+        let budget = RetryBudget::new(2);
+        assert!(budget.take());
+        assert!(budget.take());
+        assert!(!budget.take());
+    }
+
+    #[test]
+    fn token_errors_show_the_oauth_error_not_the_body() {
+        let body = br#"{"error":"invalid_client","error_description":"Client authentication failed","extra":"x"}"#;
+        assert_eq!(
+            oauth_error_text(body),
+            ": invalid_client: Client authentication failed"
+        );
+        assert_eq!(oauth_error_text(b"<html>"), "");
+    }
+
+    #[test]
+    fn extra_ca_bundle_must_be_pem_certificates() {
+        let err = tls_config(Some(b"not a certificate")).unwrap_err();
+        assert_eq!(err.code(), crate::error_code::ErrorCode::EndpointInvalid);
+    }
+}

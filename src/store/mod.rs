@@ -1,0 +1,761 @@
+//! The roster store: SQLite (embedded, the default) or PostgreSQL (production), one schema
+//! and one implementation over sqlx's `Any` driver.
+//!
+//! A sync writes in one transaction per provider, holding the namespace's row in
+//! `namespace_locks`, so two operator replicas or two providers of one namespace never
+//! interleave, and an error or a kill mid-write leaves the previous snapshot whole.
+
+mod tables;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row as _, Transaction};
+
+use crate::engine::model::{ChangeSet, Identity, ProviderSnapshot, TableChanges};
+use crate::engine::report::SyncReport;
+use crate::error_code::ErrorCode;
+use tables::{ProviderTable, Value};
+
+/// The schema, in order. Each entry runs once, in its own transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_roster.sql"))];
+
+/// How long a SQLite writer waits for another to finish: a large district's first sync
+/// holds the write lock for minutes.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Environment variable of a test hook: when set to a path, a sync writes its changes, creates
+/// that file and then waits without committing, so a test can kill the process mid-write.
+pub const HOLD_BEFORE_COMMIT_ENV: &str = "CLASSLINK_TEST_HOLD_BEFORE_COMMIT";
+
+/// A store fault. Messages name the operation, never row contents.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is not a store URL this build knows.
+    #[error("unsupported store URL {0:?}: use a SQLite file path, sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// The database answered with an error or could not be reached.
+    #[error("roster store: {operation}: {source}")]
+    Database {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A stored value could not be read back.
+    #[error("roster store: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The error code a sync reports for this fault.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::StoreUnavailable
+    }
+}
+
+fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { operation, source }
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The roster store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A platform user to import (the CLI's CSV import).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIdentity {
+    /// Email.
+    pub email: String,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Role.
+    pub role: Option<String>,
+}
+
+/// One recorded sync.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncRunRecord {
+    /// Unique id.
+    pub run_id: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Provider (ClassLinkSync name).
+    pub provider: String,
+    /// `Initial`, `Scheduled` or `Manual`.
+    pub trigger: String,
+    /// Start, Unix seconds.
+    pub started_at: i64,
+    /// End, Unix seconds.
+    pub completed_at: i64,
+    /// The report.
+    pub report: SyncReport,
+    /// Rows the sync inserted, updated or deleted.
+    pub rows_written: u64,
+    /// Log lines (no personal data).
+    pub log: Vec<String>,
+}
+
+/// Normalises a store URL: a bare path is a SQLite file.
+pub fn normalise_url(url: &str) -> Result<(String, Backend), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((url.to_owned(), Backend::Postgres));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        return Ok((sqlite_url(path), Backend::Sqlite));
+    }
+    if url.contains("://") || url.is_empty() {
+        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+    }
+    Ok((sqlite_url(url), Backend::Sqlite))
+}
+
+fn sqlite_url(path: &str) -> String {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let query = if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else if query.contains("mode=") {
+        query.to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    format!("sqlite://{path}?{query}")
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = normalise_url(url)?;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    let busy = format!("PRAGMA busy_timeout = {}", SQLITE_BUSY_TIMEOUT.as_millis());
+                    sqlx::query(&busy).execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(db("connecting to the database"))?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers (status, `identities list`) work during a long sync write.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(db("turning on SQLite's write-ahead log"))?;
+        }
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db("creating schema_migrations"))?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(db("starting a migration"))?;
+            // Two processes starting at once: writing row 0 first makes the second wait
+            // here until the first commits, then it sees the version applied.
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (0, $1) \
+                 ON CONFLICT (version) DO UPDATE SET applied_at = excluded.applied_at",
+            )
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("locking schema_migrations"))?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("reading schema_migrations"))?;
+            if applied.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("applying a migration"))?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("recording a migration"))?;
+            tx.commit().await.map_err(db("committing a migration"))?;
+        }
+        Ok(())
+    }
+
+    /// Adds platform users; an email already present in the namespace is left as it is.
+    /// Returns how many were added.
+    pub async fn import_identities(
+        &self,
+        namespace: &str,
+        people: &[NewIdentity],
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("starting the import"))?;
+        lock_namespace(&mut tx, namespace).await?;
+        let mut added = 0;
+        for person in people {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM identities WHERE namespace = $1 AND email = $2")
+                    .bind(namespace)
+                    .bind(&person.email)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("looking up an identity"))?;
+            if exists.is_some() {
+                continue;
+            }
+            let identity = Identity {
+                id: crate::engine::identity_id_for(namespace, "import", &person.email),
+                email: Some(person.email.clone()),
+                given_name: person.given_name.clone(),
+                family_name: person.family_name.clone(),
+                role: person.role.clone(),
+                source: "import".into(),
+                attributes_from: None,
+                attributes_priority: None,
+            };
+            insert_identity(&mut tx, namespace, &identity).await?;
+            added += 1;
+        }
+        tx.commit().await.map_err(db("committing the import"))?;
+        Ok(added)
+    }
+
+    /// The platform users of a namespace, by email then id.
+    pub async fn identities(&self, namespace: &str) -> Result<Vec<Identity>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
+        load_identities(&mut conn, namespace).await
+    }
+
+    /// Starts a sync of one provider: takes the namespace's lock and loads what the engine
+    /// decides from. Nothing is visible to others until [`SyncTransaction::commit`].
+    pub async fn begin_sync(
+        &self,
+        namespace: &str,
+        provider: &str,
+    ) -> Result<SyncTransaction, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting the sync's transaction"))?;
+        lock_namespace(&mut tx, namespace).await?;
+        let identities = load_identities(&mut tx, namespace).await?;
+        let snapshot = ProviderSnapshot {
+            schools: load_table(&mut tx, namespace, provider).await?,
+            people: load_table(&mut tx, namespace, provider).await?,
+            classes: load_table(&mut tx, namespace, provider).await?,
+            memberships: load_table(&mut tx, namespace, provider).await?,
+            guardians: load_table(&mut tx, namespace, provider).await?,
+            guardian_links: load_table(&mut tx, namespace, provider).await?,
+        };
+        Ok(SyncTransaction {
+            tx,
+            namespace: namespace.to_owned(),
+            provider: provider.to_owned(),
+            identities,
+            snapshot,
+        })
+    }
+
+    /// What the store holds for one provider.
+    pub async fn snapshot(
+        &self,
+        namespace: &str,
+        provider: &str,
+    ) -> Result<ProviderSnapshot, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
+        Ok(ProviderSnapshot {
+            schools: load_table(&mut conn, namespace, provider).await?,
+            people: load_table(&mut conn, namespace, provider).await?,
+            classes: load_table(&mut conn, namespace, provider).await?,
+            memberships: load_table(&mut conn, namespace, provider).await?,
+            guardians: load_table(&mut conn, namespace, provider).await?,
+            guardian_links: load_table(&mut conn, namespace, provider).await?,
+        })
+    }
+
+    /// Records a sync that changed nothing (it failed before or in planning).
+    pub async fn record_run(&self, run: &SyncRunRecord) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting to record a sync"))?;
+        insert_run(&mut tx, run).await?;
+        tx.commit().await.map_err(db("recording a sync"))
+    }
+
+    /// The recorded syncs of a provider, oldest first.
+    pub async fn sync_runs(
+        &self,
+        namespace: &str,
+        provider: &str,
+    ) -> Result<Vec<SyncRunRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT run_id, trigger_kind, started_at, completed_at, result, error_code, message, counts, problems, rows_written \
+             FROM sync_runs WHERE namespace = $1 AND provider = $2 ORDER BY started_at, run_id",
+        )
+        .bind(namespace)
+        .bind(provider)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading sync runs"))?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for row in rows {
+            runs.push(self.decode_run(namespace, provider, &row).await?);
+        }
+        Ok(runs)
+    }
+
+    async fn decode_run(
+        &self,
+        namespace: &str,
+        provider: &str,
+        row: &AnyRow,
+    ) -> Result<SyncRunRecord, StoreError> {
+        let get_text = |i: usize| -> Result<Option<String>, StoreError> {
+            row.try_get::<Option<String>, _>(i)
+                .map_err(db("decoding a sync run"))
+        };
+        let get_int = |i: usize| -> Result<i64, StoreError> {
+            row.try_get::<i64, _>(i).map_err(db("decoding a sync run"))
+        };
+        let run_id = get_text(0)?.unwrap_or_default();
+        let result: crate::engine::report::SyncResult =
+            serde_json::from_value(serde_json::Value::String(get_text(4)?.unwrap_or_default()))
+                .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: result: {e}")))?;
+        let error_code = get_text(5)?
+            .map(|c| c.parse::<ErrorCode>())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: {e}")))?;
+        let counts = serde_json::from_str(&get_text(7)?.unwrap_or_default())
+            .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: counts: {e}")))?;
+        let problems = serde_json::from_str(&get_text(8)?.unwrap_or_default())
+            .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: problems: {e}")))?;
+        let log: Vec<String> =
+            sqlx::query_scalar("SELECT line FROM sync_run_log WHERE run_id = $1 ORDER BY seq")
+                .bind(&run_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading a sync's log"))?;
+        Ok(SyncRunRecord {
+            namespace: namespace.to_owned(),
+            provider: provider.to_owned(),
+            trigger: get_text(1)?.unwrap_or_default(),
+            started_at: get_int(2)?,
+            completed_at: get_int(3)?,
+            report: SyncReport {
+                result,
+                error_code,
+                message: get_text(6)?.unwrap_or_default(),
+                counts,
+                problems,
+                schools: Vec::new(),
+            },
+            rows_written: u64::try_from(get_int(9)?).unwrap_or_default(),
+            log,
+            run_id,
+        })
+    }
+
+    /// Removes everything one provider wrote (its `deletionPolicy: Delete`), except the
+    /// platform users it created, which other providers or the platform may use. Returns
+    /// the rows removed.
+    pub async fn delete_provider(
+        &self,
+        namespace: &str,
+        provider: &str,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting the deletion"))?;
+        lock_namespace(&mut tx, namespace).await?;
+        let mut removed = 0;
+        for table in [
+            "guardian_links",
+            "guardians",
+            "memberships",
+            "classes",
+            "people",
+            "schools",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE namespace = $1 AND provider = $2");
+            removed += sqlx::query(&sql)
+                .bind(namespace)
+                .bind(provider)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("deleting a provider's rows"))?
+                .rows_affected();
+        }
+        sqlx::query("UPDATE identities SET attributes_from = NULL, attributes_priority = NULL WHERE namespace = $1 AND attributes_from = $2")
+            .bind(namespace)
+            .bind(provider)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("releasing a provider's attributes"))?;
+        tx.commit().await.map_err(db("committing the deletion"))?;
+        Ok(removed)
+    }
+}
+
+/// One sync's transaction: the lock is held and the data loaded.
+pub struct SyncTransaction {
+    tx: Transaction<'static, Any>,
+    namespace: String,
+    provider: String,
+    identities: Vec<Identity>,
+    snapshot: ProviderSnapshot,
+}
+
+impl SyncTransaction {
+    /// The namespace's platform users.
+    pub fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+
+    /// What the store held for this provider when the sync began.
+    pub fn snapshot(&self) -> &ProviderSnapshot {
+        &self.snapshot
+    }
+
+    /// Writes the changes (if any) and the run record, then commits. Returns the rows
+    /// written. Dropped without commit, the transaction rolls back.
+    pub async fn commit(
+        mut self,
+        changes: Option<&ChangeSet>,
+        run: &mut SyncRunRecord,
+    ) -> Result<u64, StoreError> {
+        let mut written = 0;
+        if let Some(changes) = changes {
+            for identity in &changes.new_identities {
+                insert_identity(&mut self.tx, &self.namespace, identity).await?;
+                written += 1;
+            }
+            for identity in &changes.identity_updates {
+                written += update_identity(&mut self.tx, &self.namespace, identity).await?;
+            }
+            let (ns, provider) = (self.namespace.as_str(), self.provider.as_str());
+            written += write_table(&mut self.tx, ns, provider, &changes.schools).await?;
+            written += write_table(&mut self.tx, ns, provider, &changes.people).await?;
+            written += write_table(&mut self.tx, ns, provider, &changes.classes).await?;
+            written += write_table(&mut self.tx, ns, provider, &changes.memberships).await?;
+            written += write_table(&mut self.tx, ns, provider, &changes.guardians).await?;
+            written += write_table(&mut self.tx, ns, provider, &changes.guardian_links).await?;
+        }
+        run.rows_written = written;
+        insert_run(&mut self.tx, run).await?;
+        if let Some(path) = std::env::var_os(HOLD_BEFORE_COMMIT_ENV) {
+            // Test hook (see HOLD_BEFORE_COMMIT_ENV): everything is written, nothing committed.
+            let _ = std::fs::write(&path, b"holding");
+            loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+        self.tx.commit().await.map_err(db("committing the sync"))?;
+        Ok(written)
+    }
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Takes the namespace's lock for the rest of the transaction: the upsert holds the row's
+/// write lock (PostgreSQL) or the database's write lock (SQLite) until commit or rollback.
+async fn lock_namespace(
+    tx: &mut Transaction<'static, Any>,
+    namespace: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO namespace_locks (namespace, holder, locked_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (namespace) DO UPDATE SET holder = excluded.holder, locked_at = excluded.locked_at",
+    )
+    .bind(namespace)
+    .bind(format!("pid-{}", std::process::id()))
+    .bind(now())
+    .execute(&mut **tx)
+    .await
+    .map_err(db("taking the namespace's lock"))?;
+    Ok(())
+}
+
+async fn load_identities(
+    conn: &mut sqlx::AnyConnection,
+    namespace: &str,
+) -> Result<Vec<Identity>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, email, given_name, family_name, role, source, attributes_from, attributes_priority \
+         FROM identities WHERE namespace = $1 ORDER BY email, id",
+    )
+    .bind(namespace)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("reading identities"))?;
+    rows.iter()
+        .map(|row| {
+            let text = |i: usize| row.try_get::<Option<String>, _>(i);
+            Ok(Identity {
+                id: text(0)?.unwrap_or_default(),
+                email: text(1)?,
+                given_name: text(2)?,
+                family_name: text(3)?,
+                role: text(4)?,
+                source: text(5)?.unwrap_or_default(),
+                attributes_from: text(6)?,
+                attributes_priority: row
+                    .try_get::<Option<i64>, _>(7)?
+                    .and_then(|p| i32::try_from(p).ok()),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db("decoding identities"))
+}
+
+async fn insert_identity(
+    tx: &mut Transaction<'static, Any>,
+    namespace: &str,
+    identity: &Identity,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO identities (namespace, id, email, given_name, family_name, role, source, attributes_from, attributes_priority, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(namespace)
+    .bind(&identity.id)
+    .bind(&identity.email)
+    .bind(&identity.given_name)
+    .bind(&identity.family_name)
+    .bind(&identity.role)
+    .bind(&identity.source)
+    .bind(&identity.attributes_from)
+    .bind(identity.attributes_priority.map(i64::from))
+    .bind(now())
+    .execute(&mut **tx)
+    .await
+    .map_err(db("creating an identity"))?;
+    Ok(())
+}
+
+async fn update_identity(
+    tx: &mut Transaction<'static, Any>,
+    namespace: &str,
+    identity: &Identity,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE identities SET given_name = $3, family_name = $4, role = $5, attributes_from = $6, attributes_priority = $7 \
+         WHERE namespace = $1 AND id = $2",
+    )
+    .bind(namespace)
+    .bind(&identity.id)
+    .bind(&identity.given_name)
+    .bind(&identity.family_name)
+    .bind(&identity.role)
+    .bind(&identity.attributes_from)
+    .bind(identity.attributes_priority.map(i64::from))
+    .execute(&mut **tx)
+    .await
+    .map_err(db("updating an identity"))?
+    .rows_affected())
+}
+
+fn bind_values<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    values: Vec<Value>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for Value(value) in values {
+        query = query.bind(value);
+    }
+    query
+}
+
+async fn load_table<T: ProviderTable>(
+    conn: &mut sqlx::AnyConnection,
+    namespace: &str,
+    provider: &str,
+) -> Result<Vec<T>, StoreError> {
+    let columns: Vec<&str> = T::KEY_COLUMNS
+        .iter()
+        .chain(T::VALUE_COLUMNS)
+        .copied()
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE namespace = $1 AND provider = $2 ORDER BY {}",
+        columns.join(", "),
+        T::TABLE,
+        T::KEY_COLUMNS.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(namespace)
+        .bind(provider)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("reading the provider's rows"))?;
+    rows.iter()
+        .map(T::decode)
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", T::TABLE)))
+}
+
+async fn write_table<T: ProviderTable>(
+    tx: &mut Transaction<'static, Any>,
+    namespace: &str,
+    provider: &str,
+    changes: &TableChanges<T>,
+) -> Result<u64, StoreError> {
+    let key_filter: Vec<String> = T::KEY_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 3))
+        .collect();
+    let key_filter = key_filter.join(" AND ");
+    let mut written = 0;
+
+    let delete = format!(
+        "DELETE FROM {} WHERE namespace = $1 AND provider = $2 AND {key_filter}",
+        T::TABLE
+    );
+    for key in &changes.delete {
+        let query = sqlx::query(&delete).bind(namespace).bind(provider);
+        written += bind_values(query, T::key_values(key))
+            .execute(&mut **tx)
+            .await
+            .map_err(db("deleting rows"))?
+            .rows_affected();
+    }
+
+    let first_value = 3 + T::KEY_COLUMNS.len();
+    let assignments: Vec<String> = T::VALUE_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", first_value + i))
+        .collect();
+    let update = format!(
+        "UPDATE {} SET {} WHERE namespace = $1 AND provider = $2 AND {key_filter}",
+        T::TABLE,
+        assignments.join(", ")
+    );
+    for row in &changes.update {
+        let mut values = T::key_values(&row.key());
+        values.extend(row.values());
+        let query = sqlx::query(&update).bind(namespace).bind(provider);
+        written += bind_values(query, values)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("updating rows"))?
+            .rows_affected();
+    }
+
+    let columns: Vec<&str> = T::KEY_COLUMNS
+        .iter()
+        .chain(T::VALUE_COLUMNS)
+        .copied()
+        .collect();
+    let placeholders: Vec<String> = (0..columns.len() + 2)
+        .map(|i| format!("${}", i + 1))
+        .collect();
+    let insert = format!(
+        "INSERT INTO {} (namespace, provider, {}) VALUES ({})",
+        T::TABLE,
+        columns.join(", "),
+        placeholders.join(", ")
+    );
+    for row in &changes.insert {
+        let mut values = T::key_values(&row.key());
+        values.extend(row.values());
+        let query = sqlx::query(&insert).bind(namespace).bind(provider);
+        written += bind_values(query, values)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("inserting rows"))?
+            .rows_affected();
+    }
+    Ok(written)
+}
+
+async fn insert_run(
+    tx: &mut Transaction<'static, Any>,
+    run: &SyncRunRecord,
+) -> Result<(), StoreError> {
+    let json = |v: serde_json::Result<String>| {
+        v.map_err(|e| StoreError::Corrupt(format!("encoding a sync report: {e}")))
+    };
+    let counts = json(serde_json::to_string(&run.report.counts))?;
+    let problems = json(serde_json::to_string(&run.report.problems))?;
+    sqlx::query(
+        "INSERT INTO sync_runs (run_id, namespace, provider, trigger_kind, started_at, completed_at, result, error_code, message, counts, problems, rows_written) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&run.run_id)
+    .bind(&run.namespace)
+    .bind(&run.provider)
+    .bind(&run.trigger)
+    .bind(run.started_at)
+    .bind(run.completed_at)
+    .bind(run.report.result.as_str())
+    .bind(run.report.error_code.map(|c| c.as_str()))
+    .bind(&run.report.message)
+    .bind(counts)
+    .bind(problems)
+    .bind(i64::try_from(run.rows_written).unwrap_or(i64::MAX))
+    .execute(&mut **tx)
+    .await
+    .map_err(db("recording the sync"))?;
+    for (seq, line) in run.log.iter().enumerate() {
+        sqlx::query("INSERT INTO sync_run_log (run_id, seq, at, line) VALUES ($1, $2, $3, $4)")
+            .bind(&run.run_id)
+            .bind(seq as i64)
+            .bind(run.completed_at)
+            .bind(line)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("recording the sync's log"))?;
+    }
+    Ok(())
+}

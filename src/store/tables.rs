@@ -1,0 +1,254 @@
+//! How each row of the engine's model maps onto its table: column lists, values and
+//! decoding, so one generic writer loads and writes every provider table.
+
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::engine::model::{
+    ClassRow, GuardianLinkRow, GuardianRow, MembershipRow, PersonRole, PersonRow, Row, SchoolRow,
+};
+
+/// A value bound into a statement: every provider column is text (or NULL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value(pub Option<String>);
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value(Some(v.to_owned()))
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value(Some(v.clone()))
+    }
+}
+
+impl From<&Option<String>> for Value {
+    fn from(v: &Option<String>) -> Self {
+        Value(v.clone())
+    }
+}
+
+/// A provider table: every row also carries `namespace` and `provider`, which come first in
+/// the primary key.
+pub trait ProviderTable: Row + Sized {
+    /// Table name.
+    const TABLE: &'static str;
+    /// Key columns after namespace and provider, in the order of [`ProviderTable::key_values`].
+    const KEY_COLUMNS: &'static [&'static str];
+    /// The other columns, in the order of [`ProviderTable::values`].
+    const VALUE_COLUMNS: &'static [&'static str];
+    /// The key's values.
+    fn key_values(key: &Self::Key) -> Vec<Value>;
+    /// The other columns' values.
+    fn values(&self) -> Vec<Value>;
+    /// Decodes a row selected as key columns then value columns.
+    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error>;
+}
+
+fn text(row: &AnyRow, index: usize) -> Result<Option<String>, sqlx::Error> {
+    row.try_get::<Option<String>, _>(index)
+}
+
+fn required(row: &AnyRow, index: usize) -> Result<String, sqlx::Error> {
+    Ok(text(row, index)?.unwrap_or_default())
+}
+
+/// Lists are kept as comma separated text: sourcedIds and grades hold no commas in practice,
+/// and the engine only compares them whole.
+fn list(row: &AnyRow, index: usize) -> Result<Vec<String>, sqlx::Error> {
+    Ok(required(row, index)?
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+impl ProviderTable for SchoolRow {
+    const TABLE: &'static str = "schools";
+    const KEY_COLUMNS: &'static [&'static str] = &["sourced_id"];
+    const VALUE_COLUMNS: &'static [&'static str] = &["name", "identifier"];
+    fn key_values(key: &String) -> Vec<Value> {
+        vec![key.into()]
+    }
+    fn values(&self) -> Vec<Value> {
+        vec![(&self.name).into(), (&self.identifier).into()]
+    }
+    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(SchoolRow {
+            sourced_id: required(row, 0)?,
+            name: required(row, 1)?,
+            identifier: text(row, 2)?,
+        })
+    }
+}
+
+impl ProviderTable for PersonRow {
+    const TABLE: &'static str = "people";
+    const KEY_COLUMNS: &'static [&'static str] = &["sourced_id"];
+    const VALUE_COLUMNS: &'static [&'static str] = &[
+        "identity_id",
+        "role",
+        "email",
+        "username",
+        "given_name",
+        "family_name",
+        "identifier",
+        "grades",
+        "schools",
+    ];
+    fn key_values(key: &String) -> Vec<Value> {
+        vec![key.into()]
+    }
+    fn values(&self) -> Vec<Value> {
+        vec![
+            (&self.identity_id).into(),
+            self.role.as_str().into(),
+            (&self.email).into(),
+            (&self.username).into(),
+            (&self.given_name).into(),
+            (&self.family_name).into(),
+            (&self.identifier).into(),
+            (&self.grades).into(),
+            self.schools.join(",").as_str().into(),
+        ]
+    }
+    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let role = required(row, 2)?;
+        Ok(PersonRow {
+            sourced_id: required(row, 0)?,
+            identity_id: text(row, 1)?,
+            role: PersonRole::parse(&role).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown person role {role:?} in the store").into())
+            })?,
+            email: text(row, 3)?,
+            username: text(row, 4)?,
+            given_name: text(row, 5)?,
+            family_name: text(row, 6)?,
+            identifier: text(row, 7)?,
+            grades: required(row, 8)?,
+            schools: list(row, 9)?,
+        })
+    }
+}
+
+impl ProviderTable for ClassRow {
+    const TABLE: &'static str = "classes";
+    const KEY_COLUMNS: &'static [&'static str] = &["sourced_id"];
+    const VALUE_COLUMNS: &'static [&'static str] = &[
+        "school",
+        "title",
+        "class_code",
+        "class_type",
+        "course",
+        "terms",
+    ];
+    fn key_values(key: &String) -> Vec<Value> {
+        vec![key.into()]
+    }
+    fn values(&self) -> Vec<Value> {
+        vec![
+            (&self.school).into(),
+            (&self.title).into(),
+            (&self.class_code).into(),
+            (&self.class_type).into(),
+            (&self.course).into(),
+            (&self.terms).into(),
+        ]
+    }
+    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(ClassRow {
+            sourced_id: required(row, 0)?,
+            school: required(row, 1)?,
+            title: text(row, 2)?,
+            class_code: text(row, 3)?,
+            class_type: text(row, 4)?,
+            course: text(row, 5)?,
+            terms: required(row, 6)?,
+        })
+    }
+}
+
+impl ProviderTable for MembershipRow {
+    const TABLE: &'static str = "memberships";
+    const KEY_COLUMNS: &'static [&'static str] = &["class_id", "person_id"];
+    const VALUE_COLUMNS: &'static [&'static str] = &["role", "school"];
+    fn key_values(key: &(String, String)) -> Vec<Value> {
+        vec![(&key.0).into(), (&key.1).into()]
+    }
+    fn values(&self) -> Vec<Value> {
+        vec![(&self.role).into(), (&self.school).into()]
+    }
+    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(MembershipRow {
+            class: required(row, 0)?,
+            person: required(row, 1)?,
+            role: required(row, 2)?,
+            school: required(row, 3)?,
+        })
+    }
+}
+
+impl ProviderTable for GuardianRow {
+    const TABLE: &'static str = "guardians";
+    const KEY_COLUMNS: &'static [&'static str] = &["sourced_id"];
+    const VALUE_COLUMNS: &'static [&'static str] = &[
+        "relationship",
+        "given_name",
+        "family_name",
+        "email",
+        "phone",
+        "sms",
+        "schools",
+    ];
+    fn key_values(key: &String) -> Vec<Value> {
+        vec![key.into()]
+    }
+    fn values(&self) -> Vec<Value> {
+        vec![
+            (&self.relationship).into(),
+            (&self.given_name).into(),
+            (&self.family_name).into(),
+            (&self.email).into(),
+            (&self.phone).into(),
+            (&self.sms).into(),
+            self.schools.join(",").as_str().into(),
+        ]
+    }
+    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(GuardianRow {
+            sourced_id: required(row, 0)?,
+            relationship: required(row, 1)?,
+            given_name: text(row, 2)?,
+            family_name: text(row, 3)?,
+            email: text(row, 4)?,
+            phone: text(row, 5)?,
+            sms: text(row, 6)?,
+            schools: list(row, 7)?,
+        })
+    }
+}
+
+impl ProviderTable for GuardianLinkRow {
+    const TABLE: &'static str = "guardian_links";
+    const KEY_COLUMNS: &'static [&'static str] = &["guardian_id", "student_id"];
+    const VALUE_COLUMNS: &'static [&'static str] = &["relationship", "schools"];
+    fn key_values(key: &(String, String)) -> Vec<Value> {
+        vec![(&key.0).into(), (&key.1).into()]
+    }
+    fn values(&self) -> Vec<Value> {
+        vec![
+            (&self.relationship).into(),
+            self.schools.join(",").as_str().into(),
+        ]
+    }
+    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(GuardianLinkRow {
+            guardian: required(row, 0)?,
+            student: required(row, 1)?,
+            relationship: required(row, 2)?,
+            schools: list(row, 3)?,
+        })
+    }
+}

@@ -1,0 +1,224 @@
+//! One sync, end to end: read the roster from the Roster Server, decide with the engine, and
+//! write the result into the store in one transaction. The CLI's `sync` command and the
+//! controller both run syncs through [`run`].
+
+pub mod job;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::crd::Region;
+use crate::engine::report::SyncReport;
+use crate::engine::{ExclusionResult, SyncInput};
+use crate::error_code::ErrorCode;
+use crate::oneroster::{Client, Progress};
+use crate::store::{Store, SyncRunRecord};
+pub use job::{JobError, JobOptions, SyncJob};
+
+/// What started a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first sync of a new ClassLinkSync.
+    Initial,
+    /// The region's nightly window.
+    Scheduled,
+    /// A user asked for it.
+    Manual,
+}
+
+impl Trigger {
+    /// The name status shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Initial => "Initial",
+            Trigger::Scheduled => "Scheduled",
+            Trigger::Manual => "Manual",
+        }
+    }
+}
+
+/// How a sync ended.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    /// The report.
+    pub report: SyncReport,
+    /// How each SchoolExclusion resolved (empty when the sync failed before planning).
+    pub exclusions: Vec<ExclusionResult>,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it ended.
+    pub completed: Timestamp,
+    /// Rows written to the store.
+    pub rows_written: u64,
+    /// The id of the recorded run, when it was recorded.
+    pub run_id: Option<String>,
+}
+
+/// The time zone of a region's nightly window.
+pub fn region_time_zone(region: Region) -> &'static str {
+    match region {
+        Region::US => "America/Chicago",
+        Region::AU => "Australia/Perth",
+        Region::NZ => "Pacific/Auckland",
+        Region::UK => "UTC",
+    }
+}
+
+/// Today's date in the region, which the engine's date rules use.
+pub fn today_in(region: Region, now: Timestamp) -> Date {
+    match jiff::tz::TimeZone::get(region_time_zone(region)) {
+        Ok(tz) => now.to_zoned(tz).date(),
+        Err(_) => now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+    }
+}
+
+/// Runs one sync of `job` into `store`. `today` overrides the region's date (the CLI's
+/// `--as-of`). Progress while reading goes to `progress`.
+pub async fn run(
+    job: &SyncJob,
+    store: &Store,
+    trigger: Trigger,
+    today: Option<Date>,
+    progress: impl Fn(Progress) + Send + Sync,
+) -> SyncOutcome {
+    let started = Timestamp::now();
+    let today = today.unwrap_or_else(|| today_in(job.region, started));
+    let mut log = vec![format!(
+        "{} sync of {}/{} started; dates as of {today}",
+        trigger.as_str(),
+        job.settings.namespace,
+        job.settings.provider
+    )];
+
+    let roster = match Client::new(job.client.clone()) {
+        Ok(client) => client.fetch_roster(progress).await,
+        Err(e) => Err(e),
+    };
+    let roster = match roster {
+        Ok(roster) => roster,
+        Err(e) => {
+            let report = SyncReport::failed(e.code(), e.to_string());
+            return finish_failed(job, store, trigger, started, report, log).await;
+        }
+    };
+    log.push(format!(
+        "read {} schools, {} sessions, {} classes, {} users, {} enrollments",
+        roster.schools.len(),
+        roster.academic_sessions.len(),
+        roster.classes.len(),
+        roster.users.len(),
+        roster.enrollments.len()
+    ));
+
+    let txn = match store
+        .begin_sync(&job.settings.namespace, &job.settings.provider)
+        .await
+    {
+        Ok(txn) => txn,
+        Err(e) => {
+            let report = SyncReport::failed(e.code(), e.to_string());
+            return outcome(report, Vec::new(), started, 0, None);
+        }
+    };
+    let plan = crate::engine::plan(&SyncInput {
+        settings: &job.settings,
+        exclusions: &job.exclusions,
+        today,
+        roster: &roster,
+        identities: txn.identities(),
+        stored: txn.snapshot(),
+    });
+    log.push(format!(
+        "{}: {}",
+        plan.report.result.as_str(),
+        plan.report
+            .error_code
+            .map_or("no error code", ErrorCode::as_str)
+    ));
+    let mut run = run_record(job, trigger, started, plan.report.clone(), log);
+    match txn.commit(plan.changes.as_ref(), &mut run).await {
+        Ok(rows) => outcome(plan.report, plan.exclusions, started, rows, Some(run.run_id)),
+        Err(e) => {
+            // The transaction rolled back: the previous snapshot is whole.
+            let report = SyncReport::failed(e.code(), e.to_string());
+            outcome(report, plan.exclusions, started, 0, None)
+        }
+    }
+}
+
+/// Records a sync that failed before the store's transaction, when the store is reachable.
+async fn finish_failed(
+    job: &SyncJob,
+    store: &Store,
+    trigger: Trigger,
+    started: Timestamp,
+    report: SyncReport,
+    mut log: Vec<String>,
+) -> SyncOutcome {
+    log.push(format!(
+        "Failed: {}",
+        report.error_code.map_or("no error code", ErrorCode::as_str)
+    ));
+    let run = run_record(job, trigger, started, report.clone(), log);
+    let run_id = store.record_run(&run).await.ok().map(|()| run.run_id);
+    outcome(report, Vec::new(), started, 0, run_id)
+}
+
+fn run_record(
+    job: &SyncJob,
+    trigger: Trigger,
+    started: Timestamp,
+    report: SyncReport,
+    log: Vec<String>,
+) -> SyncRunRecord {
+    let completed = Timestamp::now();
+    SyncRunRecord {
+        run_id: format!(
+            "{}-{}-{:08x}",
+            started.as_millisecond(),
+            job.settings.provider,
+            fastrand::u32(..)
+        ),
+        namespace: job.settings.namespace.clone(),
+        provider: job.settings.provider.clone(),
+        trigger: trigger.as_str().to_owned(),
+        started_at: started.as_second(),
+        completed_at: completed.as_second(),
+        report,
+        rows_written: 0,
+        log,
+    }
+}
+
+fn outcome(
+    report: SyncReport,
+    exclusions: Vec<ExclusionResult>,
+    started: Timestamp,
+    rows_written: u64,
+    run_id: Option<String>,
+) -> SyncOutcome {
+    SyncOutcome {
+        report,
+        exclusions,
+        started,
+        completed: Timestamp::now(),
+        rows_written,
+        run_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_follows_the_regions_time_zone() {
+        // 2026-11-28 20:00 UTC: already the 29th in Perth and Auckland, still the 28th in
+        // Chicago and London.
+        let now: Timestamp = "2026-11-28T20:00:00Z".parse().expect("timestamp");
+        assert_eq!(today_in(Region::US, now), jiff::civil::date(2026, 11, 28));
+        assert_eq!(today_in(Region::UK, now), jiff::civil::date(2026, 11, 28));
+        assert_eq!(today_in(Region::AU, now), jiff::civil::date(2026, 11, 29));
+        assert_eq!(today_in(Region::NZ, now), jiff::civil::date(2026, 11, 29));
+    }
+}
