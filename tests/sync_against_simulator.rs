@@ -23,10 +23,18 @@ async fn first_and_second_sync_agree_with_the_simulators_ground_truth() {
         let sync = class_link_sync("district", &sim, |_| {});
 
         let first = sync_once(&db.store, &sync, false).await;
-        assert_eq!(first.report.result, SyncResult::Succeeded, "{backend}: {}", first.report.message);
+        assert_eq!(
+            first.report.result,
+            SyncResult::Succeeded,
+            "{backend}: {}",
+            first.report.message
+        );
         let c = first.report.counts;
         assert_eq!(c.matched_students, 0, "{backend}");
-        assert_eq!(c.unmatched_users, people, "{backend}: unmatched = students + teachers + staff");
+        assert_eq!(
+            c.unmatched_users, people,
+            "{backend}: unmatched = students + teachers + staff"
+        );
         assert_eq!(c.created_users, people, "{backend}");
         assert_eq!(c.imported_classes, truth.counts.active_classes, "{backend}");
         assert!(first.rows_written > 0);
@@ -38,12 +46,22 @@ async fn first_and_second_sync_agree_with_the_simulators_ground_truth() {
         assert_eq!(c.matched_teachers, truth.counts.teachers, "{backend}");
         assert_eq!(c.matched_staff, truth.counts.staff, "{backend}");
         assert_eq!(c.imported_classes, truth.counts.active_classes, "{backend}");
-        assert_eq!(second.rows_written, 0, "{backend}: an unchanged district writes no rows");
+        assert_eq!(
+            second.rows_written, 0,
+            "{backend}: an unchanged district writes no rows"
+        );
 
-        let runs = db.store.sync_runs("schools", "district").await.expect("runs");
+        let runs = db
+            .store
+            .sync_runs("schools", "district")
+            .await
+            .expect("runs");
         let written: Vec<u64> = runs.iter().map(|r| r.rows_written).collect();
         assert_eq!(written.len(), 2, "{backend}");
-        assert_eq!(written[1], 0, "{backend}: the store's own record of the second sync");
+        assert_eq!(
+            written[1], 0,
+            "{backend}: the store's own record of the second sync"
+        );
         assert_eq!(runs[1].report.counts, second.report.counts);
         db.drop_database().await;
     }
@@ -54,11 +72,24 @@ async fn respect_academic_sessions_imports_the_current_classes() {
     let sim = small_district().await;
     let truth = sim.stats();
     let db = TestStore::new("sqlite").await;
-    let sync = class_link_sync("district", &sim, |s| s.options.respect_academic_sessions = true);
+    let sync = class_link_sync("district", &sim, |s| {
+        s.options.respect_academic_sessions = true
+    });
     let outcome = sync_once(&db.store, &sync, false).await;
-    assert_eq!(outcome.report.result, SyncResult::Succeeded, "{}", outcome.report.message);
-    assert!(truth.counts.current_classes < truth.counts.active_classes, "the preset has past and future classes");
-    assert_eq!(outcome.report.counts.imported_classes, truth.counts.current_classes);
+    assert_eq!(
+        outcome.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        outcome.report.message
+    );
+    assert!(
+        truth.counts.current_classes < truth.counts.active_classes,
+        "the preset has past and future classes"
+    );
+    assert_eq!(
+        outcome.report.counts.imported_classes,
+        truth.counts.current_classes
+    );
 }
 
 #[tokio::test]
@@ -68,11 +99,18 @@ async fn respect_enrolment_date_matches_the_currently_enrolled_students() {
     let db = TestStore::new("sqlite").await;
     let plain = class_link_sync("district", &sim, |_| {});
     sync_once(&db.store, &plain, false).await;
-    let respecting = class_link_sync("district", &sim, |s| s.options.respect_enrolment_date = true);
+    let respecting = class_link_sync("district", &sim, |s| {
+        s.options.respect_enrolment_date = true
+    });
     // Students who left are removed now: more than the default guard allows on a small
     // district is not expected, but confirm so the count is what is tested.
     let outcome = sync_once(&db.store, &respecting, true).await;
-    assert_eq!(outcome.report.result, SyncResult::Succeeded, "{}", outcome.report.message);
+    assert_eq!(
+        outcome.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        outcome.report.message
+    );
     assert!(truth.counts.students_with_current_enrollment < truth.counts.students);
     assert_eq!(
         outcome.report.counts.matched_students,
@@ -85,13 +123,24 @@ async fn attach_only_on_an_empty_store_creates_nobody() {
     let sim = small_district().await;
     let truth = sim.stats();
     let db = TestStore::new("sqlite").await;
-    let sync = class_link_sync("district", &sim, |s| s.merge.attach_to_existing_users_only = true);
+    let sync = class_link_sync("district", &sim, |s| {
+        s.merge.attach_to_existing_users_only = true
+    });
     let outcome = sync_once(&db.store, &sync, false).await;
     let c = outcome.report.counts;
-    assert_eq!(c.unmatched_users, truth.counts.students + truth.counts.teachers + truth.counts.staff);
+    assert_eq!(
+        c.unmatched_users,
+        truth.counts.students + truth.counts.teachers + truth.counts.staff
+    );
     assert_eq!(c.created_users, 0);
     assert_eq!(c.matched_students + c.matched_teachers + c.matched_staff, 0);
-    assert!(db.store.identities("schools").await.expect("identities").is_empty());
+    assert!(
+        db.store
+            .identities("schools")
+            .await
+            .expect("identities")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -101,19 +150,38 @@ async fn removing_half_the_users_trips_the_shrink_guard_until_confirmed() {
         let db = TestStore::new(backend).await;
         let sync = class_link_sync("district", &sim, |_| {});
         sync_once(&db.store, &sync, false).await;
-        let before = db.store.snapshot("schools", "district").await.expect("snapshot");
+        let before = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
 
         sim.mutate(Mutation::RemoveHalfUsers).expect("mutation");
         let refused = sync_once(&db.store, &sync, false).await;
         assert_eq!(refused.report.result, SyncResult::Failed, "{backend}");
-        assert_eq!(refused.report.error_code, Some(ErrorCode::ShrinkGuardTripped), "{backend}");
-        let after = db.store.snapshot("schools", "district").await.expect("snapshot");
+        assert_eq!(
+            refused.report.error_code,
+            Some(ErrorCode::ShrinkGuardTripped),
+            "{backend}"
+        );
+        let after = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
         assert!(before == after, "{backend}: a refused sync changes nothing");
 
         let confirmed = sync_once(&db.store, &sync, true).await;
         assert_eq!(confirmed.report.result, SyncResult::Succeeded, "{backend}");
-        let shrunk = db.store.snapshot("schools", "district").await.expect("snapshot");
-        assert!(shrunk.people.len() < before.people.len() * 6 / 10, "{backend}");
+        let shrunk = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            shrunk.people.len() < before.people.len() * 6 / 10,
+            "{backend}"
+        );
         db.drop_database().await;
     }
 }
@@ -129,18 +197,35 @@ async fn two_providers_of_one_namespace_syncing_at_once_never_duplicate_users() 
         let db = TestStore::new(backend).await;
         let a = class_link_sync("provider-a", &sim, |_| {});
         let b = class_link_sync("provider-b", &sim, |s| s.merge.priority = 50);
-        let (ra, rb) = tokio::join!(sync_once(&db.store, &a, false), sync_once(&db.store, &b, false));
-        assert_eq!(ra.report.result, SyncResult::Succeeded, "{backend}: {}", ra.report.message);
-        assert_eq!(rb.report.result, SyncResult::Succeeded, "{backend}: {}", rb.report.message);
+        let (ra, rb) = tokio::join!(
+            sync_once(&db.store, &a, false),
+            sync_once(&db.store, &b, false)
+        );
+        assert_eq!(
+            ra.report.result,
+            SyncResult::Succeeded,
+            "{backend}: {}",
+            ra.report.message
+        );
+        assert_eq!(
+            rb.report.result,
+            SyncResult::Succeeded,
+            "{backend}: {}",
+            rb.report.message
+        );
         let created = ra.report.counts.created_users + rb.report.counts.created_users;
-        assert_eq!(created, people, "{backend}: one user per person, whichever ran first");
+        assert_eq!(
+            created, people,
+            "{backend}: one user per person, whichever ran first"
+        );
         let identities = db.store.identities("schools").await.expect("identities");
         assert_eq!(identities.len() as u64, people, "{backend}");
         db.drop_database().await;
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the simulator keeps serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_mid_write_leaves_the_previous_snapshot_whole() {
     for backend in BACKENDS {
         let sim = small_district().await;
@@ -152,7 +237,17 @@ async fn a_sync_killed_mid_write_leaves_the_previous_snapshot_whole() {
             let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_classlink-operator"));
             cmd.args(["sync", "-f"])
                 .arg(dir.path())
-                .args(["-n", "schools", "--allow-insecure-http", "--as-of", "2026-11-18", "-o", "json", "--store", &db.url])
+                .args([
+                    "-n",
+                    "schools",
+                    "--allow-insecure-http",
+                    "--as-of",
+                    "2026-11-18",
+                    "-o",
+                    "json",
+                    "--store",
+                    &db.url,
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped());
             if let Some(hold) = hold {
@@ -161,16 +256,30 @@ async fn a_sync_killed_mid_write_leaves_the_previous_snapshot_whole() {
             cmd
         };
         let out = cli(None).output().expect("first sync runs");
-        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
-        let before = db.store.snapshot("schools", "district").await.expect("snapshot");
+        assert!(
+            out.status.success(),
+            "{backend}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let before = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
 
-        sim.mutate(Mutation::AddUsers { count: 40 }).expect("mutation");
-        sim.mutate(Mutation::ChangeUsers { count: 25 }).expect("mutation");
+        sim.mutate(Mutation::AddUsers { count: 40 })
+            .expect("mutation");
+        sim.mutate(Mutation::ChangeUsers { count: 25 })
+            .expect("mutation");
         let marker = dir.path().join("holding");
         let mut child = cli(Some(&marker)).spawn().expect("second sync starts");
         let waited = std::time::Instant::now();
         while !marker.exists() {
-            assert!(waited.elapsed() < Duration::from_secs(120), "{backend}: the sync never reached its commit");
+            assert!(
+                waited.elapsed() < Duration::from_secs(120),
+                "{backend}: the sync never reached its commit"
+            );
             if let Some(status) = child.try_wait().expect("wait") {
                 panic!("{backend}: the sync ended before its commit: {status}");
             }
@@ -179,13 +288,33 @@ async fn a_sync_killed_mid_write_leaves_the_previous_snapshot_whole() {
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
 
-        let after_kill = db.store.snapshot("schools", "district").await.expect("snapshot");
-        assert!(before == after_kill, "{backend}: the killed sync changed nothing");
+        let after_kill = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            before == after_kill,
+            "{backend}: the killed sync changed nothing"
+        );
 
         let out = cli(None).output().expect("third sync runs");
-        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
-        let after = db.store.snapshot("schools", "district").await.expect("snapshot");
-        assert_eq!(after.people.len(), before.people.len() + 40, "{backend}: a later sync completes");
+        assert!(
+            out.status.success(),
+            "{backend}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert_eq!(
+            after.people.len(),
+            before.people.len() + 40,
+            "{backend}: a later sync completes"
+        );
         db.drop_database().await;
     }
 }

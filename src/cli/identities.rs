@@ -63,7 +63,10 @@ fn read_csv(file: &std::path::Path) -> Result<Vec<NewIdentity>, String> {
                 .map(str::to_owned)
         };
         let Some(address) = field(Some(email)) else {
-            return Err(format!("{} line {line}: the email is empty", file.display()));
+            return Err(format!(
+                "{} line {line}: the email is empty",
+                file.display()
+            ));
         };
         people.push(NewIdentity {
             email: address,

@@ -60,7 +60,11 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Roster store: a SQLite file path or `sqlite://PATH`, or a `postgres://` URL.
-    #[arg(long, env = "CLASSLINK_STORE", default_value = "sqlite://classlink-roster.db")]
+    #[arg(
+        long,
+        env = "CLASSLINK_STORE",
+        default_value = "sqlite://classlink-roster.db"
+    )]
     pub store: String,
 }
 

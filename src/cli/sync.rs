@@ -59,9 +59,9 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         .find(|s| s.metadata.name.as_deref() == Some(secret_name))
         .map(resources::secret_data);
     let extra_ca_pem = match &args.connection.ca_file {
-        Some(path) => Some(
-            std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
+        }
         None => None,
     };
     let options = JobOptions {
@@ -82,9 +82,10 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
     ) {
         Ok(job) => {
             let progress = ProgressPrinter::new();
-            let outcome =
-                crate::sync::run(&job, &store, Trigger::Manual, args.as_of, |p| progress.show(&p))
-                    .await;
+            let outcome = crate::sync::run(&job, &store, Trigger::Manual, args.as_of, |p| {
+                progress.show(&p)
+            })
+            .await;
             progress.finish();
             outcome
         }
@@ -146,7 +147,12 @@ fn pick<'a>(resources: &'a Resources, name: Option<&str>) -> Result<&'a ClassLin
             .syncs
             .iter()
             .find(|s| s.metadata.name.as_deref() == Some(name))
-            .ok_or_else(|| format!("no ClassLinkSync named {name:?} in the files (found: {})", names())),
+            .ok_or_else(|| {
+                format!(
+                    "no ClassLinkSync named {name:?} in the files (found: {})",
+                    names()
+                )
+            }),
         None => match resources.syncs.as_slice() {
             [one] => Ok(one),
             [] => Err("the files hold no ClassLinkSync".into()),
@@ -163,13 +169,18 @@ fn table(p: &Printed<'_>) -> String {
     let r = p.report;
     let c = &r.counts;
     let mut out = String::new();
-    let _ = writeln!(out, "Sync Details: {} ({}/{})", p.display_name, p.namespace, p.name);
+    let _ = writeln!(
+        out,
+        "Sync Details: {} ({}/{})",
+        p.display_name, p.namespace, p.name
+    );
     let _ = writeln!(out);
     let rows: [(&str, String); 5] = [
         ("Result", r.result.as_str().to_owned()),
         (
             "Error code",
-            r.error_code.map_or("-".to_owned(), |c| c.as_str().to_owned()),
+            r.error_code
+                .map_or("-".to_owned(), |c| c.as_str().to_owned()),
         ),
         ("Message", r.message.clone()),
         ("Started", p.start_time.clone()),
@@ -269,9 +280,7 @@ impl ProgressPrinter {
     }
 
     fn show(&self, progress: &Progress) {
-        let total = progress
-            .total
-            .map_or_else(String::new, |t| format!("/{t}"));
+        let total = progress.total.map_or_else(String::new, |t| format!("/{t}"));
         let line = format!(
             "reading {}: {}{total} records, {} pages",
             progress.collection, progress.records, progress.pages

@@ -137,7 +137,13 @@ pub async fn run(
     ));
     let mut run = run_record(job, trigger, started, plan.report.clone(), log);
     match txn.commit(plan.changes.as_ref(), &mut run).await {
-        Ok(rows) => outcome(plan.report, plan.exclusions, started, rows, Some(run.run_id)),
+        Ok(rows) => outcome(
+            plan.report,
+            plan.exclusions,
+            started,
+            rows,
+            Some(run.run_id),
+        ),
         Err(e) => {
             // The transaction rolled back: the previous snapshot is whole.
             let report = SyncReport::failed(e.code(), e.to_string());

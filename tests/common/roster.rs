@@ -39,10 +39,15 @@ pub fn class_link_sync(
 /// The simulator's default credentials, as the Secret's data.
 pub fn secret_data() -> BTreeMap<String, Vec<u8>> {
     BTreeMap::from([
-        ("clientId".to_owned(), oneroster_sim::config::DEFAULT_CLIENT_ID.as_bytes().to_vec()),
+        (
+            "clientId".to_owned(),
+            oneroster_sim::config::DEFAULT_CLIENT_ID.as_bytes().to_vec(),
+        ),
         (
             "clientSecret".to_owned(),
-            oneroster_sim::config::DEFAULT_CLIENT_SECRET.as_bytes().to_vec(),
+            oneroster_sim::config::DEFAULT_CLIENT_SECRET
+                .as_bytes()
+                .to_vec(),
         ),
     ])
 }
@@ -70,10 +75,16 @@ pub fn write_resource_files(dir: &Path, sync: &ClassLinkSync) {
             "clientSecret": oneroster_sim::config::DEFAULT_CLIENT_SECRET,
         }
     });
-    std::fs::write(dir.join("secret.yaml"), serde_yaml::to_string(&secret).expect("yaml"))
-        .expect("write secret");
-    std::fs::write(dir.join("classlinksync.yaml"), serde_yaml::to_string(sync).expect("yaml"))
-        .expect("write classlinksync");
+    std::fs::write(
+        dir.join("secret.yaml"),
+        serde_yaml::to_string(&secret).expect("yaml"),
+    )
+    .expect("write secret");
+    std::fs::write(
+        dir.join("classlinksync.yaml"),
+        serde_yaml::to_string(sync).expect("yaml"),
+    )
+    .expect("write classlinksync");
 }
 
 /// A throw-away store: a SQLite file or a fresh PostgreSQL database.
@@ -98,14 +109,25 @@ impl TestStore {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("roster.db").display());
                 let store = Store::open(&url).await.expect("SQLite store opens");
-                TestStore { url, store, _dir: Some(dir), pg_database: None }
+                TestStore {
+                    url,
+                    store,
+                    _dir: Some(dir),
+                    pg_database: None,
+                }
             }
             "postgres" => {
                 let admin = postgres_admin_url();
-                let name = format!("classlink_test_{}_{}", std::process::id(), fastrand::u32(..));
+                let name = format!(
+                    "classlink_test_{}_{}",
+                    std::process::id(),
+                    fastrand::u32(..)
+                );
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (hack/ensure-postgres.sh starts it): {e}"));
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {admin} (hack/ensure-postgres.sh starts it): {e}")
+                    });
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
@@ -113,7 +135,12 @@ impl TestStore {
                 let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
                 let url = format!("{base}/{name}");
                 let store = Store::open(&url).await.expect("PostgreSQL store opens");
-                TestStore { url, store, _dir: None, pg_database: Some(name) }
+                TestStore {
+                    url,
+                    store,
+                    _dir: None,
+                    pg_database: Some(name),
+                }
             }
             other => panic!("unknown backend {other}"),
         }

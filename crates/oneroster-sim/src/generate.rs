@@ -514,7 +514,35 @@ pub fn generate(spec: &DatasetSpec, seed: u64, as_of: i32) -> Dataset {
             enroll(&mut ds, &mut rng, s, c, Role::Student, false);
         }
     }
+    cascade_deletions(&mut ds);
     ds
+}
+
+/// A SIS deletes a record's dependants with it: a class of a deleted course, and an
+/// enrollment of a deleted user or class, are marked `tobedeleted` too. So the live data
+/// never points at a deleted record; breaking that is the `incomplete-school` fault's job.
+fn cascade_deletions(ds: &mut Dataset) {
+    let courses = &ds.courses.rows;
+    for class in &mut ds.classes.rows {
+        if courses
+            .get(class.course as usize)
+            .is_some_and(|c| c.status == Status::ToBeDeleted)
+        {
+            class.status = Status::ToBeDeleted;
+        }
+    }
+    let (users, classes) = (&ds.users.rows, &ds.classes.rows);
+    for enrollment in &mut ds.enrollments.rows {
+        let user_gone = users
+            .get(enrollment.user as usize)
+            .is_some_and(|u| u.status == Status::ToBeDeleted);
+        let class_gone = classes
+            .get(enrollment.class as usize)
+            .is_some_and(|c| c.status == Status::ToBeDeleted);
+        if user_gone || class_gone {
+            enrollment.status = Status::ToBeDeleted;
+        }
+    }
 }
 
 #[cfg(test)]
