@@ -84,25 +84,37 @@ async fn list(store_url: &str, namespace: &str) -> Result<(), String> {
         .identities(namespace)
         .await
         .map_err(|e| e.to_string())?;
-    println!(
+    // A closed pipe (`| head`) ends the listing quietly.
+    let mut out = std::io::stdout().lock();
+    let _ = write_listing(&mut out, namespace, &identities);
+    Ok(())
+}
+
+fn write_listing(
+    out: &mut impl std::io::Write,
+    namespace: &str,
+    identities: &[crate::engine::model::Identity],
+) -> std::io::Result<()> {
+    writeln!(
+        out,
         "{:<30}  {:<36}  {:<10}  {:<24}  SOURCE",
         "ID", "EMAIL", "ROLE", "NAME"
-    );
-    for i in &identities {
+    )?;
+    for i in identities {
         let name = [i.given_name.as_deref(), i.family_name.as_deref()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        println!(
+        writeln!(
+            out,
             "{:<30}  {:<36}  {:<10}  {:<24}  {}",
             i.id,
             i.email.as_deref().unwrap_or("-"),
             i.role.as_deref().unwrap_or("-"),
             name,
             i.source
-        );
+        )?;
     }
-    println!("{} users in namespace {namespace}", identities.len());
-    Ok(())
+    writeln!(out, "{} users in namespace {namespace}", identities.len())
 }

@@ -112,8 +112,8 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         namespace: &namespace,
         display_name: &sync.spec.display_name,
         trigger: Trigger::Manual.as_str(),
-        start_time: outcome.started.to_string(),
-        completion_time: outcome.completed.to_string(),
+        start_time: rfc3339_seconds(outcome.started),
+        completion_time: rfc3339_seconds(outcome.completed),
         duration_seconds: duration,
         report: &outcome.report,
         rows_written: outcome.rows_written,
@@ -125,12 +125,18 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         }
         OutputFormat::Yaml => serde_yaml::to_string(&printed).map_err(|e| e.to_string())?,
     };
-    print!("{text}");
+    // A closed pipe (`| head`) is not an error of the sync.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(match outcome.report.result {
         SyncResult::Succeeded => ExitCode::SUCCESS,
         SyncResult::PartiallySucceeded => ExitCode::from(EXIT_PARTIAL),
         SyncResult::Failed => ExitCode::from(EXIT_FAILED),
     })
+}
+
+/// `2026-11-28T15:24:55Z`: status's format, without the sub-second noise.
+fn rfc3339_seconds(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn pick<'a>(resources: &'a Resources, name: Option<&str>) -> Result<&'a ClassLinkSync, String> {
