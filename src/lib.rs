@@ -4,9 +4,11 @@
 //! dispatches the subcommands.
 
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod engine;
 pub mod error_code;
 pub mod oneroster;
+pub mod schedule;
 pub mod store;
 pub mod sync;

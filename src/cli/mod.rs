@@ -2,6 +2,7 @@
 
 mod identities;
 pub mod resources;
+mod run;
 mod sync;
 
 use std::io::Write;
@@ -10,8 +11,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Exit code of a command whose capability this build does not have yet.
-pub const EXIT_NOT_BUILT: u8 = 2;
 /// Exit code of `sync` when the sync ended `PartiallySucceeded`.
 pub const EXIT_PARTIAL: u8 = 3;
 /// Exit code of `sync` when the sync ended `Failed`.
@@ -87,6 +86,59 @@ pub struct RunArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    /// Namespaces to watch, comma separated; empty watches all.
+    #[arg(
+        long,
+        env = "CLASSLINK_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub namespaces: Vec<String>,
+    /// Most syncs running at once, over all ClassLinkSyncs.
+    #[arg(long, env = "CLASSLINK_MAX_CONCURRENT_SYNCS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_syncs: u16,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    #[arg(
+        long,
+        env = "CLASSLINK_METRICS_ADDRESS",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub metrics_address: std::net::SocketAddr,
+    /// Elect a leader with a Lease so only one replica syncs (on whenever replicas > 1).
+    #[arg(long, env = "CLASSLINK_LEADER_ELECTION", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (default: the pod's, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        env = "CLASSLINK_LEASE_NAME",
+        default_value = "classlink-operator"
+    )]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (default: the pod's name, or host and pid).
+    #[arg(long, env = "POD_NAME")]
+    pub lease_holder: Option<String>,
+    #[command(flatten)]
+    pub logging: LogArgs,
+}
+
+/// Log output.
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "CLASSLINK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Log formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Output formats of `sync`.
@@ -142,7 +194,7 @@ pub enum DocsPage {
 pub struct TriggerArgs {
     /// Name of the ClassLinkSync.
     pub name: String,
-    /// Namespace of the ClassLinkSync.
+    /// Namespace of the ClassLinkSync (default: the kubeconfig context's).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
 }
@@ -182,8 +234,8 @@ impl Cli {
             })),
             Command::Sync(args) => sync::run(args).await,
             Command::Identities(command) => identities::run(command).await,
-            Command::Run(_) => not_built("run", "the controller"),
-            Command::Trigger(_) => not_built("trigger", "manual sync requests"),
+            Command::Run(args) => run::run(args).await,
+            Command::Trigger(args) => run::trigger(args).await,
         }
     }
 }
@@ -206,12 +258,4 @@ fn print<E: std::fmt::Display>(rendered: Result<String, E>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A subcommand whose capability this build does not have: say which, and exit 2.
-fn not_built(command: &str, capability: &str) -> ExitCode {
-    eprintln!(
-        "error: `classlink-operator {command}` needs {capability}, which this build of classlink-operator does not include yet"
-    );
-    ExitCode::from(EXIT_NOT_BUILT)
 }

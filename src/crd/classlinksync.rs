@@ -465,6 +465,16 @@ pub struct ClassLinkSyncStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_sync_request: Option<String>,
 
+    /// The last value of the `rostersync.io/confirm-shrink` annotation that let a sync
+    /// remove more people than the shrink guard allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_shrink_confirmation: Option<String>,
+
+    /// When the last scheduled (nightly) sync started; the integration's slot in the nightly
+    /// window is derived from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scheduled_sync_time: Option<Time>,
+
     /// Every school the last sync saw: the guide's "Included Schools" and "Excluded
     /// Schools" lists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

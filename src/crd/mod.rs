@@ -18,6 +18,13 @@ pub const GROUP: &str = "rostersync.io";
 /// Annotation whose new value asks for a manual sync (Flux's `requestedAt` convention).
 pub const SYNC_REQUESTED_AT_ANNOTATION: &str = "rostersync.io/sync-requested-at";
 
+/// Annotation whose new value lets the next sync remove more people than the shrink guard
+/// allows, once.
+pub const CONFIRM_SHRINK_ANNOTATION: &str = "rostersync.io/confirm-shrink";
+
+/// Finalizer that removes a ClassLinkSync's data from the store (`deletionPolicy: Delete`).
+pub const STORE_CLEANUP_FINALIZER: &str = "rostersync.io/store-cleanup";
+
 /// Both CRDs, in the order `crds/` and the chart hold them.
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![ClassLinkSync::crd(), SchoolExclusion::crd()]

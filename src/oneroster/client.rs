@@ -432,8 +432,11 @@ impl Client {
             let targets: Vec<Target> = (1..pages)
                 .map(|i| self.target(spec, i * step, step))
                 .collect();
-            let mut pages_stream = stream::iter(targets.iter())
-                .map(|target| self.get::<R>(target, budget))
+            // Owned targets moved into each future: a closure over `&Target` makes the
+            // future's `Send` unprovable for every lifetime (rust-lang/rust#102211), and
+            // the controller runs syncs in spawned tasks.
+            let mut pages_stream = stream::iter(targets)
+                .map(|target| async move { self.get::<R>(&target, budget).await })
                 .buffered(self.inner.max_concurrent_requests);
             while let Some(result) = pages_stream.next().await {
                 let (response, page) = result?;

@@ -13,6 +13,8 @@ use crate::engine::{ExclusionResult, SyncInput};
 use crate::error_code::ErrorCode;
 use crate::oneroster::{Client, Progress};
 use crate::store::{Store, SyncRunRecord};
+
+pub use crate::schedule::region_time_zone;
 pub use job::{JobError, JobOptions, SyncJob};
 
 /// What started a sync.
@@ -54,22 +56,9 @@ pub struct SyncOutcome {
     pub run_id: Option<String>,
 }
 
-/// The time zone of a region's nightly window.
-pub fn region_time_zone(region: Region) -> &'static str {
-    match region {
-        Region::US => "America/Chicago",
-        Region::AU => "Australia/Perth",
-        Region::NZ => "Pacific/Auckland",
-        Region::UK => "UTC",
-    }
-}
-
 /// Today's date in the region, which the engine's date rules use.
 pub fn today_in(region: Region, now: Timestamp) -> Date {
-    match jiff::tz::TimeZone::get(region_time_zone(region)) {
-        Ok(tz) => now.to_zoned(tz).date(),
-        Err(_) => now.to_zoned(jiff::tz::TimeZone::UTC).date(),
-    }
+    now.to_zoned(crate::schedule::region_zone(region)).date()
 }
 
 /// Runs one sync of `job` into `store`. `today` overrides the region's date (the CLI's
@@ -216,6 +205,14 @@ fn outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The controller runs syncs in spawned tasks: this only compiles while a sync's future
+    /// is `Send`.
+    #[allow(dead_code)]
+    fn a_sync_future_is_send(job: &SyncJob, store: &Store) {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(run(job, store, Trigger::Manual, None, |_| {}));
+    }
 
     #[test]
     fn today_follows_the_regions_time_zone() {

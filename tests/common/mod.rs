@@ -97,4 +97,5 @@ pub async fn install_crds(client: &kube::Client) {
     }
 }
 
+pub mod helm;
 pub mod roster;

@@ -1,0 +1,122 @@
+//! `classlink-operator run` and `classlink-operator trigger`.
+
+use std::process::ExitCode;
+
+use kube::api::{Api, Patch, PatchParams};
+
+use super::{LogFormat, RunArgs, TriggerArgs};
+use crate::controller::{self, LeaseConfig, RunConfig, Settings};
+use crate::crd::{ClassLinkSync, SYNC_REQUESTED_AT_ANNOTATION};
+use crate::sync::JobOptions;
+
+pub(super) async fn run(args: RunArgs) -> ExitCode {
+    init_logging(args.logging.log_format);
+    let extra_ca_pem = match &args.connection.ca_file {
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot read --ca-file");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let holder = args.lease_holder.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "operator".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let config = RunConfig {
+        store: args.store.store.clone(),
+        namespaces: args
+            .namespaces
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        settings: Settings {
+            job: JobOptions {
+                allow_insecure_http: args.connection.allow_insecure_http,
+                extra_ca_pem,
+                confirm_shrink: false,
+            },
+            max_concurrent_syncs: usize::from(args.max_concurrent_syncs),
+        },
+        metrics_address: args.metrics_address,
+        lease: args.leader_election.then(|| {
+            LeaseConfig::new(
+                args.lease_namespace.clone(),
+                args.lease_name.clone(),
+                holder,
+            )
+        }),
+    };
+    tracing::info!(
+        namespaces = ?config.namespaces,
+        max_concurrent_syncs = config.settings.max_concurrent_syncs,
+        metrics = %config.metrics_address,
+        leader_election = config.lease.is_some(),
+        "classlink-operator starting"
+    );
+    match controller::run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "classlink-operator stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Sets the manual-sync annotation to the current time: the operator syncs once per new value.
+pub(super) async fn trigger(args: TriggerArgs) -> ExitCode {
+    let client = match kube::Client::try_default().await {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("error: connecting to Kubernetes: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let api: Api<ClassLinkSync> = Api::namespaced(client, &namespace);
+    let requested = jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {SYNC_REQUESTED_AT_ANNOTATION: requested}}
+    });
+    match api
+        .patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => {
+            println!(
+                "classlinksync.rostersync.io/{} sync requested at {requested} (namespace {namespace})",
+                args.name
+            );
+            ExitCode::SUCCESS
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            eprintln!(
+                "error: no ClassLinkSync {} in namespace {namespace}",
+                args.name
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: requesting the sync: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

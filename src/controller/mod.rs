@@ -1,0 +1,245 @@
+//! `classlink-operator run`: watches ClassLinkSyncs (and the SchoolExclusions and Secrets
+//! they use), runs syncs on the regional schedule or on demand, and writes their outcome into
+//! status, events and metrics. With leader election only the Lease holder reconciles.
+
+mod context;
+mod leader;
+pub mod metrics;
+mod reconcile;
+mod runner;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio_util::sync::CancellationToken;
+
+use crate::crd::{ClassLinkSync, SchoolExclusion};
+use crate::store::Store;
+pub use context::{Context, Settings};
+pub use leader::LeaseConfig;
+
+/// How long in-flight syncs get to write their cancelled status on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// What `run` needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Store URL.
+    pub store: String,
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// Settings shared by every reconcile.
+    pub settings: Settings,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    pub metrics_address: SocketAddr,
+    /// The Lease to hold, when leader election is on.
+    pub lease: Option<LeaseConfig>,
+}
+
+/// Why the operator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No kubeconfig or in-cluster configuration.
+    #[error("connecting to Kubernetes: {0}")]
+    Kubernetes(#[from] kube::Error),
+    /// The store could not be opened.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The metrics address could not be served.
+    #[error("serving metrics on {address}: {source}")]
+    Metrics {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another replica took the Lease.
+    #[error("lost the leader Lease; in-flight syncs were cancelled and rolled back")]
+    LostLease,
+}
+
+/// Runs the operator until SIGTERM/SIGINT (then `Ok`) or a lost Lease (then `Err`).
+pub async fn run(config: RunConfig) -> Result<(), RunError> {
+    let client = kube::Client::try_default().await?;
+    let store = Store::open(&config.store).await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+
+    let listener = tokio::net::TcpListener::bind(config.metrics_address)
+        .await
+        .map_err(|source| RunError::Metrics {
+            address: config.metrics_address,
+            source,
+        })?;
+    let served = metrics.clone();
+    let address = config.metrics_address;
+    tokio::spawn(async move {
+        if let Err(e) = metrics::serve(listener, served).await {
+            tracing::error!(error = %e, %address, "the metrics server stopped");
+        }
+    });
+
+    let stop = CancellationToken::new();
+    let signal_stop = stop.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: cancelling in-flight syncs");
+        signal_stop.cancel();
+    });
+
+    // A standby replica is ready: it serves probes and waits for the Lease.
+    metrics.set_ready();
+    let lost = CancellationToken::new();
+    if let Some(lease) = &config.lease {
+        tracing::info!(lease = %lease.name, namespace = %lease.namespace, holder = %lease.holder, "waiting for the leader Lease");
+        if !leader::acquire(&client, lease, &stop).await {
+            return Ok(());
+        }
+        tracing::info!(lease = %lease.name, "leading");
+        metrics.set_leader(true);
+        let (client, lease, stop, lost) =
+            (client.clone(), lease.clone(), stop.clone(), lost.clone());
+        tokio::spawn(async move { leader::hold(&client, &lease, &stop, &lost).await });
+    } else {
+        metrics.set_leader(true);
+    }
+
+    // Syncs stop when the operator stops or the Lease is lost.
+    let shutdown = CancellationToken::new();
+    {
+        let (shutdown, stop, lost) = (shutdown.clone(), stop.clone(), lost.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = lost.cancelled() => {}
+            }
+            shutdown.cancel();
+        });
+    }
+
+    let reporter = Reporter {
+        controller: "classlink-operator".into(),
+        instance: config.lease.as_ref().map(|l| l.holder.clone()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        store,
+        metrics.clone(),
+        recorder,
+        config.settings.clone(),
+        shutdown.clone(),
+    ));
+
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    let controllers = scopes
+        .into_iter()
+        .map(|namespace| controller(client.clone(), namespace, ctx.clone(), shutdown.clone()));
+    futures::future::join_all(controllers).await;
+
+    // Let cancelled syncs write their status before the process ends.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while ctx.running_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    metrics.set_leader(false);
+    if lost.is_cancelled() && !stop.is_cancelled() {
+        return Err(RunError::LostLease);
+    }
+    Ok(())
+}
+
+/// One controller for one scope (a namespace, or all).
+async fn controller(
+    client: kube::Client,
+    namespace: Option<String>,
+    ctx: Arc<Context>,
+    shutdown: CancellationToken,
+) {
+    let (syncs, exclusions, secrets): (
+        Api<ClassLinkSync>,
+        Api<SchoolExclusion>,
+        Api<PartialObjectMeta<Secret>>,
+    ) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let controller = Controller::new(syncs, watcher::Config::default());
+    let reader = controller.store();
+    // Secrets are watched by metadata only: their data never crosses the watch, and a change
+    // re-queues the ClassLinkSyncs that name the Secret.
+    let secret_changes = watcher(secrets, watcher::Config::default()).touched_objects();
+    controller
+        .watches(exclusions, watcher::Config::default(), |exclusion| {
+            let namespace = exclusion.metadata.namespace.clone().unwrap_or_default();
+            Some(
+                ObjectRef::<ClassLinkSync>::new(&exclusion.spec.class_link_sync_name)
+                    .within(&namespace),
+            )
+        })
+        .watches_stream(secret_changes, move |secret| {
+            let namespace = secret.metadata.namespace.clone().unwrap_or_default();
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            reader
+                .state()
+                .into_iter()
+                .filter(|sync| {
+                    sync.metadata.namespace.as_deref() == Some(namespace.as_str())
+                        && sync.spec.credentials.secret_ref.name == name
+                })
+                .map(|sync| ObjectRef::from_obj(sync.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile loop");
+            }
+        })
+        .await;
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

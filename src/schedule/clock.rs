@@ -1,0 +1,92 @@
+//! Where the schedule reads the time, so that tests can set it.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use jiff::{SignedDuration, Timestamp};
+
+/// A source of the current time.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that stands still until a test sets or advances it. Clones share one time, so a
+/// test can keep a handle while the code under test holds another.
+#[derive(Debug, Clone)]
+pub struct FakeClock {
+    now: Arc<Mutex<Timestamp>>,
+}
+
+impl FakeClock {
+    /// A clock reading `now`.
+    pub fn new(now: Timestamp) -> FakeClock {
+        FakeClock {
+            now: Arc::new(Mutex::new(now)),
+        }
+    }
+
+    /// Sets the time to `now`.
+    pub fn set(&self, now: Timestamp) {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    }
+
+    /// Moves the time forward by `by` (backward when negative), stopping at the ends of the
+    /// representable range, and returns the new time.
+    pub fn advance(&self, by: SignedDuration) -> Timestamp {
+        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        *now = super::window::saturating_add(*now, by);
+        *now
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_clock_stands_still_until_set_or_advanced() {
+        let start: Timestamp = "2026-03-08T07:00:00Z".parse().expect("timestamp");
+        let clock = FakeClock::new(start);
+        assert_eq!(clock.now(), start);
+        assert_eq!(clock.now(), start);
+        let later = clock.advance(SignedDuration::from_mins(90));
+        assert_eq!(later, "2026-03-08T08:30:00Z".parse().expect("timestamp"));
+        clock.set(start);
+        assert_eq!(clock.now(), start);
+    }
+
+    #[test]
+    fn fake_clock_clones_share_one_time() {
+        let clock = FakeClock::new(Timestamp::UNIX_EPOCH);
+        let held_by_code_under_test: Arc<dyn Clock> = Arc::new(clock.clone());
+        clock.advance(SignedDuration::from_hours(1));
+        assert_eq!(
+            held_by_code_under_test.now(),
+            "1970-01-01T01:00:00Z".parse().expect("timestamp")
+        );
+    }
+
+    #[test]
+    fn system_clock_reads_the_current_time() {
+        let before = Timestamp::now();
+        let read = SystemClock.now();
+        assert!(read >= before);
+        assert!(read.duration_since(before) < SignedDuration::from_secs(60));
+    }
+}
