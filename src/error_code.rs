@@ -151,7 +151,7 @@ error_codes! {
     ),
     /// The sync would remove too many people.
     ShrinkGuardTripped => (
-        "The sync would remove more of this provider's people than `spec.shrinkGuardPercent` allows. A truncated feed looks like a mass deletion, so nothing was changed.",
+        "More of this provider's people are missing from the feed than `spec.shrinkGuardPercent` allows. A truncated feed looks like a mass deletion, so nothing was changed.",
         "If the removal is real (end of year, a school left), confirm it: set the annotation `rostersync.io/confirm-shrink` to a new value (or pass `--confirm-shrink` to `classlink-operator sync`). Otherwise find out why the feed shrank."
     ),
     /// The roster store could not be used.

@@ -16,10 +16,10 @@ use super::context::Context;
 use super::runner;
 use super::status::{SYNCING, condition, set_condition};
 use crate::crd::{
-    ClassLinkSync, DeletionPolicy, InitialSync, STORE_CLEANUP_FINALIZER,
+    ClassLinkSync, ClassLinkSyncStatus, DeletionPolicy, InitialSync, STORE_CLEANUP_FINALIZER,
     SYNC_REQUESTED_AT_ANNOTATION, SyncTrigger,
 };
-use crate::schedule::{Integration, StartRefused};
+use crate::schedule::{Integration, PlannedSync, StartRefused};
 use crate::sync::Trigger;
 
 /// A reconcile fault: the Kubernetes API or the store answered with an error.
@@ -72,21 +72,7 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
     let spec = &fresh.spec;
     let now = Timestamp::now();
 
-    let previous_start = status
-        .last_scheduled_sync_time
-        .as_ref()
-        .map(|t| t.0)
-        .or_else(|| {
-            status
-                .last_sync
-                .as_ref()
-                .filter(|s| s.trigger == SyncTrigger::Initial)
-                .map(|s| s.start_time.0)
-        });
-    let mut integration = Integration::new(key.clone(), spec.region).with_suspended(spec.suspend);
-    integration.previous_start = previous_start;
-    let plan = ctx.plan(integration, now);
-    let planned = plan.get(&key).cloned();
+    let planned = planned_sync(&ctx, &key, &fresh, &status, now);
 
     let requested = fresh
         .annotations()
@@ -125,8 +111,11 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
                         }
                         if trigger == Trigger::Scheduled {
                             s.last_scheduled_sync_time = Some(Time(now));
+                            // Tonight is used up: the next scheduled sync is a later night.
+                            s.next_sync_time = planned_sync(&ctx, &key, &fresh, s, now)
+                                .and_then(|p| p.next_sync_time)
+                                .map(Time);
                         }
-                        s.next_sync_time = None;
                         set_condition(
                             &mut s.conditions,
                             condition(
@@ -199,6 +188,33 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
     })
     .await?;
     Ok(Action::requeue(requeue))
+}
+
+/// The schedule of `obj` as of `now`, from what its status says of earlier syncs.
+pub fn planned_sync(
+    ctx: &Context,
+    key: &str,
+    obj: &ClassLinkSync,
+    status: &ClassLinkSyncStatus,
+    now: Timestamp,
+) -> Option<PlannedSync> {
+    // The slot comes from the last scheduled start, or from the first sync when it ran
+    // inside a window; manual syncs never move it.
+    let previous_start = status
+        .last_scheduled_sync_time
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| {
+            status
+                .last_sync
+                .as_ref()
+                .filter(|s| s.trigger == SyncTrigger::Initial)
+                .map(|s| s.start_time.0)
+        });
+    let mut integration =
+        Integration::new(key.to_owned(), obj.spec.region).with_suspended(obj.spec.suspend);
+    integration.previous_start = previous_start;
+    ctx.plan(integration, now).get(key).cloned()
 }
 
 /// Requeues after an error, later each time.

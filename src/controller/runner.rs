@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Context, MANAGER, Started};
-use super::reconcile::publish;
+use super::reconcile::{planned_sync, publish};
 use super::status::{self, SYNCING, condition, set_condition};
 use crate::crd::{CONFIRM_SHRINK_ANNOTATION, ClassLinkSync, SchoolExclusion};
 use crate::engine::report::{SyncReport, SyncResult};
@@ -215,6 +215,10 @@ async fn finish(
             if confirmation.is_some() {
                 s.last_handled_shrink_confirmation = confirmation.clone();
             }
+            let key = format!("{namespace}/{name}");
+            s.next_sync_time = planned_sync(ctx, &key, current, s, now)
+                .and_then(|p| p.next_sync_time)
+                .map(Time);
             status::result_conditions(&mut s.conditions, report, generation, now);
             set_condition(
                 &mut s.conditions,

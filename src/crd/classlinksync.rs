@@ -169,9 +169,10 @@ pub struct ClassLinkSyncSpec {
     #[schemars(range(min = 1, max = 1440))]
     pub sync_timeout_minutes: u32,
 
-    /// Shrink guard: a sync that would remove more than this percentage of the people this
-    /// provider has in the store is refused with `ShrinkGuardTripped` until a user confirms
-    /// it. A truncated feed otherwise looks like a mass deletion. 100 turns the guard off.
+    /// Shrink guard: a sync in which more than this percentage of the people this provider
+    /// has in the store are missing from the feed is refused with `ShrinkGuardTripped` until
+    /// a user confirms it (annotation `rostersync.io/confirm-shrink`). A truncated feed
+    /// otherwise looks like a mass deletion. 100 turns the guard off.
     #[serde(default = "default_shrink_guard_percent")]
     #[schemars(range(min = 1, max = 100))]
     pub shrink_guard_percent: u32,

@@ -295,12 +295,21 @@ impl<'a> Planner<'a> {
         changes.guardian_links = diff(&stored.guardian_links, guardian_links, &frozen);
         self.release_attributes_of_removed(&mut changes);
 
-        let removed = changes.people.delete.len();
+        // The guard counts people who vanished from the feed: a truncated feed looks like
+        // that. People still in the feed but left out on purpose (a SchoolExclusion, an
+        // option) are not its business.
+        let in_feed: HashSet<&str> = roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
+        let removed = changes
+            .people
+            .delete
+            .iter()
+            .filter(|id| !in_feed.contains(id.as_str()))
+            .count();
         let before = stored.people.len();
         let limit = self.settings().shrink_guard_percent as usize;
         if before > 0 && removed * 100 > before * limit && !self.settings().confirm_shrink {
             let message = format!(
-                "This sync would remove {removed} of the {before} people stored for this ClassLinkSync ({}%), more than the shrink guard's {limit}%. Nothing was changed. If the removal is real, confirm it.",
+                "{removed} of the {before} people stored for this ClassLinkSync ({}%) are missing from the feed, more than the shrink guard's {limit}%. Nothing was changed. If the removal is real, confirm it.",
                 removed * 100 / before
             );
             return self.failed(ErrorCode::ShrinkGuardTripped, message, &frozen);

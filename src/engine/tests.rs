@@ -983,3 +983,31 @@ fn identity_ids_are_stable_and_carry_no_personal_data() {
     assert_ne!(a, identity_id_for("other", "riverside", "p1"));
     assert!(a.starts_with("cl-") && a.len() == 27);
 }
+
+#[test]
+fn people_left_out_on_purpose_do_not_trip_the_shrink_guard() {
+    let mut stored = ProviderSnapshot::default();
+    let mut identities = Vec::new();
+    let district = District::two_schools();
+    let first = run(&settings(), &district.roster, &identities, &stored, &[]);
+    apply(&first, &mut stored, &mut identities);
+    // Excluding Riverside removes 3 of 5 people (60%): on purpose, so no guard.
+    let exclusions = [Exclusion {
+        name: "riverside-out".into(),
+        schools: vec![SchoolRef::SourcedId("s1".into())],
+    }];
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &identities,
+        &stored,
+        &exclusions,
+    );
+    assert_eq!(
+        plan.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        plan.report.message
+    );
+    assert_eq!(plan.changes.expect("changes").people.delete.len(), 3);
+}

@@ -98,4 +98,5 @@ pub async fn install_crds(client: &kube::Client) {
 }
 
 pub mod helm;
+pub mod operator;
 pub mod roster;

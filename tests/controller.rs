@@ -1,0 +1,831 @@
+//! The operator (`classlink-operator run`, a local process) against a real kube-apiserver
+//! and the OneRoster simulator: first sync and status, manual triggers, SchoolExclusions,
+//! a wrong then fixed Secret, suspend, leader election, deletion with and without a store.
+//!
+//! Each test has its own namespace, store and operator process watching only that namespace.
+//! Multi-threaded runtimes: the simulator keeps serving while a test waits.
+
+mod common;
+
+use std::time::Duration;
+
+use classlink_operator::crd::{
+    ClassLinkSync, DeletionPolicy, SYNC_REQUESTED_AT_ANNOTATION, SchoolExclusion, SyncResult,
+};
+use classlink_operator::store::Store;
+use common::ControlPlane;
+use common::operator::{Operator, OperatorOptions, create_secret, wait_for};
+use common::roster::{TestStore, class_link_sync, small_district};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+const SYNC_WAIT: Duration = Duration::from_secs(90);
+
+struct Setup {
+    cp: &'static ControlPlane,
+    client: kube::Client,
+    namespace: String,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await.expect("client");
+    common::install_crds(&client).await;
+    let namespace = cp.namespace(&client, prefix).await.expect("namespace");
+    Setup {
+        cp,
+        client,
+        namespace,
+        dir: tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+impl Setup {
+    fn operator(&self, store: &str, holder: &str, leader_election: bool) -> Operator {
+        Operator::start(OperatorOptions {
+            kubeconfig: self.cp.kubeconfig(),
+            store,
+            namespace: &self.namespace,
+            lease_namespace: leader_election.then_some(self.namespace.as_str()),
+            holder,
+            log_dir: self.dir.path(),
+        })
+    }
+
+    fn syncs(&self) -> Api<ClassLinkSync> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn create(&self, sync: &ClassLinkSync) {
+        self.syncs()
+            .create(&PostParams::default(), sync)
+            .await
+            .expect("create the ClassLinkSync");
+    }
+
+    async fn request_sync(&self, name: &str, value: &str) {
+        let patch = json!({"metadata": {"annotations": {SYNC_REQUESTED_AT_ANNOTATION: value}}});
+        self.syncs()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("annotate");
+    }
+}
+
+fn result_of(sync: &ClassLinkSync) -> Option<SyncResult> {
+    sync.status.as_ref()?.last_sync.as_ref()?.result
+}
+
+fn error_code_of(sync: &ClassLinkSync) -> Option<String> {
+    sync.status.as_ref()?.last_sync.as_ref()?.error_code.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() {
+    let s = setup("first-sync").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "first", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+
+    let synced = wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    let status = synced.status.clone().expect("status");
+    let last = status.last_sync.clone().expect("lastSync");
+    assert_eq!(
+        last.result,
+        Some(SyncResult::Succeeded),
+        "{:?}",
+        last.message
+    );
+    assert_eq!(format!("{:?}", last.trigger), "Initial");
+    assert!(status.next_sync_time.is_some(), "nextSyncTime is set");
+    assert_eq!(status.observed_generation, synced.metadata.generation);
+    assert_eq!(status.schools.len(), 3);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Succeeded")
+    );
+
+    // The same data through the CLI into a fresh store reports the same counts.
+    let files = tempfile::tempdir().expect("temp dir");
+    common::roster::write_resource_files(files.path(), &class_link_sync("district", &sim, |_| {}));
+    let cli_store = format!("sqlite://{}", files.path().join("cli.db").display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_classlink-operator"))
+        .args([
+            "sync",
+            "-o",
+            "json",
+            "--allow-insecure-http",
+            "--store",
+            &cli_store,
+            "-n",
+            &s.namespace,
+            "-f",
+        ])
+        .arg(files.path())
+        .output()
+        .expect("CLI sync");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let counts = serde_json::to_value(last.counts).expect("counts");
+    assert_eq!(report["counts"], counts, "status counts equal the CLI's");
+
+    // kubectl shows the columns filled.
+    let out =
+        s.cp.kubectl()
+            .args(["get", "classlinksyncs", "-n", &s.namespace])
+            .output()
+            .expect("kubectl");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("district"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..=3], ["US", "Succeeded", "0"], "{table}");
+    assert_eq!(
+        cells[6],
+        report["counts"]["unmatchedUsers"].to_string(),
+        "{table}"
+    );
+    assert!(cells[5] != "0", "imported classes shown: {table}");
+
+    // Exactly one sync ran, and an event says so.
+    let store = Store::open(&db.url).await.expect("store");
+    assert_eq!(
+        store
+            .sync_runs(&s.namespace, "district")
+            .await
+            .expect("runs")
+            .len(),
+        1
+    );
+    let out =
+        s.cp.kubectl()
+            .args(["get", "events", "-n", &s.namespace, "-o", "json"])
+            .output()
+            .expect("kubectl");
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(events.contains("SyncSucceeded"), "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_annotation_change_gives_exactly_one_more_sync() {
+    let s = setup("manual").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "manual", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+    wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+
+    s.request_sync("district", "2026-11-28T10:00:00Z").await;
+    let after = wait_for(&s.syncs(), "district", SYNC_WAIT, "the manual sync", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_sync.as_ref())
+            .is_some_and(|l| format!("{:?}", l.trigger) == "Manual")
+            && !o.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Syncing" && c.status == "True")
+            })
+    })
+    .await;
+    let status = after.status.expect("status");
+    assert_eq!(
+        status.last_handled_sync_request.as_deref(),
+        Some("2026-11-28T10:00:00Z")
+    );
+    let counts = status.last_sync.expect("lastSync").counts;
+    assert_eq!(
+        counts.unmatched_users, 0,
+        "the second sync matches everyone"
+    );
+
+    // Let the controller look again several times: no further sync starts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let store = Store::open(&db.url).await.expect("store");
+    let runs = store
+        .sync_runs(&s.namespace, "district")
+        .await
+        .expect("runs");
+    let triggers: Vec<&str> = runs.iter().map(|r| r.trigger.as_str()).collect();
+    assert_eq!(triggers, ["Initial", "Manual"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_exclusion_lowers_the_counts_and_shows_in_both_statuses() {
+    let s = setup("exclusion").await;
+    let sim = small_district().await;
+    let truth = sim.stats();
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "exclusion", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+    let first = wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    let before = first
+        .status
+        .expect("status")
+        .last_sync
+        .expect("lastSync")
+        .counts;
+
+    let exclusions: Api<SchoolExclusion> = Api::namespaced(s.client.clone(), &s.namespace);
+    let school = truth.per_school.keys().next().expect("a school").clone();
+    let exclusion: SchoolExclusion = serde_json::from_value(json!({
+        "apiVersion": "rostersync.io/v1alpha1",
+        "kind": "SchoolExclusion",
+        "metadata": {"name": "closed-campus"},
+        "spec": {"classLinkSyncName": "district", "schools": [{"sourcedId": school}, {"name": "No Such School"}]}
+    }))
+    .expect("valid");
+    exclusions
+        .create(&PostParams::default(), &exclusion)
+        .await
+        .expect("create");
+    s.request_sync("district", "exclude").await;
+
+    let after = wait_for(
+        &s.syncs(),
+        "district",
+        SYNC_WAIT,
+        "the sync with the exclusion",
+        |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.last_sync.as_ref())
+                .is_some_and(|l| l.counts.excluded_schools == 1)
+        },
+    )
+    .await;
+    let status = after.status.expect("status");
+    let counts = status.last_sync.clone().expect("lastSync").counts;
+    assert!(counts.imported_classes < before.imported_classes);
+    assert!(counts.matched_students < before.unmatched_users);
+    let listed = status
+        .schools
+        .iter()
+        .find(|x| x.sourced_id == school)
+        .expect("listed");
+    assert!(
+        !listed.included,
+        "{}",
+        serde_json::to_string(&status).unwrap_or_default()
+    );
+    assert_eq!(listed.excluded_by.as_deref(), Some("closed-campus"));
+
+    let deadline = std::time::Instant::now() + SYNC_WAIT;
+    let excl = loop {
+        let e = exclusions.get("closed-campus").await.expect("get");
+        if e.status.as_ref().is_some_and(|st| st.found.is_some())
+            || std::time::Instant::now() > deadline
+        {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let st = excl.status.expect("SchoolExclusion status");
+    assert_eq!(st.found.as_deref(), Some("1/2"));
+    assert!(st.schools[0].found && !st.schools[1].found);
+    let ready = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.reason, "SchoolsNotFound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_reported_and_fixing_it_recovers_without_a_restart() {
+    let s = setup("secret").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        "wrong-secret-value",
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let operator = s.operator(&db.url, "secret", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+
+    let failed = wait_for(&s.syncs(), "district", SYNC_WAIT, "the failed sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    assert_eq!(
+        error_code_of(&failed).as_deref(),
+        Some("AuthenticationFailed")
+    );
+    let status = failed.status.expect("status");
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .expect("Stalled");
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "AuthenticationFailed")
+    );
+    let out =
+        s.cp.kubectl()
+            .args(["get", "events", "-n", &s.namespace, "-o", "json"])
+            .output()
+            .expect("kubectl");
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        events.contains("SyncFailed") && events.contains("AuthenticationFailed"),
+        "{events}"
+    );
+    assert!(
+        !events.contains("wrong-secret-value") && !operator.log().contains("wrong-secret-value")
+    );
+
+    // Fix the Secret and ask again: the same operator process recovers.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(s.client.clone(), &s.namespace);
+    let patch =
+        json!({"stringData": {"clientSecret": oneroster_sim::config::DEFAULT_CLIENT_SECRET}});
+    secrets
+        .patch(
+            "sim-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("fix");
+    s.request_sync("district", "after-fix").await;
+    let fixed = wait_for(
+        &s.syncs(),
+        "district",
+        SYNC_WAIT,
+        "the recovered sync",
+        |o| result_of(o) == Some(SyncResult::Succeeded),
+    )
+    .await;
+    let status = fixed.status.expect("status");
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .expect("Stalled");
+    assert_eq!(stalled.status, "False");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_is_reported_and_creating_it_starts_the_sync() {
+    let s = setup("no-secret").await;
+    let sim = small_district().await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "nosecret", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+    let failed = wait_for(&s.syncs(), "district", SYNC_WAIT, "the failed sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    assert_eq!(error_code_of(&failed).as_deref(), Some("SecretNotFound"));
+
+    // The Secret's creation alone re-queues the ClassLinkSync; a request then syncs.
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    s.request_sync("district", "secret-created").await;
+    wait_for(
+        &s.syncs(),
+        "district",
+        SYNC_WAIT,
+        "the sync after the Secret exists",
+        |o| result_of(o) == Some(SyncResult::Succeeded),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_stops_new_syncs_and_clears_the_next_sync_time() {
+    let s = setup("suspend").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "suspend", false);
+    s.create(&class_link_sync("district", &sim, |spec| {
+        spec.suspend = true
+    }))
+    .await;
+
+    let suspended = wait_for(
+        &s.syncs(),
+        "district",
+        SYNC_WAIT,
+        "the suspended status",
+        |o| {
+            o.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Syncing" && c.reason == "Suspended")
+            })
+        },
+    )
+    .await;
+    let status = suspended.status.expect("status");
+    assert!(
+        status.next_sync_time.is_none(),
+        "no scheduled sync while suspended"
+    );
+    assert!(
+        status.last_sync.is_none(),
+        "no initial sync while suspended"
+    );
+
+    // A manual request waits too, and runs once suspend is lifted.
+    s.request_sync("district", "while-suspended").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let store = Store::open(&db.url).await.expect("store");
+    assert!(
+        store
+            .sync_runs(&s.namespace, "district")
+            .await
+            .expect("runs")
+            .is_empty()
+    );
+
+    let patch = json!({"spec": {"suspend": false}});
+    s.syncs()
+        .patch("district", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("resume");
+    let resumed = wait_for(
+        &s.syncs(),
+        "district",
+        SYNC_WAIT,
+        "the sync after resuming",
+        |o| result_of(o).is_some(),
+    )
+    .await;
+    let status = resumed.status.expect("status");
+    assert_eq!(
+        status.last_handled_sync_request.as_deref(),
+        Some("while-suspended")
+    );
+    assert!(status.next_sync_time.is_some());
+    assert_eq!(
+        store
+            .sync_runs(&s.namespace, "district")
+            .await
+            .expect("runs")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_with_leader_election_never_run_one_sync_twice() {
+    let s = setup("leader").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("postgres").await;
+    let mut a = s.operator(&db.url, "replica-a", true);
+    // Give the first replica the Lease, then start the second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let b = s.operator(&db.url, "replica-b", true);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+    wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    for n in 0..3 {
+        let value = format!("request-{n}");
+        s.request_sync("district", &value).await;
+        wait_for(&s.syncs(), "district", SYNC_WAIT, "the manual sync", |o| {
+            o.status.as_ref().is_some_and(|st| {
+                st.last_handled_sync_request.as_deref() == Some(value.as_str())
+                    && st
+                        .last_sync
+                        .as_ref()
+                        .is_some_and(|l| format!("{:?}", l.trigger) == "Manual")
+                    && !st
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Syncing" && c.status == "True")
+            })
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let runs = db
+        .store
+        .sync_runs(&s.namespace, "district")
+        .await
+        .expect("runs");
+    assert_eq!(
+        runs.len(),
+        4,
+        "one initial and three manual syncs, none twice"
+    );
+    assert!(a.log().contains("leading"), "replica a leads:\n{}", a.log());
+    assert!(
+        !b.log().contains("leading"),
+        "replica b waits:\n{}",
+        b.log()
+    );
+
+    // The leader goes away: the standby takes over and handles the next request.
+    a.kill();
+    s.request_sync("district", "after-failover").await;
+    wait_for(
+        &s.syncs(),
+        "district",
+        Duration::from_secs(120),
+        "the sync after fail-over",
+        |o| {
+            o.status.as_ref().is_some_and(|st| {
+                st.last_handled_sync_request.as_deref() == Some("after-failover")
+                    && !st
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Syncing" && c.status == "True")
+            })
+        },
+    )
+    .await;
+    assert!(
+        b.log().contains("leading"),
+        "replica b took over:\n{}",
+        b.log()
+    );
+    let runs = db
+        .store
+        .sync_runs(&s.namespace, "district")
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 5);
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_with_policy_delete_removes_the_rows_and_completes_without_a_store() {
+    let s = setup("delete").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("postgres").await;
+    let _operator = s.operator(&db.url, "delete", false);
+    let delete = |spec: &mut classlink_operator::crd::ClassLinkSyncSpec| {
+        spec.deletion_policy = DeletionPolicy::Delete
+    };
+    s.create(&class_link_sync("kept", &sim, |_| {})).await;
+    s.create(&class_link_sync("removed", &sim, delete)).await;
+    s.create(&class_link_sync("orphan", &sim, delete)).await;
+    for name in ["kept", "removed", "orphan"] {
+        wait_for(&s.syncs(), name, SYNC_WAIT, "the first sync", |o| {
+            result_of(o).is_some()
+        })
+        .await;
+    }
+    let removed = s.syncs().get("removed").await.expect("get");
+    assert!(
+        removed
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "rostersync.io/store-cleanup")
+    );
+
+    s.syncs()
+        .delete("removed", &DeleteParams::default())
+        .await
+        .expect("delete");
+    s.syncs()
+        .delete("kept", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_gone(&s.syncs(), "removed").await;
+    wait_gone(&s.syncs(), "kept").await;
+    let gone = db
+        .store
+        .snapshot(&s.namespace, "removed")
+        .await
+        .expect("snapshot");
+    assert!(
+        gone.people.is_empty() && gone.classes.is_empty(),
+        "Delete removes the rows"
+    );
+    let kept = db
+        .store
+        .snapshot(&s.namespace, "kept")
+        .await
+        .expect("snapshot");
+    assert!(!kept.people.is_empty(), "Retain keeps them");
+
+    // The store goes away: the deletion still completes, with a warning event.
+    let admin = common::roster::postgres_admin_url();
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("admin");
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .expect("drop");
+    s.syncs()
+        .delete("orphan", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_gone(&s.syncs(), "orphan").await;
+    let out =
+        s.cp.kubectl()
+            .args(["get", "events", "-n", &s.namespace, "-o", "json"])
+            .output()
+            .expect("kubectl");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("StoreCleanupAbandoned"));
+}
+
+async fn wait_gone(api: &Api<ClassLinkSync>, name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while api.get_opt(name).await.expect("get").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_are_served() {
+    let s = setup("metrics").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let operator = s.operator(&db.url, "metrics", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+    wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    let get = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                &format!("http://{}{path}", operator.metrics),
+            ])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(get("/healthz").ends_with("200"));
+    assert!(get("/readyz").ends_with("200"));
+    let metrics = get("/metrics");
+    for needle in [
+        "classlink_sync_total{namespace=",
+        "result=\"Succeeded\"",
+        "classlink_sync_duration_seconds_bucket",
+        "classlink_last_success_timestamp_seconds{",
+        "classlink_records_fetched_total{collection=\"users\"}",
+        "classlink_sync_count{",
+        "classlink_syncs_in_flight 0",
+        "classlink_leader 1",
+    ] {
+        assert!(metrics.contains(needle), "{needle} in:\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shrinking_feed_is_refused_until_the_annotation_confirms_it() {
+    let s = setup("shrink").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "shrink", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+    wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+
+    sim.mutate(oneroster_sim::Mutation::RemoveHalfUsers)
+        .expect("mutation");
+    s.request_sync("district", "after-truncation").await;
+    let refused = wait_for(&s.syncs(), "district", SYNC_WAIT, "the refused sync", |o| {
+        error_code_of(o).as_deref() == Some("ShrinkGuardTripped")
+    })
+    .await;
+    let stalled = refused
+        .status
+        .expect("status")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Stalled")
+        .expect("Stalled");
+    assert!(
+        stalled.message.contains("rostersync.io/confirm-shrink"),
+        "{}",
+        stalled.message
+    );
+
+    let patch = json!({"metadata": {"annotations": {
+        classlink_operator::crd::CONFIRM_SHRINK_ANNOTATION: "end-of-year",
+        SYNC_REQUESTED_AT_ANNOTATION: "confirmed",
+    }}});
+    s.syncs()
+        .patch("district", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("confirm");
+    let confirmed = wait_for(
+        &s.syncs(),
+        "district",
+        SYNC_WAIT,
+        "the confirmed sync",
+        |o| result_of(o) == Some(SyncResult::Succeeded),
+    )
+    .await;
+    let status = confirmed.status.expect("status");
+    assert_eq!(
+        status.last_handled_shrink_confirmation.as_deref(),
+        Some("end-of-year")
+    );
+
+    // The confirmation is used once: another truncation is refused again.
+    sim.mutate(oneroster_sim::Mutation::RemoveHalfUsers)
+        .expect("mutation");
+    s.request_sync("district", "second-truncation").await;
+    wait_for(&s.syncs(), "district", SYNC_WAIT, "the refused sync", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|st| st.last_handled_sync_request.as_deref() == Some("second-truncation"))
+            && error_code_of(o).as_deref() == Some("ShrinkGuardTripped")
+    })
+    .await;
+}
