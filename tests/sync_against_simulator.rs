@@ -325,25 +325,68 @@ async fn an_incomplete_school_is_left_as_stored_and_named() {
     let db = TestStore::new("sqlite").await;
     let sync = class_link_sync("district", &sim, |_| {});
     sync_once(&db.store, &sync, false).await;
-    let before = db.store.snapshot("schools", "district").await.expect("snapshot");
+    let before = db
+        .store
+        .snapshot("schools", "district")
+        .await
+        .expect("snapshot");
 
-    sim.mutate(Mutation::AddUsers { count: 30 }).expect("mutation");
+    sim.mutate(Mutation::AddUsers { count: 30 })
+        .expect("mutation");
     sim.set_fault(Fault::IncompleteSchool("org-00002".into()));
     let outcome = sync_once(&db.store, &sync, false).await;
-    assert_eq!(outcome.report.result, SyncResult::PartiallySucceeded, "{}", outcome.report.message);
-    assert_eq!(outcome.report.error_code, Some(ErrorCode::IncompleteSchoolData));
-    assert!(outcome.report.message.contains("(org-00002)"), "{}", outcome.report.message);
+    assert_eq!(
+        outcome.report.result,
+        SyncResult::PartiallySucceeded,
+        "{}",
+        outcome.report.message
+    );
+    assert_eq!(
+        outcome.report.error_code,
+        Some(ErrorCode::IncompleteSchoolData)
+    );
+    assert!(
+        outcome.report.message.contains("(org-00002)"),
+        "{}",
+        outcome.report.message
+    );
     assert!(outcome.report.message.contains("SchoolExclusion"));
-    assert!(outcome.report.problems.iter().all(|p| p.school.as_deref() == Some("org-00002")));
+    assert!(
+        outcome
+            .report
+            .problems
+            .iter()
+            .all(|p| p.school.as_deref() == Some("org-00002"))
+    );
 
-    let after = db.store.snapshot("schools", "district").await.expect("snapshot");
+    let after = db
+        .store
+        .snapshot("schools", "district")
+        .await
+        .expect("snapshot");
     let of_school = |s: &classlink_operator::engine::model::ProviderSnapshot| {
-        let people: Vec<_> = s.people.iter().filter(|p| p.schools.iter().any(|x| x == "org-00002")).cloned().collect();
-        let classes: Vec<_> = s.classes.iter().filter(|c| c.school == "org-00002").cloned().collect();
+        let people: Vec<_> = s
+            .people
+            .iter()
+            .filter(|p| p.schools.iter().any(|x| x == "org-00002"))
+            .cloned()
+            .collect();
+        let classes: Vec<_> = s
+            .classes
+            .iter()
+            .filter(|c| c.school == "org-00002")
+            .cloned()
+            .collect();
         (people, classes)
     };
-    assert!(of_school(&before) == of_school(&after), "the incomplete school's stored data is untouched");
-    assert!(after.people.len() > before.people.len(), "the other schools' new students are synced");
+    assert!(
+        of_school(&before) == of_school(&after),
+        "the incomplete school's stored data is untouched"
+    );
+    assert!(
+        after.people.len() > before.people.len(),
+        "the other schools' new students are synced"
+    );
 }
 
 #[tokio::test]
@@ -355,7 +398,13 @@ async fn dataguard_masked_emails_fail_with_their_own_code() {
     let outcome = sync_once(&db.store, &sync, false).await;
     assert_eq!(outcome.report.result, SyncResult::Failed);
     assert_eq!(outcome.report.error_code, Some(ErrorCode::DataGuardMasked));
-    assert!(db.store.identities("schools").await.expect("identities").is_empty());
+    assert!(
+        db.store
+            .identities("schools")
+            .await
+            .expect("identities")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -365,8 +414,16 @@ async fn compatibility_mode_gives_the_same_counts() {
     let db = TestStore::new("sqlite").await;
     let sync = class_link_sync("district", &sim, |s| s.compatibility_mode = true);
     let outcome = sync_once(&db.store, &sync, false).await;
-    assert_eq!(outcome.report.result, SyncResult::Succeeded, "{}", outcome.report.message);
-    assert_eq!(outcome.report.counts.imported_classes, truth.counts.active_classes);
+    assert_eq!(
+        outcome.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        outcome.report.message
+    );
+    assert_eq!(
+        outcome.report.counts.imported_classes,
+        truth.counts.active_classes
+    );
     assert_eq!(
         outcome.report.counts.unmatched_users,
         truth.counts.students + truth.counts.teachers + truth.counts.staff
@@ -380,31 +437,67 @@ async fn guardians_sync_with_their_relationship_when_asked() {
     let db = TestStore::new("sqlite").await;
     let sync = class_link_sync("district", &sim, |s| {
         s.options.sync_parent_data = true;
-        s.options.parent_relationship_type = Some(classlink_operator::crd::ParentRelationshipType::Guardian);
+        s.options.parent_relationship_type =
+            Some(classlink_operator::crd::ParentRelationshipType::Guardian);
     });
     let outcome = sync_once(&db.store, &sync, false).await;
     let synced = outcome.report.counts.synced_guardians;
-    assert!(synced > 0 && synced <= truth.counts.guardians, "{synced} of {}", truth.counts.guardians);
-    let snapshot = db.store.snapshot("schools", "district").await.expect("snapshot");
+    assert!(
+        synced > 0 && synced <= truth.counts.guardians,
+        "{synced} of {}",
+        truth.counts.guardians
+    );
+    let snapshot = db
+        .store
+        .snapshot("schools", "district")
+        .await
+        .expect("snapshot");
     assert_eq!(snapshot.guardians.len() as u64, synced);
-    assert!(snapshot.guardians.iter().all(|g| g.relationship == "Guardian"));
+    assert!(
+        snapshot
+            .guardians
+            .iter()
+            .all(|g| g.relationship == "Guardian")
+    );
     assert!(snapshot.guardian_links.len() >= snapshot.guardians.len());
 }
 
 #[tokio::test]
-async fn a_wrong_secret_fails_with_the_authentication_code_and_keeps_the_secret_out_of_the_report() {
+async fn a_wrong_secret_fails_with_the_authentication_code_and_keeps_the_secret_out_of_the_report()
+{
     let sim = small_district().await;
     let db = TestStore::new("sqlite").await;
     let sync = class_link_sync("district", &sim, |_| {});
     let mut data = common::roster::secret_data();
     data.insert("clientSecret".into(), b"not-the-secret-xyz".to_vec());
-    let options = classlink_operator::sync::JobOptions { allow_insecure_http: true, ..Default::default() };
-    let job = classlink_operator::sync::job::build("schools", &sync, Some(&data), &[], &options).expect("job");
-    let outcome = classlink_operator::sync::run(&job, &db.store, classlink_operator::sync::Trigger::Manual, Some(common::roster::AS_OF), |_| {}).await;
-    assert_eq!(outcome.report.error_code, Some(ErrorCode::AuthenticationFailed));
+    let options = classlink_operator::sync::JobOptions {
+        allow_insecure_http: true,
+        ..Default::default()
+    };
+    let job = classlink_operator::sync::job::build("schools", &sync, Some(&data), &[], &options)
+        .expect("job");
+    let outcome = classlink_operator::sync::run(
+        &job,
+        &db.store,
+        classlink_operator::sync::Trigger::Manual,
+        Some(common::roster::AS_OF),
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        outcome.report.error_code,
+        Some(ErrorCode::AuthenticationFailed)
+    );
     let json = serde_json::to_string(&outcome.report).expect("json");
     assert!(!json.contains("not-the-secret-xyz"), "{json}");
-    let runs = db.store.sync_runs("schools", "district").await.expect("runs");
+    let runs = db
+        .store
+        .sync_runs("schools", "district")
+        .await
+        .expect("runs");
     assert_eq!(runs.len(), 1, "a failed sync is recorded");
-    assert_eq!(runs[0].report.error_code, Some(ErrorCode::AuthenticationFailed));
+    assert_eq!(
+        runs[0].report.error_code,
+        Some(ErrorCode::AuthenticationFailed)
+    );
 }
