@@ -829,3 +829,60 @@ async fn a_shrinking_feed_is_refused_until_the_annotation_confirms_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_a_running_sync_rolls_it_back_and_says_so() {
+    let s = setup("shutdown").await;
+    let sim = small_district().await;
+    // Slow pages keep the sync running long enough to stop the operator in the middle.
+    sim.set_fault(oneroster_sim::Fault::LatencyMs(1500));
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let mut operator = s.operator(&db.url, "shutdown", false);
+    s.create(&class_link_sync("district", &sim, |spec| {
+        spec.page_size = 100
+    }))
+    .await;
+    wait_for(
+        &s.syncs(),
+        "district",
+        SYNC_WAIT,
+        "the sync to start",
+        |o| {
+            o.status.as_ref().is_some_and(|st| {
+                st.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Syncing" && c.status == "True")
+            })
+        },
+    )
+    .await;
+    assert!(
+        operator.terminate(Duration::from_secs(30)),
+        "the operator exits on SIGTERM"
+    );
+    let stopped = s.syncs().get("district").await.expect("get");
+    assert_eq!(error_code_of(&stopped).as_deref(), Some("SyncCancelled"));
+    let status = stopped.status.expect("status");
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Syncing" && c.status == "False")
+    );
+    let store = Store::open(&db.url).await.expect("store");
+    let snapshot = store
+        .snapshot(&s.namespace, "district")
+        .await
+        .expect("snapshot");
+    assert!(
+        snapshot.people.is_empty() && snapshot.schools.is_empty(),
+        "nothing was written"
+    );
+}

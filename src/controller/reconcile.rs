@@ -136,6 +136,7 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
                             &object,
                             EventType::Normal,
                             "SyncStarted",
+                            trigger.as_str(),
                             format!("{} sync started", trigger.as_str()),
                         )
                         .await;
@@ -302,6 +303,7 @@ async fn finalize(
                 obj,
                 EventType::Normal,
                 "StoreDataDeleted",
+                "Delete",
                 format!("deletionPolicy Delete: removed {rows} rows of this ClassLinkSync from the roster store"),
             )
             .await;
@@ -317,6 +319,7 @@ async fn finalize(
                 obj,
                 EventType::Warning,
                 "StoreCleanupAbandoned",
+                "Delete",
                 format!(
                     "Could not remove this ClassLinkSync's data from the roster store after {attempts} attempts ({}); releasing the finalizer so the deletion completes. Remove the rows of provider {name} in namespace {namespace} by hand.",
                     e.code()
@@ -336,19 +339,22 @@ async fn finalize(
     Ok(Action::await_change())
 }
 
-/// Publishes an event about `obj`; a failure to publish is logged, never fatal.
+/// Publishes an event about `obj`; a failure to publish is logged, never fatal. Events of
+/// one reason and action within a few minutes fold into one with a count, so `action`
+/// carries what tells outcomes apart (the error code of a failure).
 pub async fn publish(
     ctx: &Context,
     obj: &ClassLinkSync,
     type_: EventType,
     reason: &str,
+    action: &str,
     note: String,
 ) {
     let event = Event {
         type_,
         reason: reason.to_owned(),
         note: Some(note),
-        action: "Sync".to_owned(),
+        action: action.to_owned(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {

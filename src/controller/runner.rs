@@ -254,11 +254,13 @@ async fn finish(
         Some(code) => format!("{code}: {}", report.message),
         None => report.message.clone(),
     };
+    let action = report.error_code.map_or("Sync", ErrorCode::as_str);
     publish(
         ctx,
         updated.as_ref().unwrap_or(obj),
         type_,
         reason,
+        action,
         truncate(&note, 1000),
     )
     .await;
