@@ -64,6 +64,16 @@ error_codes! {
         "The Secret lacks a key the auth method needs (`clientId` and `clientSecret`, or `token` for Bearer, unless renamed in `secretRef`), or the value is empty.",
         "Add the key to the Secret, or point `secretRef.clientIdKey`/`clientSecretKey`/`tokenKey` at the keys it has."
     ),
+    /// The operator's ServiceAccount lacks a permission.
+    PermissionDenied => (
+        "The operator's ServiceAccount may not do something a sync needs (Kubernetes RBAC): the message names the verb, the resource and the namespace.",
+        "Restore the Role or ClusterRole the Helm chart installs (`helm upgrade` puts it back); docs/install-helm.md lists every rule and why. With `watchNamespaces`, the namespace must be in the list."
+    ),
+    /// The Kubernetes API could not be read.
+    KubernetesApiUnavailable => (
+        "The operator could not read the Secret or the SchoolExclusions from the Kubernetes API (not a permission problem).",
+        "Usually passes; the next sync tries again. If it lasts, check the API server's health and the operator's network access to it."
+    ),
     /// The spec breaks a rule the API server could not check.
     InvalidSpec => (
         "The ClassLinkSync's spec breaks a rule that the API server did not enforce (clusters before Kubernetes 1.25 do not check the CRD's CEL rules).",

@@ -82,12 +82,7 @@ async fn run(
         Ok(secret) => secret,
         Err(e) => {
             let message = format!("reading Secret {namespace}/{secret_name}: {e}");
-            let code = if matches!(&e, kube::Error::Api(s) if s.code == 403) {
-                ErrorCode::SecretNotFound
-            } else {
-                ErrorCode::SyncCancelled
-            };
-            return (failed(code, message), None);
+            return (failed(api_error_code(&e), message), None);
         }
     };
     let data = secret.as_ref().map(|s| {
@@ -101,13 +96,8 @@ async fn run(
     let exclusions = match exclusions.list(&ListParams::default()).await {
         Ok(list) => list.items,
         Err(e) => {
-            return (
-                failed(
-                    ErrorCode::SyncCancelled,
-                    format!("listing SchoolExclusions: {e}"),
-                ),
-                None,
-            );
+            let message = format!("listing SchoolExclusions in {namespace}: {e}");
+            return (failed(api_error_code(&e), message), None);
         }
     };
     let options = JobOptions {
@@ -294,6 +284,14 @@ async fn finish(
             .await?;
     }
     Ok(())
+}
+
+/// A Kubernetes API error as a sync's error code: RBAC refusals are the user's to fix.
+fn api_error_code(e: &kube::Error) -> ErrorCode {
+    match e {
+        kube::Error::Api(status) if status.code == 403 => ErrorCode::PermissionDenied,
+        _ => ErrorCode::KubernetesApiUnavailable,
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -60,6 +60,7 @@ pub fn needs_user(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::SecretNotFound
+            | ErrorCode::PermissionDenied
             | ErrorCode::SecretKeyMissing
             | ErrorCode::InvalidSpec
             | ErrorCode::EndpointInvalid
