@@ -96,7 +96,7 @@ fn every_example_parses_into_the_rust_types() {
                     serde_json::from_value::<Secret>(doc)
                         .unwrap_or_else(|e| panic!("{context}: {e}"));
                 }
-                "Kustomization" => {
+                "Kustomization" if doc["apiVersion"] == "kustomize.config.k8s.io/v1beta1" => {
                     let dir = file.parent().expect("file has a directory");
                     for resource in doc["resources"].as_array().expect("resources list") {
                         let path = dir.join(resource.as_str().expect("resource path"));
@@ -107,6 +107,8 @@ fn every_example_parses_into_the_rust_types() {
                         );
                     }
                 }
+                // Flux and Argo CD objects: tests/gitops.rs checks them.
+                "GitRepository" | "HelmRelease" | "Application" | "Kustomization" => {}
                 other => panic!("{context}: unexpected kind {other:?}"),
             }
             *seen.entry(kind).or_default() += 1;
