@@ -886,3 +886,106 @@ async fn shutdown_cancels_a_running_sync_rolls_it_back_and_says_so() {
         "nothing was written"
     );
 }
+
+/// A region whose nightly window is open now and stays open for at least two more hours
+/// (the four windows together cover the whole day, with hours to spare).
+fn region_with_an_open_window() -> classlink_operator::crd::Region {
+    use classlink_operator::crd::Region;
+    use classlink_operator::schedule::Window;
+    let now = jiff::Timestamp::now();
+    [Region::US, Region::AU, Region::NZ, Region::UK]
+        .into_iter()
+        .find(|region| {
+            Window::containing(*region, now)
+                .is_some_and(|w| w.closes().duration_since(now).as_secs() > 2 * 3600)
+        })
+        .expect("some region's window is open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_sync_runs_in_its_window_and_suspend_holds_it_back() {
+    let s = setup("scheduled").await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "scheduled", false);
+    let region = region_with_an_open_window();
+    let next_window = |spec: &mut classlink_operator::crd::ClassLinkSyncSpec| {
+        spec.region = region;
+        spec.initial_sync = classlink_operator::crd::InitialSync::NextWindow;
+    };
+
+    // Both take the window's first slot, already passed: due at once, unless suspended.
+    s.create(&class_link_sync("held", &sim, |spec| {
+        next_window(spec);
+        spec.suspend = true;
+    }))
+    .await;
+    s.create(&class_link_sync("nightly", &sim, next_window))
+        .await;
+    let synced = wait_for(
+        &s.syncs(),
+        "nightly",
+        SYNC_WAIT,
+        "the scheduled sync",
+        |o| result_of(o).is_some() && idle_status(o),
+    )
+    .await;
+    let status = synced.status.expect("status");
+    let last = status.last_sync.expect("lastSync");
+    assert_eq!(format!("{:?}", last.trigger), "Scheduled");
+    assert_eq!(last.result, Some(SyncResult::Succeeded));
+    assert!(status.last_scheduled_sync_time.is_some());
+    let next = status.next_sync_time.expect("nextSyncTime").0;
+    assert!(
+        next.duration_since(jiff::Timestamp::now()).as_secs() > 3600,
+        "tonight is used up: the next scheduled sync is another night ({next})"
+    );
+
+    let held = s.syncs().get("held").await.expect("get");
+    let held_status = held.status.expect("status");
+    assert!(
+        held_status.last_sync.is_none(),
+        "suspend holds the due sync back"
+    );
+    assert!(held_status.next_sync_time.is_none());
+
+    let patch = json!({"spec": {"suspend": false}});
+    s.syncs()
+        .patch("held", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("resume");
+    let released = wait_for(&s.syncs(), "held", SYNC_WAIT, "the released sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    let last = released
+        .status
+        .expect("status")
+        .last_sync
+        .expect("lastSync");
+    assert_eq!(format!("{:?}", last.trigger), "Scheduled");
+    let store = Store::open(&db.url).await.expect("store");
+    assert_eq!(
+        store
+            .sync_runs(&s.namespace, "nightly")
+            .await
+            .expect("runs")
+            .len(),
+        1
+    );
+}
+
+fn idle_status(o: &ClassLinkSync) -> bool {
+    o.status.as_ref().is_some_and(|s| {
+        !s.conditions
+            .iter()
+            .any(|c| c.type_ == "Syncing" && c.status == "True")
+    })
+}
