@@ -41,6 +41,22 @@ async fn setup(prefix: &str) -> Setup {
     }
 }
 
+/// A namespace, the simulator's `small` district, its credentials Secret
+/// (`sim-credentials`) and an empty store of `backend`.
+async fn with_district(prefix: &str, backend: &str) -> (Setup, oneroster_sim::Sim, TestStore) {
+    let s = setup(prefix).await;
+    let sim = small_district().await;
+    create_secret(
+        &s.client,
+        &s.namespace,
+        "sim-credentials",
+        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+    )
+    .await;
+    let db = TestStore::new(backend).await;
+    (s, sim, db)
+}
+
 impl Setup {
     fn operator(&self, store: &str, holder: &str, leader_election: bool) -> Operator {
         Operator::start(OperatorOptions {
@@ -83,16 +99,7 @@ fn error_code_of(sync: &ClassLinkSync) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() {
-    let s = setup("first-sync").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("sqlite").await;
+    let (s, sim, db) = with_district("first-sync", "sqlite").await;
     let _operator = s.operator(&db.url, "first", false);
     s.create(&class_link_sync("district", &sim, |_| {})).await;
 
@@ -186,16 +193,7 @@ async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_annotation_change_gives_exactly_one_more_sync() {
-    let s = setup("manual").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("sqlite").await;
+    let (s, sim, db) = with_district("manual", "sqlite").await;
     let _operator = s.operator(&db.url, "manual", false);
     s.create(&class_link_sync("district", &sim, |_| {})).await;
     wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
@@ -240,17 +238,8 @@ async fn one_annotation_change_gives_exactly_one_more_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_school_exclusion_lowers_the_counts_and_shows_in_both_statuses() {
-    let s = setup("exclusion").await;
-    let sim = small_district().await;
+    let (s, sim, db) = with_district("exclusion", "sqlite").await;
     let truth = sim.stats();
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("sqlite").await;
     let _operator = s.operator(&db.url, "exclusion", false);
     s.create(&class_link_sync("district", &sim, |_| {})).await;
     let first = wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
@@ -441,16 +430,7 @@ async fn a_missing_secret_is_reported_and_creating_it_starts_the_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_stops_new_syncs_and_clears_the_next_sync_time() {
-    let s = setup("suspend").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("sqlite").await;
+    let (s, sim, db) = with_district("suspend", "sqlite").await;
     let _operator = s.operator(&db.url, "suspend", false);
     s.create(&class_link_sync("district", &sim, |spec| {
         spec.suspend = true
@@ -524,16 +504,7 @@ async fn suspend_stops_new_syncs_and_clears_the_next_sync_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_operators_with_leader_election_never_run_one_sync_twice() {
-    let s = setup("leader").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("postgres").await;
+    let (s, sim, db) = with_district("leader", "postgres").await;
     let mut a = s.operator(&db.url, "replica-a", true);
     // Give the first replica the Lease, then start the second.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -614,16 +585,7 @@ async fn two_operators_with_leader_election_never_run_one_sync_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_with_policy_delete_removes_the_rows_and_completes_without_a_store() {
-    let s = setup("delete").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("postgres").await;
+    let (s, sim, db) = with_district("delete", "postgres").await;
     let _operator = s.operator(&db.url, "delete", false);
     let delete = |spec: &mut classlink_operator::crd::ClassLinkSyncSpec| {
         spec.deletion_policy = DeletionPolicy::Delete
@@ -709,16 +671,7 @@ async fn wait_gone(api: &Api<ClassLinkSync>, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_are_served() {
-    let s = setup("metrics").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("sqlite").await;
+    let (s, sim, db) = with_district("metrics", "sqlite").await;
     let operator = s.operator(&db.url, "metrics", false);
     s.create(&class_link_sync("district", &sim, |_| {})).await;
     wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
@@ -758,16 +711,7 @@ async fn metrics_and_health_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shrinking_feed_is_refused_until_the_annotation_confirms_it() {
-    let s = setup("shrink").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("sqlite").await;
+    let (s, sim, db) = with_district("shrink", "sqlite").await;
     let _operator = s.operator(&db.url, "shrink", false);
     s.create(&class_link_sync("district", &sim, |_| {})).await;
     wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
@@ -904,16 +848,7 @@ fn region_with_an_open_window() -> classlink_operator::crd::Region {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_sync_runs_in_its_window_and_suspend_holds_it_back() {
-    let s = setup("scheduled").await;
-    let sim = small_district().await;
-    create_secret(
-        &s.client,
-        &s.namespace,
-        "sim-credentials",
-        oneroster_sim::config::DEFAULT_CLIENT_SECRET,
-    )
-    .await;
-    let db = TestStore::new("sqlite").await;
+    let (s, sim, db) = with_district("scheduled", "sqlite").await;
     let _operator = s.operator(&db.url, "scheduled", false);
     let region = region_with_an_open_window();
     let next_window = |spec: &mut classlink_operator::crd::ClassLinkSyncSpec| {
