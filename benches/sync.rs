@@ -1,0 +1,139 @@
+//! Sync benchmark: a whole district through the client, the engine and the store, against
+//! the OneRoster simulator on loopback. Reports each phase's duration, rows written and the
+//! process's peak memory, so runs compare by ratio (first sync vs. a nightly sync of an
+//! unchanged district vs. one with a few changes), never by absolute time.
+//!
+//! ```sh
+//! cargo bench --bench sync -- medium sqlite
+//! cargo bench --bench sync -- large postgres   # needs PostgreSQL on 127.0.0.1:5432
+//! ```
+
+use std::time::Instant;
+
+use classlink_operator::crd::ClassLinkSync;
+use classlink_operator::store::Store;
+use classlink_operator::sync::{self, JobOptions, SyncOutcome, Trigger};
+use oneroster_sim::{Mutation, Preset, SimConfig};
+
+fn peak_memory_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+async fn timed(job: &sync::SyncJob, store: &Store, as_of: jiff::civil::Date) -> (SyncOutcome, f64) {
+    let start = Instant::now();
+    let outcome = sync::run(job, store, Trigger::Manual, Some(as_of), |_| {}).await;
+    (outcome, start.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let preset: Preset = args
+        .first()
+        .map_or("medium", String::as_str)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let backend = args.get(1).map_or("sqlite", String::as_str).to_owned();
+    let as_of = jiff::civil::date(2026, 11, 18);
+
+    let sim = oneroster_sim::start(SimConfig::new(preset).seed(1).as_of(as_of)).await?;
+    let stats = sim.stats();
+    let dir = tempfile::tempdir()?;
+    let (url, database) = match backend.as_str() {
+        "postgres" => {
+            let admin = std::env::var("CLASSLINK_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+            let name = format!("classlink_bench_{}", std::process::id());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            let (base, _) = admin.rsplit_once('/').unwrap_or((admin.as_str(), ""));
+            (format!("{base}/{name}"), Some((admin.clone(), name)))
+        }
+        _ => (
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            None,
+        ),
+    };
+    let store = Store::open(&url).await?;
+
+    let sync: ClassLinkSync = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rostersync.io/v1alpha1",
+        "kind": "ClassLinkSync",
+        "metadata": {"name": "bench"},
+        "spec": {
+            "displayName": "Benchmark district",
+            "endpoint": sim.base_url(),
+            "region": "US",
+            "credentials": {"secretRef": {"name": "bench"}},
+        }
+    }))?;
+    let secret = std::collections::BTreeMap::from([
+        (
+            "clientId".to_owned(),
+            oneroster_sim::config::DEFAULT_CLIENT_ID.as_bytes().to_vec(),
+        ),
+        (
+            "clientSecret".to_owned(),
+            oneroster_sim::config::DEFAULT_CLIENT_SECRET
+                .as_bytes()
+                .to_vec(),
+        ),
+    ]);
+    let options = JobOptions {
+        allow_insecure_http: true,
+        ..JobOptions::default()
+    };
+    let job = sync::job::build("bench", &sync, Some(&secret), &[], &options)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    println!(
+        "preset {preset:?} ({} schools, {} students, {} enrollments), store {backend}",
+        stats.schools, stats.counts.students, stats.counts.enrollments
+    );
+    println!(
+        "{:<34} {:>10} {:>12} {:>10} {:>14}",
+        "phase", "seconds", "rows written", "vs first", "peak MiB"
+    );
+    let (first, first_s) = timed(&job, &store, as_of).await;
+    anyhow::ensure!(
+        first.report.error_code.is_none(),
+        "first sync: {}",
+        first.report.message
+    );
+    let row = |phase: &str, outcome: &SyncOutcome, secs: f64| {
+        println!(
+            "{phase:<34} {secs:>10.2} {:>12} {:>9.2}x {:>14.0}",
+            outcome.rows_written,
+            secs / first_s,
+            peak_memory_mib()
+        );
+    };
+    row("first sync (empty store)", &first, first_s);
+    let (second, s) = timed(&job, &store, as_of).await;
+    row("second sync (unchanged)", &second, s);
+    sim.mutate(Mutation::ChangeUsers { count: 100 })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    sim.mutate(Mutation::AddUsers { count: 100 })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (third, s) = timed(&job, &store, as_of).await;
+    row("third sync (200 users changed)", &third, s);
+
+    drop(store);
+    if let Some((admin, name)) = database {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
