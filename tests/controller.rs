@@ -924,3 +924,44 @@ fn idle_status(o: &ClassLinkSync) -> bool {
             .any(|c| c.type_ == "Syncing" && c.status == "True")
     })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusion_naming_no_classlinksync_says_so() {
+    let s = setup("orphan-exclusion").await;
+    let db = TestStore::new("sqlite").await;
+    let _operator = s.operator(&db.url, "orphan", false);
+    let exclusions: Api<SchoolExclusion> = Api::namespaced(s.client.clone(), &s.namespace);
+    let exclusion: SchoolExclusion = serde_json::from_value(json!({
+        "apiVersion": "rostersync.io/v1alpha1",
+        "kind": "SchoolExclusion",
+        "metadata": {"name": "typo"},
+        "spec": {"classLinkSyncName": "distrct", "schools": [{"sourcedId": "org-00001"}]}
+    }))
+    .expect("valid");
+    exclusions
+        .create(&PostParams::default(), &exclusion)
+        .await
+        .expect("create");
+    let deadline = std::time::Instant::now() + SYNC_WAIT;
+    loop {
+        let current = exclusions.get("typo").await.expect("get");
+        let reason = current
+            .status
+            .as_ref()
+            .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+        if let Some((status, reason, message)) = reason {
+            assert_eq!(
+                (status.as_str(), reason.as_str()),
+                ("False", "ClassLinkSyncNotFound")
+            );
+            assert!(message.contains("\"distrct\""), "{message}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no status on the exclusion"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

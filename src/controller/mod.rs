@@ -3,6 +3,7 @@
 //! status, events and metrics. With leader election only the Lease holder reconciles.
 
 mod context;
+mod exclusions;
 mod leader;
 pub mod metrics;
 mod reconcile;
@@ -186,19 +187,23 @@ async fn controller(
             Api::all(client.clone()),
         ),
     };
-    let controller = Controller::new(syncs, watcher::Config::default());
+    let controller = Controller::new(syncs.clone(), watcher::Config::default());
     let reader = controller.store();
     // Secrets are watched by metadata only: their data never crosses the watch, and a change
     // re-queues the ClassLinkSyncs that name the Secret.
     let secret_changes = watcher(secrets, watcher::Config::default()).touched_objects();
-    controller
-        .watches(exclusions, watcher::Config::default(), |exclusion| {
-            let namespace = exclusion.metadata.namespace.clone().unwrap_or_default();
-            Some(
-                ObjectRef::<ClassLinkSync>::new(&exclusion.spec.class_link_sync_name)
-                    .within(&namespace),
-            )
-        })
+    let syncing = controller
+        .watches(
+            exclusions.clone(),
+            watcher::Config::default(),
+            |exclusion| {
+                let namespace = exclusion.metadata.namespace.clone().unwrap_or_default();
+                Some(
+                    ObjectRef::<ClassLinkSync>::new(&exclusion.spec.class_link_sync_name)
+                        .within(&namespace),
+                )
+            },
+        )
         .watches_stream(secret_changes, move |secret| {
             let namespace = secret.metadata.namespace.clone().unwrap_or_default();
             let name = secret.metadata.name.clone().unwrap_or_default();
@@ -212,14 +217,40 @@ async fn controller(
                 .map(|sync| ObjectRef::from_obj(sync.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .graceful_shutdown_on(shutdown.cancelled_owned())
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile loop");
             }
+        });
+
+    // SchoolExclusions naming no ClassLinkSync say so; a ClassLinkSync's creation or
+    // deletion re-queues the exclusions that name it.
+    let exclusion_controller = Controller::new(exclusions, watcher::Config::default());
+    let exclusion_reader = exclusion_controller.store();
+    let excluding = exclusion_controller
+        .watches(syncs, watcher::Config::default(), move |sync| {
+            let namespace = sync.metadata.namespace.clone().unwrap_or_default();
+            let name = sync.metadata.name.clone().unwrap_or_default();
+            exclusion_reader
+                .state()
+                .into_iter()
+                .filter(|x| {
+                    x.metadata.namespace.as_deref() == Some(namespace.as_str())
+                        && x.spec.class_link_sync_name == name
+                })
+                .map(|x| ObjectRef::from_obj(x.as_ref()))
+                .collect::<Vec<_>>()
         })
-        .await;
+        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .run(exclusions::reconcile, exclusions::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "SchoolExclusion reconcile loop");
+            }
+        });
+    futures::join!(syncing, excluding);
 }
 
 async fn wait_for_signal() {
