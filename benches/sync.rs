@@ -104,6 +104,17 @@ async fn main() -> anyhow::Result<()> {
         "{:<34} {:>10} {:>12} {:>10} {:>14}",
         "phase", "seconds", "rows written", "vs first", "peak MiB"
     );
+    // Reading alone, to tell the Roster Server's share from the engine's and the store's.
+    let start = Instant::now();
+    let client = classlink_operator::oneroster::Client::new(job.client.clone())?;
+    let roster = client.fetch_roster(|_| {}).await?;
+    let read_s = start.elapsed().as_secs_f64();
+    let records = roster.schools.len()
+        + roster.academic_sessions.len()
+        + roster.classes.len()
+        + roster.users.len()
+        + roster.enrollments.len();
+    drop(roster);
     let (first, first_s) = timed(&job, &store, as_of).await;
     anyhow::ensure!(
         first.report.error_code.is_none(),
@@ -118,6 +129,13 @@ async fn main() -> anyhow::Result<()> {
             peak_memory_mib()
         );
     };
+    println!(
+        "{:<34} {read_s:>10.2} {:>12} {:>9.2}x {:>14.0}",
+        format!("read only ({records} records)"),
+        0,
+        read_s / first_s,
+        peak_memory_mib()
+    );
     row("first sync (empty store)", &first, first_s);
     let (second, s) = timed(&job, &store, as_of).await;
     row("second sync (unchanged)", &second, s);

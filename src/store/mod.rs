@@ -257,7 +257,13 @@ impl Store {
                 attributes_from: None,
                 attributes_priority: None,
             };
-            insert_identity(&mut tx, namespace, &identity).await?;
+            insert_identities(
+                &mut tx,
+                self.backend,
+                namespace,
+                std::slice::from_ref(&identity),
+            )
+            .await?;
             added += 1;
         }
         tx.commit().await.map_err(db("committing the import"))?;
@@ -294,6 +300,7 @@ impl Store {
         };
         Ok(SyncTransaction {
             tx,
+            backend: self.backend,
             namespace: namespace.to_owned(),
             provider: provider.to_owned(),
             identities,
@@ -448,6 +455,7 @@ impl Store {
 /// One sync's transaction: the lock is held and the data loaded.
 pub struct SyncTransaction {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     namespace: String,
     provider: String,
     identities: Vec<Identity>,
@@ -474,20 +482,41 @@ impl SyncTransaction {
     ) -> Result<u64, StoreError> {
         let mut written = 0;
         if let Some(changes) = changes {
-            for identity in &changes.new_identities {
-                insert_identity(&mut self.tx, &self.namespace, identity).await?;
-                written += 1;
-            }
+            written += insert_identities(
+                &mut self.tx,
+                self.backend,
+                &self.namespace,
+                &changes.new_identities,
+            )
+            .await?;
             for identity in &changes.identity_updates {
                 written += update_identity(&mut self.tx, &self.namespace, identity).await?;
             }
             let (ns, provider) = (self.namespace.as_str(), self.provider.as_str());
-            written += write_table(&mut self.tx, ns, provider, &changes.schools).await?;
-            written += write_table(&mut self.tx, ns, provider, &changes.people).await?;
-            written += write_table(&mut self.tx, ns, provider, &changes.classes).await?;
-            written += write_table(&mut self.tx, ns, provider, &changes.memberships).await?;
-            written += write_table(&mut self.tx, ns, provider, &changes.guardians).await?;
-            written += write_table(&mut self.tx, ns, provider, &changes.guardian_links).await?;
+            written +=
+                write_table(&mut self.tx, self.backend, ns, provider, &changes.schools).await?;
+            written +=
+                write_table(&mut self.tx, self.backend, ns, provider, &changes.people).await?;
+            written +=
+                write_table(&mut self.tx, self.backend, ns, provider, &changes.classes).await?;
+            written += write_table(
+                &mut self.tx,
+                self.backend,
+                ns,
+                provider,
+                &changes.memberships,
+            )
+            .await?;
+            written +=
+                write_table(&mut self.tx, self.backend, ns, provider, &changes.guardians).await?;
+            written += write_table(
+                &mut self.tx,
+                self.backend,
+                ns,
+                provider,
+                &changes.guardian_links,
+            )
+            .await?;
         }
         run.rows_written = written;
         insert_run(&mut self.tx, run).await?;
@@ -558,29 +587,96 @@ async fn load_identities(
         .map_err(db("decoding identities"))
 }
 
-async fn insert_identity(
+/// Columns of `identities`, in the order of [`identity_values`].
+const IDENTITY_COLUMNS: &[&str] = &[
+    "namespace",
+    "id",
+    "email",
+    "given_name",
+    "family_name",
+    "role",
+    "source",
+    "attributes_from",
+    "attributes_priority",
+    "created_at",
+];
+
+fn identity_values(namespace: &str, identity: &Identity, created_at: i64) -> Vec<Value> {
+    vec![
+        namespace.into(),
+        (&identity.id).into(),
+        (&identity.email).into(),
+        (&identity.given_name).into(),
+        (&identity.family_name).into(),
+        (&identity.role).into(),
+        (&identity.source).into(),
+        (&identity.attributes_from).into(),
+        Value::Int(identity.attributes_priority.map(i64::from)),
+        Value::Int(Some(created_at)),
+    ]
+}
+
+async fn insert_identities(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     namespace: &str,
-    identity: &Identity,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO identities (namespace, id, email, given_name, family_name, role, source, attributes_from, attributes_priority, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    identities: &[Identity],
+) -> Result<u64, StoreError> {
+    let created_at = now();
+    let mut written = 0;
+    for chunk in identities.chunks(rows_per_statement(IDENTITY_COLUMNS.len())) {
+        let rows = chunk
+            .iter()
+            .map(|identity| identity_values(namespace, identity, created_at))
+            .collect();
+        written += insert_rows(tx, backend, "identities", IDENTITY_COLUMNS, rows).await?;
+    }
+    Ok(written)
+}
+
+/// How many rows of `columns` columns one INSERT carries: well under SQLite's and
+/// PostgreSQL's limits on bound values per statement.
+fn rows_per_statement(columns: usize) -> usize {
+    (8_000 / columns.max(1)).clamp(1, 1_000)
+}
+
+/// Inserts `rows` with one statement. Callers chunk with [`rows_per_statement`]: one
+/// statement per batch instead of one per row is what makes a first sync fast.
+async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let tuples: Vec<String> = (0..rows.len())
+        .map(|r| {
+            // SQLite gets anonymous `?`: resolving thousands of `$N` names in one statement
+            // costs time quadratic in their number. PostgreSQL only knows `$N`.
+            let placeholders: Vec<String> = (0..columns.len())
+                .map(|c| match backend {
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${}", r * columns.len() + c + 1),
+                })
+                .collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        tuples.join(", ")
+    );
+    Ok(
+        bind_values(sqlx::query(&sql), rows.into_iter().flatten().collect())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("inserting rows"))?
+            .rows_affected(),
     )
-    .bind(namespace)
-    .bind(&identity.id)
-    .bind(&identity.email)
-    .bind(&identity.given_name)
-    .bind(&identity.family_name)
-    .bind(&identity.role)
-    .bind(&identity.source)
-    .bind(&identity.attributes_from)
-    .bind(identity.attributes_priority.map(i64::from))
-    .bind(now())
-    .execute(&mut **tx)
-    .await
-    .map_err(db("creating an identity"))?;
-    Ok(())
 }
 
 async fn update_identity(
@@ -609,8 +705,11 @@ fn bind_values<'q>(
     mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
     values: Vec<Value>,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    for Value(value) in values {
-        query = query.bind(value);
+    for value in values {
+        query = match value {
+            Value::Text(v) => query.bind(v),
+            Value::Int(v) => query.bind(v),
+        };
     }
     query
 }
@@ -645,6 +744,7 @@ async fn load_table<T: ProviderTable>(
 
 async fn write_table<T: ProviderTable>(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     namespace: &str,
     provider: &str,
     changes: &TableChanges<T>,
@@ -692,29 +792,20 @@ async fn write_table<T: ProviderTable>(
             .rows_affected();
     }
 
-    let columns: Vec<&str> = T::KEY_COLUMNS
-        .iter()
-        .chain(T::VALUE_COLUMNS)
-        .copied()
+    let columns: Vec<&str> = ["namespace", "provider"]
+        .into_iter()
+        .chain(T::KEY_COLUMNS.iter().copied())
+        .chain(T::VALUE_COLUMNS.iter().copied())
         .collect();
-    let placeholders: Vec<String> = (0..columns.len() + 2)
-        .map(|i| format!("${}", i + 1))
-        .collect();
-    let insert = format!(
-        "INSERT INTO {} (namespace, provider, {}) VALUES ({})",
-        T::TABLE,
-        columns.join(", "),
-        placeholders.join(", ")
-    );
-    for row in &changes.insert {
-        let mut values = T::key_values(&row.key());
-        values.extend(row.values());
-        let query = sqlx::query(&insert).bind(namespace).bind(provider);
-        written += bind_values(query, values)
-            .execute(&mut **tx)
-            .await
-            .map_err(db("inserting rows"))?
-            .rows_affected();
+    for chunk in changes.insert.chunks(rows_per_statement(columns.len())) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            let mut values: Vec<Value> = vec![namespace.into(), provider.into()];
+            values.extend(T::key_values(&row.key()));
+            values.extend(row.values());
+            rows.push(values);
+        }
+        written += insert_rows(tx, backend, T::TABLE, &columns, rows).await?;
     }
     Ok(written)
 }

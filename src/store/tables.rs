@@ -8,25 +8,30 @@ use crate::engine::model::{
     ClassRow, GuardianLinkRow, GuardianRow, MembershipRow, PersonRole, PersonRow, Row, SchoolRow,
 };
 
-/// A value bound into a statement: every provider column is text (or NULL).
+/// A value bound into a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Value(pub Option<String>);
+pub enum Value {
+    /// Text, or NULL (every provider column).
+    Text(Option<String>),
+    /// An integer, or NULL (identities' priority and creation time).
+    Int(Option<i64>),
+}
 
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Value(Some(v.to_owned()))
+        Value::Text(Some(v.to_owned()))
     }
 }
 
 impl From<&String> for Value {
     fn from(v: &String) -> Self {
-        Value(Some(v.clone()))
+        Value::Text(Some(v.clone()))
     }
 }
 
 impl From<&Option<String>> for Value {
     fn from(v: &Option<String>) -> Self {
-        Value(v.clone())
+        Value::Text(v.clone())
     }
 }
 
