@@ -1,7 +1,10 @@
 //! classlink-operator keeps a school's roster in sync with its ClassLink Roster Server.
 //!
-//! The crate is laid out by edge: `crd` holds the Kubernetes resources; the CLI in `cli`
-//! dispatches the subcommands.
+//! The sync engine ([`engine`]: filtering, matching, merging, counting) is plain Rust over
+//! plain data. Around it are three edges: the OneRoster client ([`oneroster`]), the roster
+//! store ([`store`]) and the Kubernetes controller ([`controller`], with the resources in
+//! [`crd`] and the nightly schedule in [`schedule`]). [`sync`] runs one sync end to end for
+//! both the controller and the CLI ([`cli`]); [`error_code`] names every outcome.
 
 pub mod cli;
 pub mod controller;
