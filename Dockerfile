@@ -5,7 +5,7 @@
 # cc-debian12 rather than static: the binary links glibc (SQLite is compiled in, TLS is
 # rustls, so nothing else is needed at run time).
 
-FROM rust:1.89-bookworm AS build
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
