@@ -208,6 +208,17 @@ fn run(
     })
 }
 
+/// A sync into an empty store with no platform users.
+fn on_empty_store(settings: &SyncSettings, roster: &Roster, exclusions: &[Exclusion]) -> SyncPlan {
+    run(
+        settings,
+        roster,
+        &[],
+        &ProviderSnapshot::default(),
+        exclusions,
+    )
+}
+
 /// Applies a plan's changes to a stored snapshot and identity list, as the store would.
 fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Identity>) {
     fn apply_table<T: model::Row>(rows: &mut Vec<T>, changes: &model::TableChanges<T>) {
@@ -346,7 +357,7 @@ fn attach_only_creates_nobody_and_reports_everyone_unmatched() {
         attach_only: true,
         ..settings()
     };
-    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let plan = on_empty_store(&s, &district.roster, &[]);
     assert_eq!(plan.report.counts.unmatched_users, 5);
     assert_eq!(plan.report.counts.created_users, 0);
     let changes = plan.changes.expect("changes");
@@ -422,13 +433,7 @@ fn respect_enrolment_date_drops_students_who_left_and_ended_memberships() {
         .enroll("current", "c2", Some(date(2026, 8, 1)), Some(TODAY))
         .enroll("left", "c1", Some(date(2025, 8, 1)), Some(date(2026, 6, 1)))
         .enroll("starting", "c1", Some(date(2027, 1, 5)), None);
-    let off = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &[],
-    );
+    let off = on_empty_store(&settings(), &district.roster, &[]);
     assert_eq!(
         off.report.counts.unmatched_users, 3,
         "all students without the option"
@@ -439,7 +444,7 @@ fn respect_enrolment_date_drops_students_who_left_and_ended_memberships() {
         respect_enrolment_date: true,
         ..settings()
     };
-    let on = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let on = on_empty_store(&s, &district.roster, &[]);
     assert_eq!(
         on.report.counts.unmatched_users, 1,
         "only the current student"
@@ -466,19 +471,13 @@ fn respect_academic_sessions_syncs_only_classes_of_a_current_session() {
         .class("past", "s1", "t-past")
         .class("year", "s1", "y-now")
         .student("p1", "s1");
-    let off = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &[],
-    );
+    let off = on_empty_store(&settings(), &district.roster, &[]);
     assert_eq!(off.report.counts.imported_classes, 3);
     let s = SyncSettings {
         respect_academic_sessions: true,
         ..settings()
     };
-    let on = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let on = on_empty_store(&s, &district.roster, &[]);
     assert_eq!(on.report.counts.imported_classes, 2);
     let ids: Vec<String> = on
         .changes
@@ -498,7 +497,7 @@ fn sync_classroom_data_off_imports_no_classes_or_memberships() {
         sync_classroom_data: false,
         ..settings()
     };
-    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let plan = on_empty_store(&s, &district.roster, &[]);
     assert_eq!(plan.report.result, SyncResult::Succeeded);
     assert_eq!(plan.report.counts.imported_classes, 0);
     let changes = plan.changes.expect("changes");
@@ -515,20 +514,14 @@ fn guardians_of_the_chosen_type_sync_with_contact_details_and_relationships() {
         .agent("p1", "g1")
         .agent("p2", "g1")
         .agent("p3", "par1");
-    let off = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &[],
-    );
+    let off = on_empty_store(&settings(), &district.roster, &[]);
     assert_eq!(off.report.counts.synced_guardians, 0);
 
     let s = SyncSettings {
         guardian_role: Some(GuardianRole::Guardian),
         ..settings()
     };
-    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let plan = on_empty_store(&s, &district.roster, &[]);
     assert_eq!(
         plan.report.counts.synced_guardians, 1,
         "only agents of synced students"
@@ -555,7 +548,7 @@ fn guardians_of_the_chosen_type_sync_with_contact_details_and_relationships() {
         guardian_role: Some(GuardianRole::Parent),
         ..settings()
     };
-    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let plan = on_empty_store(&s, &district.roster, &[]);
     let changes = plan.changes.expect("changes");
     assert_eq!(changes.guardians.insert[0].sourced_id, "par1");
     assert_eq!(changes.guardians.insert[0].relationship, "Parent");
@@ -576,7 +569,7 @@ fn a_guardian_linked_only_from_its_own_agents_list_is_found() {
         guardian_role: Some(GuardianRole::Relative),
         ..settings()
     };
-    let plan = run(&s, &district.roster, &[], &ProviderSnapshot::default(), &[]);
+    let plan = on_empty_store(&s, &district.roster, &[]);
     assert_eq!(plan.report.counts.synced_guardians, 1);
 }
 
@@ -595,13 +588,7 @@ fn exclusions_drop_the_school_its_classes_and_people_only_there() {
             SchoolRef::Identifier("nope".into()),
         ],
     }];
-    let plan = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &exclusions,
-    );
+    let plan = on_empty_store(&settings(), &district.roster, &exclusions);
     assert_eq!(plan.report.result, SyncResult::Succeeded);
     assert_eq!(plan.report.counts.excluded_schools, 1);
     assert_eq!(plan.report.counts.imported_classes, 1);
@@ -647,13 +634,7 @@ fn exclusions_drop_the_school_its_classes_and_people_only_there() {
             name: "x".into(),
             schools: vec![id],
         }];
-        let plan = run(
-            &settings(),
-            &district.roster,
-            &[],
-            &ProviderSnapshot::default(),
-            &exclusions,
-        );
+        let plan = on_empty_store(&settings(), &district.roster, &exclusions);
         assert_eq!(plan.report.counts.excluded_schools, 1);
     }
 }
@@ -668,13 +649,7 @@ fn excluding_every_school_fails_with_no_schools_left() {
             SchoolRef::SourcedId("s2".into()),
         ],
     }];
-    let plan = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &exclusions,
-    );
+    let plan = on_empty_store(&settings(), &district.roster, &exclusions);
     assert_eq!(plan.report.result, SyncResult::Failed);
     assert_eq!(plan.report.error_code, Some(ErrorCode::NoSchoolsLeft));
     assert!(plan.changes.is_none());
@@ -748,13 +723,7 @@ fn dangling_enrollments_and_a_school_without_classes_make_it_incomplete() {
         .school("s3", "Pine High")
         .student("p9", "s3")
         .enroll("ghost", "c1", None, None);
-    let plan = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &[],
-    );
+    let plan = on_empty_store(&settings(), &district.roster, &[]);
     assert_eq!(plan.report.result, SyncResult::PartiallySucceeded);
     let codes: Vec<(&str, Option<&str>)> = plan
         .report
@@ -775,13 +744,7 @@ fn every_school_incomplete_fails_and_changes_nothing() {
     for class in &mut district.roster.classes {
         class.terms = vec!["t-missing".into()];
     }
-    let plan = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &[],
-    );
+    let plan = on_empty_store(&settings(), &district.roster, &[]);
     assert_eq!(plan.report.result, SyncResult::Failed);
     assert_eq!(
         plan.report.error_code,
@@ -799,13 +762,7 @@ fn masked_emails_are_named_as_dataguard() {
         .user("p2", Role::Student, Some(""), &["s1"])
         .user("p3", Role::Student, Some("p***@riverside.edu"), &["s1"])
         .student("p4", "s1");
-    let plan = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &[],
-    );
+    let plan = on_empty_store(&settings(), &district.roster, &[]);
     assert_eq!(plan.report.result, SyncResult::Failed);
     assert_eq!(plan.report.error_code, Some(ErrorCode::DataGuardMasked));
     assert!(plan.report.message.contains("DataGuard"));
@@ -958,13 +915,7 @@ fn problems_are_folded_and_bounded() {
         });
         district = district.student(&format!("lonely-{n}"), &format!("empty-{n}"));
     }
-    let plan = run(
-        &settings(),
-        &district.roster,
-        &[],
-        &ProviderSnapshot::default(),
-        &[],
-    );
+    let plan = on_empty_store(&settings(), &district.roster, &[]);
     assert_eq!(plan.report.problems.len(), report::MAX_PROBLEMS);
     let ghosts = plan
         .report
