@@ -14,7 +14,7 @@ use classlink_operator::crd::{
 };
 use classlink_operator::store::Store;
 use common::ControlPlane;
-use common::operator::{Operator, OperatorOptions, create_secret, wait_for};
+use common::operator::{Operator, OperatorOptions, condition_of, create_secret, wait_for};
 use common::roster::{TestStore, class_link_sync, small_district};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -119,11 +119,7 @@ async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() 
     assert!(status.next_sync_time.is_some(), "nextSyncTime is set");
     assert_eq!(status.observed_generation, synced.metadata.generation);
     assert_eq!(status.schools.len(), 3);
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition_of(&status.conditions, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Succeeded")
@@ -310,11 +306,7 @@ async fn a_school_exclusion_lowers_the_counts_and_shows_in_both_statuses() {
     let st = excl.status.expect("SchoolExclusion status");
     assert_eq!(st.found.as_deref(), Some("1/2"));
     assert!(st.schools[0].found && !st.schools[1].found);
-    let ready = st
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition_of(&st.conditions, "Ready");
     assert_eq!(ready.reason, "SchoolsNotFound");
 }
 
@@ -342,11 +334,7 @@ async fn a_wrong_secret_is_reported_and_fixing_it_recovers_without_a_restart() {
         Some("AuthenticationFailed")
     );
     let status = failed.status.expect("status");
-    let stalled = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Stalled")
-        .expect("Stalled");
+    let stalled = condition_of(&status.conditions, "Stalled");
     assert_eq!(
         (stalled.status.as_str(), stalled.reason.as_str()),
         ("True", "AuthenticationFailed")
@@ -388,11 +376,7 @@ async fn a_wrong_secret_is_reported_and_fixing_it_recovers_without_a_restart() {
     )
     .await;
     let status = fixed.status.expect("status");
-    let stalled = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Stalled")
-        .expect("Stalled");
+    let stalled = condition_of(&status.conditions, "Stalled");
     assert_eq!(stalled.status, "False");
 }
 

@@ -22,6 +22,19 @@ use oneroster_sim::{Preset, SimConfig};
 const RELEASE: &str = "classlink-operator";
 const WAIT: Duration = Duration::from_secs(90);
 
+/// The control plane with the CRDs, a namespace for the release and one for the schools.
+async fn namespaces(
+    system: &str,
+    schools: &str,
+) -> (&'static ControlPlane, kube::Client, String, String) {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await.expect("client");
+    common::install_crds(&client).await;
+    let system = cp.namespace(&client, system).await.expect("namespace");
+    let schools = cp.namespace(&client, schools).await.expect("namespace");
+    (cp, client, system, schools)
+}
+
 fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
     let out = cp.kubectl().args(args).output().expect("kubectl runs");
     assert!(
@@ -74,17 +87,7 @@ fn idle(o: &ClassLinkSync) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_sync_trigger_exclude_break_fix_and_uninstall() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await.expect("client");
-    common::install_crds(&client).await;
-    let system = cp
-        .namespace(&client, "e2e-system")
-        .await
-        .expect("namespace");
-    let schools = cp
-        .namespace(&client, "e2e-schools")
-        .await
-        .expect("namespace");
+    let (cp, client, system, schools) = namespaces("e2e-system", "e2e-schools").await;
 
     let watch = format!("watchNamespaces={{{schools}}}");
     helm::install(cp, RELEASE, &system, &[&watch, "leaderElection.force=true"])
@@ -299,17 +302,7 @@ async fn install_sync_trigger_exclude_break_fix_and_uninstall() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_one_needed_rule_the_sync_fails_with_a_clear_code_and_message() {
-    let cp = ControlPlane::shared();
-    let client = cp.client().await.expect("client");
-    common::install_crds(&client).await;
-    let system = cp
-        .namespace(&client, "e2e-rbac-system")
-        .await
-        .expect("namespace");
-    let schools = cp
-        .namespace(&client, "e2e-rbac-schools")
-        .await
-        .expect("namespace");
+    let (cp, client, system, schools) = namespaces("e2e-rbac-system", "e2e-rbac-schools").await;
     let watch = format!("watchNamespaces={{{schools}}}");
     helm::install(cp, RELEASE, &system, &[&watch]).unwrap_or_else(|e| panic!("helm install: {e}"));
 

@@ -156,3 +156,14 @@ pub async fn create_secret(client: &kube::Client, namespace: &str, name: &str, s
         .await
         .expect("create the Secret");
 }
+
+/// The condition of `type_` among `conditions`; panics naming it when absent.
+pub fn condition_of<'a>(
+    conditions: &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {conditions:?}"))
+}
