@@ -112,7 +112,8 @@ PREF
     rm -rf _output
     mkdir -p .go/src/k8s.io
     ln -sfn ../../.. .go/src/k8s.io/kubernetes
-    PATH=/usr/lib/go-1.15/bin:$PATH GOPATH=$PWD/.go CGO_ENABLED=0 GOFLAGS=-mod=vendor \
+    # GOENV=/dev/null: a `go env -w` file of a newer Go (GOFLAGS=-buildvcs=false, say) breaks Go 1.15.
+    PATH=/usr/lib/go-1.15/bin:$PATH GOPATH=$PWD/.go GOENV=/dev/null CGO_ENABLED=0 GOFLAGS=-mod=vendor \
       make WHAT=cmd/kube-apiserver >&2
   )
   cp "$build/_output/bin/kube-apiserver" "$assets/kube-apiserver.tmp"

@@ -181,6 +181,46 @@ error_codes! {
     ),
 }
 
+impl ErrorCode {
+    /// Whether a sync that failed with this code is retried on its own, with backoff (1, 2,
+    /// 4 … minutes, at most 60, plus jitter), before the next nightly window. Transient
+    /// faults are: an unreachable or slow server, server errors, rate limits, a missing
+    /// Secret (GitOps may apply it a moment later), an API server or store that is briefly
+    /// away. The others need a change (spec, Secret, SchoolExclusion) or a manual trigger,
+    /// either of which starts a sync at once; the nightly sync still runs.
+    ///
+    /// No wildcard: a new code must say which it is.
+    pub fn retried(self) -> bool {
+        match self {
+            ErrorCode::SecretNotFound
+            | ErrorCode::PermissionDenied
+            | ErrorCode::KubernetesApiUnavailable
+            | ErrorCode::EndpointUnreachable
+            | ErrorCode::RequestTimeout
+            | ErrorCode::RateLimited
+            | ErrorCode::ServerError
+            | ErrorCode::ConnectionReset
+            | ErrorCode::MalformedResponse
+            | ErrorCode::DataChangedDuringSync
+            | ErrorCode::StoreUnavailable
+            | ErrorCode::SyncTimeout
+            | ErrorCode::SyncCancelled => true,
+            ErrorCode::SecretKeyMissing
+            | ErrorCode::InvalidSpec
+            | ErrorCode::EndpointInvalid
+            | ErrorCode::NotOneRosterApi
+            | ErrorCode::AuthenticationFailed
+            | ErrorCode::AccessDenied
+            | ErrorCode::TokenRequestFailed
+            | ErrorCode::DataGuardMasked
+            | ErrorCode::IncompleteSchoolData
+            | ErrorCode::AllSchoolsIncomplete
+            | ErrorCode::NoSchoolsLeft
+            | ErrorCode::ShrinkGuardTripped => false,
+        }
+    }
+}
+
 /// A string that is not one of the codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown error code {0:?}")]
@@ -213,12 +253,18 @@ pub fn markdown() -> String {
          when this file and the code differ. A sync shows its code in `status.lastSync.errorCode`, \
          the `Error` column of `kubectl get classlinksyncs`, its Event and the \
          `classlink_sync_total` metric. Codes never carry secrets or personal data.\n\n\
-         | Code | Meaning | What to do |\n|---|---|---|\n",
+         **Retried** says whether a failed sync with that code is retried on its own with \
+         backoff (1, 2, 4 … minutes, at most 60, plus jitter; `status.nextSyncTime` shows when). \
+         The others wait for a change to the spec, the Secret or a SchoolExclusion, or for a \
+         manual trigger, each of which starts a sync at once; the nightly sync still runs. \
+         See docs/schedule.md.\n\n\
+         | Code | Retried | Meaning | What to do |\n|---|---|---|---|\n",
     );
     for code in ErrorCode::ALL {
         out.push_str(&format!(
-            "| `{}` | {} | {} |\n",
+            "| `{}` | {} | {} | {} |\n",
             code.as_str(),
+            if code.retried() { "yes" } else { "no" },
             code.meaning(),
             code.action()
         ));

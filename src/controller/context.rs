@@ -1,17 +1,21 @@
-//! What every reconcile shares: the clients, the store, the metrics, the schedule's view
-//! of all integrations, the syncs running now, and a per-object lock for status writes.
+//! What every reconcile shares: the clients, the store, the metrics, the clock, the caches
+//! of Secrets and SchoolExclusions, the syncs running now, when each ClassLinkSync's inputs
+//! last changed, and a per-object lock for status writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::Recorder;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store as Cache};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
-use crate::crd::{ClassLinkSync, ClassLinkSyncStatus};
-use crate::schedule::{Integration, Plan, RunGuard, SharedRunSlots, StartRefused};
+use crate::crd::{ClassLinkSync, ClassLinkSyncStatus, SchoolExclusion};
+use crate::schedule::{Clock, RunGuard, SharedRunSlots, StartRefused};
 use crate::store::Store;
 use crate::sync::JobOptions;
 
@@ -35,17 +39,73 @@ pub struct Context {
     pub store: Store,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Event recorder.
+    /// Event recorder (events that may fold into a series: same reason, action and note).
     pub recorder: Recorder,
+    /// Who reports events, for recorders that must not fold.
+    pub reporter: Reporter,
     /// Settings.
     pub settings: Settings,
     /// Cancelled when the operator stops (or loses the lease).
     pub shutdown: CancellationToken,
+    /// Every `now` of the controller.
+    pub clock: Arc<dyn Clock>,
+    /// The watched Secrets (metadata only) and SchoolExclusions, one cache per scope.
+    pub watched: Watched,
     runs: SharedRunSlots,
     cancels: Mutex<HashMap<String, CancellationToken>>,
-    integrations: Mutex<BTreeMap<String, Integration>>,
+    inputs_seen: Mutex<HashMap<String, (String, Timestamp)>>,
     status_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     cleanup_attempts: Mutex<HashMap<String, u32>>,
+}
+
+/// The caches of the objects a sync's inputs include, filled by the controller's watches.
+#[derive(Default, Clone)]
+pub struct Watched {
+    /// Secrets, metadata only.
+    pub secrets: Vec<Cache<PartialObjectMeta<Secret>>>,
+    /// SchoolExclusions.
+    pub exclusions: Vec<Cache<SchoolExclusion>>,
+}
+
+impl Watched {
+    /// Waits until every cache holds its first full list, so a Secret not yet listed never
+    /// reads as missing.
+    pub async fn ready(&self) {
+        for cache in &self.secrets {
+            let _ = cache.wait_until_ready().await;
+        }
+        for cache in &self.exclusions {
+            let _ = cache.wait_until_ready().await;
+        }
+    }
+
+    /// The `resourceVersion` of Secret `name` in `namespace`; `None` when it does not exist.
+    pub fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.secrets
+            .iter()
+            .find_map(|cache| cache.get(&key))
+            .and_then(|secret| secret.metadata.resource_version.clone())
+    }
+
+    /// Name and generation of each SchoolExclusion in `namespace` that names `sync`.
+    pub fn exclusions_of(&self, namespace: &str, sync: &str) -> Vec<(String, i64)> {
+        self.exclusions
+            .iter()
+            .flat_map(|cache| {
+                cache.state_filter(|x| {
+                    x.metadata.namespace.as_deref() == Some(namespace)
+                        && x.spec.class_link_sync_name == sync
+                })
+            })
+            .map(|x| {
+                (
+                    x.metadata.name.clone().unwrap_or_default(),
+                    x.metadata.generation.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// A sync that may run: its place under the cap (freed when dropped) and its cancellation.
@@ -58,24 +118,30 @@ pub struct Started {
 
 impl Context {
     /// A context.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: kube::Client,
         store: Store,
         metrics: Arc<Metrics>,
-        recorder: Recorder,
+        reporter: Reporter,
         settings: Settings,
         shutdown: CancellationToken,
+        clock: Arc<dyn Clock>,
+        watched: Watched,
     ) -> Self {
         Self {
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             store,
             metrics,
-            recorder,
             runs: SharedRunSlots::new(settings.max_concurrent_syncs),
             settings,
             shutdown,
+            clock,
+            watched,
             cancels: Mutex::default(),
-            integrations: Mutex::default(),
+            inputs_seen: Mutex::default(),
             status_locks: Mutex::default(),
             cleanup_attempts: Mutex::default(),
         }
@@ -112,32 +178,25 @@ impl Context {
         self.runs.running()
     }
 
-    /// Records what the schedule needs of one integration and plans all of them at `now`.
-    pub fn plan(&self, integration: Integration, now: Timestamp) -> Plan {
-        let mut all = lock(&self.integrations);
-        let key = integration.key.clone();
-        let slot = all.get(&key).and_then(|i| i.slot);
-        all.insert(
-            key.clone(),
-            Integration {
-                slot: integration.slot.or(slot),
-                ..integration
-            },
-        );
-        let plan = Plan::new(all.values().cloned(), now);
-        // Keep each slot once given, so a late start never moves an integration for good.
-        for planned in plan.iter() {
-            if let Some(i) = all.get_mut(&planned.key) {
-                i.slot = Some(planned.slot);
+    /// Since when `key`'s inputs have had `fingerprint`: the moment this replica first saw
+    /// that fingerprint (a restart starts counting again, which only delays a change's sync
+    /// by the short debounce).
+    pub fn inputs_since(&self, key: &str, fingerprint: &str, now: Timestamp) -> Timestamp {
+        let mut seen = lock(&self.inputs_seen);
+        match seen.get(key) {
+            Some((known, since)) if known == fingerprint => *since,
+            _ => {
+                seen.insert(key.to_owned(), (fingerprint.to_owned(), now));
+                now
             }
         }
-        plan
     }
 
     /// Forgets a deleted integration.
     pub fn forget(&self, key: &str) {
-        lock(&self.integrations).remove(key);
+        lock(&self.inputs_seen).remove(key);
         lock(&self.cleanup_attempts).remove(key);
+        lock(&self.status_locks).remove(key);
     }
 
     /// Counts one more failed attempt to remove `key`'s data; returns the attempts so far.

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -37,7 +36,7 @@ pub async fn reconcile(obj: Arc<SchoolExclusion>, ctx: Arc<Context>) -> Result<A
                 "No ClassLinkSync named {target:?} in namespace {namespace}: check spec.classLinkSyncName."
             ),
             generation,
-            Timestamp::now(),
+            ctx.clock.now(),
         ),
     );
     status.observed_generation = generation;

@@ -4,17 +4,27 @@
 //! duration, renews it every few seconds, and gives up leadership (cancelling its syncs, so
 //! their transactions roll back) as soon as a renewal fails for longer than the lease
 //! duration allows, before another replica can take over.
+//!
+//! Whether another holder stopped renewing is judged the way client-go's leader election
+//! does: by how long this replica has seen the same `renewTime`, on its own monotonic
+//! clock, never by comparing the other node's `renewTime` with this node's wall clock. Nodes
+//! whose clocks disagree by minutes still never both lead. (kube-lease-manager was tried
+//! for this; it compares the remote `renewTime` with the local wall clock and keeps
+//! reporting leadership while the API server cannot be reached, so it is not used.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
+use tokio::time::Instant;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tokio_util::sync::CancellationToken;
 
+use crate::schedule::{Clock, SystemClock};
+
 /// Where the Lease is and who competes for it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LeaseConfig {
     /// Namespace of the Lease (the operator's own).
     pub namespace: String,
@@ -26,6 +36,20 @@ pub struct LeaseConfig {
     pub duration: Duration,
     /// How often the holder renews, and a standby retries.
     pub retry_every: Duration,
+    /// Stamps `acquireTime` and `renewTime` for people to read.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for LeaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseConfig")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("holder", &self.holder)
+            .field("duration", &self.duration)
+            .field("retry_every", &self.retry_every)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LeaseConfig {
@@ -37,6 +61,7 @@ impl LeaseConfig {
             holder,
             duration: Duration::from_secs(15),
             retry_every: Duration::from_secs(5),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -48,8 +73,9 @@ pub async fn acquire(
     stop: &CancellationToken,
 ) -> bool {
     let api: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
+    let mut seen = Observed::default();
     loop {
-        match try_acquire_or_renew(&api, config).await {
+        match try_acquire_or_renew(&api, config, &mut seen).await {
             Ok(true) => return true,
             Ok(false) => {}
             Err(e) => {
@@ -72,14 +98,15 @@ pub async fn hold(
     lost: &CancellationToken,
 ) {
     let api: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
-    let mut last_renewal = tokio::time::Instant::now();
+    let mut last_renewal = Instant::now();
+    let mut seen = Observed::default();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(config.retry_every) => {}
         }
-        match try_acquire_or_renew(&api, config).await {
-            Ok(true) => last_renewal = tokio::time::Instant::now(),
+        match try_acquire_or_renew(&api, config, &mut seen).await {
+            Ok(true) => last_renewal = Instant::now(),
             Ok(false) => {
                 tracing::warn!(lease = %config.name, "another replica holds the leader Lease now");
                 lost.cancel();
@@ -99,9 +126,33 @@ pub async fn hold(
     }
 }
 
+/// What this replica last saw of the Lease, and when by its own monotonic clock.
+#[derive(Debug, Default)]
+struct Observed {
+    record: Option<(Option<String>, Option<MicroTime>)>,
+    since: Option<Instant>,
+}
+
+impl Observed {
+    /// Notes the holder and renew time read now; returns how long they have been the same.
+    fn unchanged_for(&mut self, holder: Option<String>, renewed: Option<MicroTime>) -> Duration {
+        let record = Some((holder, renewed));
+        if self.record != record || self.since.is_none() {
+            self.record = record;
+            self.since = Some(Instant::now());
+        }
+        self.since.map_or(Duration::ZERO, |since| since.elapsed())
+    }
+}
+
 /// Takes or renews the Lease. `Ok(true)` when this replica holds it now.
-async fn try_acquire_or_renew(api: &Api<Lease>, config: &LeaseConfig) -> Result<bool, kube::Error> {
-    let now = Timestamp::now();
+async fn try_acquire_or_renew(
+    api: &Api<Lease>,
+    config: &LeaseConfig,
+    seen: &mut Observed,
+) -> Result<bool, kube::Error> {
+    // Written into the Lease for people to read; no decision compares it across nodes.
+    let now = config.clock.now();
     let duration_seconds = i32::try_from(config.duration.as_secs()).unwrap_or(i32::MAX);
     let Some(mut lease) = api.get_opt(&config.name).await? else {
         let lease = Lease {
@@ -127,9 +178,10 @@ async fn try_acquire_or_renew(api: &Api<Lease>, config: &LeaseConfig) -> Result<
     };
     let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
     let ours = spec.holder_identity.as_deref() == Some(config.holder.as_str());
-    let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
-        (Some(renewed), Some(seconds)) => {
-            renewed.0.as_second() + i64::from(seconds) < now.as_second()
+    let unchanged = seen.unchanged_for(spec.holder_identity.clone(), spec.renew_time.clone());
+    let expired = match (&spec.holder_identity, spec.lease_duration_seconds) {
+        (Some(_), Some(seconds)) => {
+            unchanged > Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
         }
         _ => true,
     };

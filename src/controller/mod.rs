@@ -3,6 +3,7 @@
 //! status, events and metrics. With leader election only the Lease holder reconciles.
 
 mod context;
+pub mod decide;
 mod exclusions;
 mod leader;
 pub mod metrics;
@@ -19,14 +20,14 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio_util::sync::CancellationToken;
 
 use crate::crd::{ClassLinkSync, SchoolExclusion};
 use crate::store::Store;
-pub use context::{Context, Settings};
+pub use context::{Context, Settings, Watched};
 pub use leader::LeaseConfig;
 
 /// How long in-flight syncs get to write their cancelled status on shutdown.
@@ -56,6 +57,9 @@ pub enum RunError {
     /// The store could not be opened.
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    /// `CLASSLINK_FAKE_NOW` is not a time.
+    #[error("{0}")]
+    Clock(String),
     /// The metrics address could not be served.
     #[error("serving metrics on {address}: {source}")]
     Metrics {
@@ -72,6 +76,7 @@ pub enum RunError {
 
 /// Runs the operator until SIGTERM/SIGINT (then `Ok`) or a lost Lease (then `Err`).
 pub async fn run(config: RunConfig) -> Result<(), RunError> {
+    let clock = crate::schedule::clock_from_env().map_err(RunError::Clock)?;
     let client = kube::Client::try_default().await?;
     let store = Store::open(&config.store).await?;
     let metrics = Arc::new(metrics::Metrics::new());
@@ -102,6 +107,10 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
     metrics.set_ready();
     let lost = CancellationToken::new();
     if let Some(lease) = &config.lease {
+        let lease = &LeaseConfig {
+            clock: clock.clone(),
+            ..lease.clone()
+        };
         tracing::info!(lease = %lease.name, namespace = %lease.namespace, holder = %lease.holder, "waiting for the leader Lease");
         if !leader::acquire(&client, lease, &stop).await {
             return Ok(());
@@ -132,24 +141,36 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
         controller: "classlink-operator".into(),
         instance: config.lease.as_ref().map(|l| l.holder.clone()),
     };
-    let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        store,
-        metrics.clone(),
-        recorder,
-        config.settings.clone(),
-        shutdown.clone(),
-    ));
-
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
-    let controllers = scopes
-        .into_iter()
-        .map(|namespace| controller(client.clone(), namespace, ctx.clone(), shutdown.clone()));
+    // One cache of Secrets (metadata) and SchoolExclusions per scope: the inputs of a sync,
+    // read without a request on every reconcile.
+    let mut watched = Watched::default();
+    let mut writers = Vec::new();
+    for _ in &scopes {
+        let (secrets, secret_writer) = reflector::store();
+        let (exclusions, exclusion_writer) = reflector::store();
+        watched.secrets.push(secrets);
+        watched.exclusions.push(exclusions);
+        writers.push((secret_writer, exclusion_writer));
+    }
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        store,
+        metrics.clone(),
+        reporter,
+        config.settings.clone(),
+        shutdown.clone(),
+        clock,
+        watched,
+    ));
+
+    let controllers = scopes.into_iter().zip(writers).map(|(namespace, writers)| {
+        controller(client.clone(), namespace, writers, ctx.clone(), shutdown.clone())
+    });
     futures::future::join_all(controllers).await;
 
     // Let cancelled syncs write their status before the process ends.
@@ -164,10 +185,17 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The cache writers of one scope: Secrets (metadata) and SchoolExclusions.
+type Writers = (
+    reflector::store::Writer<PartialObjectMeta<Secret>>,
+    reflector::store::Writer<SchoolExclusion>,
+);
+
 /// One controller for one scope (a namespace, or all).
 async fn controller(
     client: kube::Client,
     namespace: Option<String>,
+    (secret_writer, exclusion_writer): Writers,
     ctx: Arc<Context>,
     shutdown: CancellationToken,
 ) {
@@ -189,21 +217,25 @@ async fn controller(
     };
     let controller = Controller::new(syncs.clone(), watcher::Config::default());
     let reader = controller.store();
-    // Secrets are watched by metadata only: their data never crosses the watch, and a change
-    // re-queues the ClassLinkSyncs that name the Secret.
-    let secret_changes = watcher(secrets, watcher::Config::default()).touched_objects();
+    // Secrets are watched by metadata only: their data never crosses the watch. A change
+    // re-queues the ClassLinkSyncs that name the Secret, and the cache gives each reconcile
+    // the Secret's version for the inputs' fingerprint; likewise for SchoolExclusions.
+    let secret_changes = watcher(secrets, watcher::Config::default())
+        .default_backoff()
+        .reflect(secret_writer)
+        .touched_objects();
+    let exclusion_changes = watcher(exclusions.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(exclusion_writer)
+        .touched_objects();
     let syncing = controller
-        .watches(
-            exclusions.clone(),
-            watcher::Config::default(),
-            |exclusion| {
-                let namespace = exclusion.metadata.namespace.clone().unwrap_or_default();
-                Some(
-                    ObjectRef::<ClassLinkSync>::new(&exclusion.spec.class_link_sync_name)
-                        .within(&namespace),
-                )
-            },
-        )
+        .watches_stream(exclusion_changes, |exclusion| {
+            let namespace = exclusion.metadata.namespace.clone().unwrap_or_default();
+            Some(
+                ObjectRef::<ClassLinkSync>::new(&exclusion.spec.class_link_sync_name)
+                    .within(&namespace),
+            )
+        })
         .watches_stream(secret_changes, move |secret| {
             let namespace = secret.metadata.namespace.clone().unwrap_or_default();
             let name = secret.metadata.name.clone().unwrap_or_default();

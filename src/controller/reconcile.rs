@@ -1,6 +1,8 @@
-//! The reconcile of one ClassLinkSync: decide whether a sync starts now (first sync, manual
-//! request, nightly slot), keep status true (`observedGeneration`, `nextSyncTime`,
-//! `Syncing`), handle the store-cleanup finalizer, and say when to look again.
+//! The reconcile of one ClassLinkSync, a thin executor around [`decide`]: it gathers what
+//! the decision needs (status, the annotation, whether a sync runs, the inputs'
+//! fingerprint), asks [`decide`], and applies the answer: start a sync, or write when the
+//! next one may start and why, and look again then. It also handles the store-cleanup
+//! finalizer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +11,21 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
+use super::decide::{
+    Decision, FinishedSync, Inputs, Observed, Wait, WaitReason, decide, inputs_fingerprint,
+};
 use super::runner;
 use super::status::{SYNCING, condition, set_condition};
 use crate::crd::{
-    ClassLinkSync, ClassLinkSyncStatus, DeletionPolicy, InitialSync, STORE_CLEANUP_FINALIZER,
-    SYNC_REQUESTED_AT_ANNOTATION, SyncTrigger,
+    ClassLinkSync, ClassLinkSyncStatus, DeletionPolicy, STORE_CLEANUP_FINALIZER,
+    SYNC_REQUESTED_AT_ANNOTATION, SyncResult,
 };
-use crate::schedule::{Integration, PlannedSync, StartRefused};
+use crate::error_code::ErrorCode;
+use crate::schedule::StartRefused;
 use crate::sync::Trigger;
 
 /// A reconcile fault: the Kubernetes API or the store answered with an error.
@@ -43,10 +49,10 @@ impl Error {
     }
 }
 
-/// How long to wait at most before looking at a ClassLinkSync again.
-const MAX_REQUEUE: Duration = Duration::from_secs(3600);
 /// How long to wait when the cap on concurrent syncs holds a sync back.
 const CAPACITY_REQUEUE: Duration = Duration::from_secs(30);
+/// A look again after a sync started, should its end go unseen.
+const RUNNING_REQUEUE: Duration = Duration::from_secs(600);
 /// Attempts to remove a deleted ClassLinkSync's data before the finalizer lets go anyway.
 pub const CLEANUP_ATTEMPTS: u32 = 4;
 
@@ -68,154 +74,212 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
     let Some(fresh) = api.get_opt(&name).await? else {
         return Ok(Action::await_change());
     };
-    let status = fresh.status.clone().unwrap_or_default();
-    let spec = &fresh.spec;
-    let now = Timestamp::now();
+    ctx.watched.ready().await;
+    let now = ctx.clock.now();
+    let observed = observe(&ctx, &fresh, running, now);
+    let generation = fresh.meta().generation;
 
-    let planned = planned_sync(&ctx, &key, &fresh, &status, now);
-
-    let requested = fresh
-        .annotations()
-        .get(SYNC_REQUESTED_AT_ANNOTATION)
-        .filter(|v| status.last_handled_sync_request.as_ref() != Some(*v))
-        .cloned();
-    let trigger = if running || spec.suspend {
-        None
-    } else if requested.is_some() {
-        Some(Trigger::Manual)
-    } else if status.last_sync.is_none() && spec.initial_sync == InitialSync::Immediate {
-        Some(Trigger::Initial)
-    } else if planned.as_ref().is_some_and(|p| p.is_due(now)) {
-        Some(Trigger::Scheduled)
-    } else {
-        None
+    let wait = match decide(now, &observed) {
+        Decision::Start(trigger) => match ctx.try_start(&key) {
+            Ok(run) => {
+                start(&ctx, &fresh, trigger, &observed.inputs.current, run, now).await?;
+                return Ok(Action::requeue(RUNNING_REQUEUE));
+            }
+            Err(StartRefused::AlreadyRunning { .. }) => return Ok(Action::await_change()),
+            Err(StartRefused::AtCapacity { .. }) => {
+                let message = format!(
+                    "a {} sync waits: {} syncs run already (--max-concurrent-syncs)",
+                    trigger.as_str(),
+                    ctx.running_count()
+                );
+                ctx.update_status(&namespace, &name, |_, s| {
+                    s.observed_generation = generation;
+                    s.next_sync_time = Some(Time(now));
+                    set_condition(
+                        &mut s.conditions,
+                        condition(SYNCING, false, "WaitingForCapacity", message, generation, now),
+                    );
+                })
+                .await?;
+                return Ok(Action::requeue(CAPACITY_REQUEUE));
+            }
+        },
+        Decision::Wait(wait) => wait,
     };
 
-    let generation = fresh.meta().generation;
-    let mut requeue = planned
-        .as_ref()
-        .and_then(|p| p.next_sync_time)
-        .map_or(MAX_REQUEUE, |next| {
-            let wait = next.duration_since(now).as_secs().max(1);
-            Duration::from_secs(u64::try_from(wait).unwrap_or(1)).min(MAX_REQUEUE)
-        });
-    let mut waiting_for_capacity = false;
-    if let Some(trigger) = trigger {
-        match ctx.try_start(&key) {
-            Ok(run) => {
-                let started = ctx
-                    .update_status(&namespace, &name, |_, s| {
-                        s.observed_generation = generation;
-                        if trigger == Trigger::Manual {
-                            s.last_handled_sync_request = requested.clone();
-                        }
-                        if trigger == Trigger::Scheduled {
-                            s.last_scheduled_sync_time = Some(Time(now));
-                            // Tonight is used up: the next scheduled sync is a later night.
-                            s.next_sync_time = planned_sync(&ctx, &key, &fresh, s, now)
-                                .and_then(|p| p.next_sync_time)
-                                .map(Time);
-                        }
-                        set_condition(
-                            &mut s.conditions,
-                            condition(
-                                SYNCING,
-                                true,
-                                "Running",
-                                format!("{} sync started", trigger.as_str()),
-                                generation,
-                                now,
-                            ),
-                        );
-                    })
-                    .await;
-                match started {
-                    Ok(Some(object)) => {
-                        publish(
-                            &ctx,
-                            &object,
-                            EventType::Normal,
-                            "SyncStarted",
-                            trigger.as_str(),
-                            format!("{} sync started", trigger.as_str()),
-                        )
-                        .await;
-                        runner::spawn(ctx.clone(), object, trigger, run);
-                    }
-                    Ok(None) => ctx.finished(&key),
-                    Err(e) => {
-                        ctx.finished(&key);
-                        return Err(e.into());
-                    }
-                }
-                return Ok(Action::requeue(requeue));
-            }
-            Err(StartRefused::AlreadyRunning { .. }) => {}
-            Err(StartRefused::AtCapacity { .. }) => {
-                waiting_for_capacity = true;
-                requeue = CAPACITY_REQUEUE;
-            }
-        }
-    }
-
-    // Nothing starts now: keep the rest of status true.
-    let next = planned.and_then(|p| p.next_sync_time);
-    let running_now = ctx.is_running(&key);
+    let current_inputs = observed.inputs.current.clone();
     ctx.update_status(&namespace, &name, |_, s| {
         s.observed_generation = generation;
-        if !running_now {
-            s.next_sync_time = next.map(Time);
-            let (reason, message) = if spec.suspend {
-                (
-                    "Suspended",
-                    "spec.suspend is true: no sync starts".to_owned(),
-                )
-            } else if waiting_for_capacity {
-                (
-                    "WaitingForCapacity",
-                    format!(
-                        "waiting: {} syncs run already (--max-concurrent-syncs)",
-                        ctx.running_count()
-                    ),
-                )
-            } else {
-                ("Idle", "no sync is running".to_owned())
-            };
-            set_condition(
-                &mut s.conditions,
-                condition(SYNCING, false, reason, message, generation, now),
-            );
-        }
+        apply_wait(s, &wait, &current_inputs, generation, now);
     })
     .await?;
-    Ok(Action::requeue(requeue))
+    Ok(match wait.next_sync_time {
+        Some(next) => Action::requeue(until(now, next)),
+        None if wait.reason == WaitReason::Running => Action::requeue(RUNNING_REQUEUE),
+        None => Action::await_change(),
+    })
 }
 
-/// The schedule of `obj` as of `now`, from what its status says of earlier syncs.
-pub fn planned_sync(
-    ctx: &Context,
-    key: &str,
-    obj: &ClassLinkSync,
-    status: &ClassLinkSyncStatus,
+/// What the decision needs of `obj` at `now`.
+pub fn observe(ctx: &Context, obj: &ClassLinkSync, running: bool, now: Timestamp) -> Observed {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let key = format!("{namespace}/{name}");
+    let status = obj.status.clone().unwrap_or_default();
+    let spec = serde_json::to_value(&obj.spec).unwrap_or_default();
+    let current = inputs_fingerprint(
+        &spec,
+        ctx.watched
+            .secret_version(&namespace, &obj.spec.credentials.secret_ref.name)
+            .as_deref(),
+        &ctx.watched.exclusions_of(&namespace, &name),
+    );
+    let current_since = ctx.inputs_since(&key, &current, now);
+    let manual_request = obj
+        .annotations()
+        .get(SYNC_REQUESTED_AT_ANNOTATION)
+        .is_some_and(|v| status.last_handled_sync_request.as_ref() != Some(v));
+    Observed {
+        key,
+        region: obj.spec.region,
+        suspend: obj.spec.suspend,
+        initial_sync: obj.spec.initial_sync,
+        created: obj
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .map_or(now, |t| t.0),
+        manual_request,
+        running,
+        last_start: status.last_sync_start_time.as_ref().map(|t| t.0),
+        last_sync: status.last_sync.as_ref().map(|last| FinishedSync {
+            started: last.start_time.0,
+            completed: last.completion_time.as_ref().map_or(last.start_time.0, |t| t.0),
+            failed_with: (last.result == Some(SyncResult::Failed)).then(|| {
+                last.error_code
+                    .as_deref()
+                    .and_then(|c| c.parse().ok())
+                    // A code this version does not know is treated as one that needs a user.
+                    .unwrap_or(ErrorCode::InvalidSpec)
+            }),
+        }),
+        failed_attempts: status.failed_attempts.unwrap_or(0),
+        inputs: Inputs {
+            recorded: status.inputs_fingerprint.clone(),
+            current,
+            current_since,
+        },
+    }
+}
+
+/// Writes a decision to wait into status: `nextSyncTime` and the `Syncing` condition, which
+/// a running sync owns and so are left alone while one runs.
+pub fn apply_wait(
+    s: &mut ClassLinkSyncStatus,
+    wait: &Wait,
+    current_inputs: &str,
+    generation: Option<i64>,
     now: Timestamp,
-) -> Option<PlannedSync> {
-    // The slot comes from the last scheduled start, or from the first sync when it ran
-    // inside a window; manual syncs never move it.
-    let previous_start = status
-        .last_scheduled_sync_time
-        .as_ref()
-        .map(|t| t.0)
-        .or_else(|| {
-            status
-                .last_sync
-                .as_ref()
-                .filter(|s| s.trigger == SyncTrigger::Initial)
-                .map(|s| s.start_time.0)
-        });
-    let mut integration =
-        Integration::new(key.to_owned(), obj.spec.region).with_suspended(obj.spec.suspend);
-    integration.previous_start = previous_start;
-    ctx.plan(integration, now).get(key).cloned()
+) {
+    if wait.adopt_inputs {
+        s.inputs_fingerprint = Some(current_inputs.to_owned());
+    }
+    if wait.reason == WaitReason::Running {
+        return;
+    }
+    s.next_sync_time = wait.next_sync_time.map(Time);
+    let at = wait
+        .next_sync_time
+        .map_or_else(String::new, |t| t.to_string());
+    let message = match wait.reason {
+        WaitReason::Running => return,
+        WaitReason::Suspended => "spec.suspend is true: no sync starts".to_owned(),
+        WaitReason::Retrying { attempt, code } => format!(
+            "{code} is transient: retry {attempt} at {at} (backoff 1, 2, 4 … minutes, at most 60)"
+        ),
+        WaitReason::ChangePending => format!(
+            "the spec, the Secret or a SchoolExclusion changed: a sync starts at {at} unless they change again"
+        ),
+        WaitReason::Scheduled => format!("the next nightly sync starts at {at}"),
+    };
+    set_condition(
+        &mut s.conditions,
+        condition(SYNCING, false, wait.reason.as_str(), message, generation, now),
+    );
+}
+
+/// Starts a sync: status first (what started it, when, from which inputs), then the event,
+/// the log line and the task.
+async fn start(
+    ctx: &Arc<Context>,
+    obj: &ClassLinkSync,
+    trigger: Trigger,
+    inputs: &str,
+    run: super::context::Started,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let key = format!("{namespace}/{name}");
+    let generation = obj.meta().generation;
+    let requested = obj.annotations().get(SYNC_REQUESTED_AT_ANNOTATION).cloned();
+    let started = ctx
+        .update_status(&namespace, &name, |_, s| {
+            s.observed_generation = generation;
+            if trigger == Trigger::Manual {
+                s.last_handled_sync_request = requested.clone();
+            }
+            s.last_sync_start_time = Some(Time(now));
+            s.inputs_fingerprint = Some(inputs.to_owned());
+            s.next_sync_time = None;
+            set_condition(
+                &mut s.conditions,
+                condition(
+                    SYNCING,
+                    true,
+                    "Running",
+                    format!("{} sync started", trigger.as_str()),
+                    generation,
+                    now,
+                ),
+            );
+        })
+        .await;
+    match started {
+        Ok(Some(object)) => {
+            tracing::info!(
+                namespace = %namespace,
+                name = %name,
+                trigger = trigger.as_str(),
+                "sync started"
+            );
+            publish(
+                ctx,
+                &object,
+                EventType::Normal,
+                "SyncStarted",
+                trigger.as_str(),
+                format!("{} sync started", trigger.as_str()),
+            )
+            .await;
+            runner::spawn(ctx.clone(), object, trigger, now, run);
+            Ok(())
+        }
+        Ok(None) => {
+            ctx.finished(&key);
+            Ok(())
+        }
+        Err(e) => {
+            ctx.finished(&key);
+            Err(e.into())
+        }
+    }
+}
+
+/// How long from `now` until `then`, at least a second.
+fn until(now: Timestamp, then: Timestamp) -> Duration {
+    let wait = then.duration_since(now).as_millis().max(1000);
+    Duration::from_millis(u64::try_from(wait).unwrap_or(1000))
 }
 
 /// Requeues after an error, later each time.
@@ -340,8 +404,8 @@ async fn finalize(
 }
 
 /// Publishes an event about `obj`; a failure to publish is logged, never fatal. Events of
-/// one reason and action within a few minutes fold into one with a count, so `action`
-/// carries what tells outcomes apart (the error code of a failure).
+/// one reason and action within a few minutes fold into one with a count and the first
+/// note, so this is for events whose note is the same each time; see [`publish_new`].
 pub async fn publish(
     ctx: &Context,
     obj: &ClassLinkSync,
@@ -358,6 +422,31 @@ pub async fn publish(
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an event");
+    }
+}
+
+/// Publishes an event that never folds into an earlier one: a sync's outcome, whose note
+/// (counts, message) must be the one status shows, even when an earlier outcome had the same
+/// reason.
+pub async fn publish_new(
+    ctx: &Context,
+    obj: &ClassLinkSync,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: action.to_owned(),
+        secondary: None,
+    };
+    // A recorder of its own has no earlier event to fold into.
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish an event");
     }
 }

@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Context, MANAGER, Started};
-use super::reconcile::{planned_sync, publish};
+use super::decide::{Decision, decide};
+use super::reconcile::{apply_wait, observe, publish_new};
 use super::status::{self, SYNCING, condition, set_condition};
 use crate::crd::{CONFIRM_SHRINK_ANNOTATION, ClassLinkSync, SchoolExclusion};
 use crate::engine::report::{SyncReport, SyncResult};
@@ -29,15 +30,25 @@ use crate::sync::{self, JobOptions, SyncOutcome, Trigger};
 /// How often a running sync may rewrite its `Syncing` condition.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-/// Starts the sync of `obj` in a task.
-pub fn spawn(ctx: Arc<Context>, obj: ClassLinkSync, trigger: Trigger, started: Started) {
-    let Started { guard, cancel } = started;
+/// Starts the sync of `obj` in a task; `started` is the start status already shows.
+pub fn spawn(
+    ctx: Arc<Context>,
+    obj: ClassLinkSync,
+    trigger: Trigger,
+    started: Timestamp,
+    place: Started,
+) {
+    let Started { guard, cancel } = place;
     tokio::spawn(async move {
         let namespace = obj.namespace().unwrap_or_default();
         let name = obj.name_any();
         let key = format!("{namespace}/{name}");
         ctx.metrics.in_flight(1);
-        let (outcome, confirmation) = run(&ctx, &obj, trigger, &cancel).await;
+        let (mut outcome, confirmation) = run(&ctx, &obj, trigger, started, &cancel).await;
+        // The sync's times on the controller's clock, the one every decision reads.
+        outcome.started = started;
+        outcome.completed = ctx.clock.now();
+        log_outcome(&namespace, &name, trigger, &outcome);
         if let Err(e) = finish(&ctx, &obj, trigger, &outcome, confirmation).await {
             tracing::warn!(%key, error = %e, "could not write the sync's status");
         }
@@ -49,14 +60,37 @@ pub fn spawn(ctx: Arc<Context>, obj: ClassLinkSync, trigger: Trigger, started: S
     });
 }
 
+/// One INFO line per finished sync: who, what started it, how it ended, how long, the
+/// counts. Codes and counts only: messages may quote a server, and never a person.
+fn log_outcome(namespace: &str, name: &str, trigger: Trigger, outcome: &SyncOutcome) {
+    let report = &outcome.report;
+    let c = &report.counts;
+    tracing::info!(
+        namespace,
+        name,
+        trigger = trigger.as_str(),
+        result = report.result.as_str(),
+        code = report.error_code.map_or("", ErrorCode::as_str),
+        duration_seconds = outcome.completed.duration_since(outcome.started).as_secs(),
+        rows_written = outcome.rows_written,
+        unmatched_users = c.unmatched_users,
+        matched_students = c.matched_students,
+        matched_teachers = c.matched_teachers,
+        imported_classes = c.imported_classes,
+        synced_guardians = c.synced_guardians,
+        created_users = c.created_users,
+        "sync finished"
+    );
+}
+
 async fn run(
     ctx: &Arc<Context>,
     obj: &ClassLinkSync,
     trigger: Trigger,
+    started: Timestamp,
     cancel: &CancellationToken,
 ) -> (SyncOutcome, Option<String>) {
     let namespace = obj.namespace().unwrap_or_default();
-    let started = Timestamp::now();
     let confirmation = obj
         .annotations()
         .get(CONFIRM_SHRINK_ANNOTATION)
@@ -71,7 +105,7 @@ async fn run(
         report: SyncReport::failed(code, message),
         exclusions: Vec::new(),
         started,
-        completed: Timestamp::now(),
+        completed: ctx.clock.now(),
         rows_written: 0,
         run_id: None,
     };
@@ -114,7 +148,9 @@ async fn run(
     // Records read per collection (the latest count of each), for the metrics.
     let read = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
     let read_in_callback = read.clone();
-    let work = sync::run(&job, &ctx.store, trigger, None, move |p: Progress| {
+    // The region's date on the controller's clock, for the date rules.
+    let today = sync::today_in(obj.spec.region, started);
+    let work = sync::run(&job, &ctx.store, trigger, Some(today), move |p: Progress| {
         if let Ok(mut read) = read_in_callback.lock() {
             read.insert(p.collection.to_string(), p.records);
         }
@@ -172,7 +208,7 @@ fn report_progress(
                             "Running",
                             message,
                             generation,
-                            Timestamp::now(),
+                            ctx.clock.now(),
                         ),
                     );
                 })
@@ -192,23 +228,22 @@ async fn finish(
     let namespace = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
     let report = &outcome.report;
-    let now = Timestamp::now();
+    let now = ctx.clock.now();
     let updated = ctx
         .update_status(&namespace, &name, |current, s| {
             let generation = current.meta().generation;
             s.observed_generation = generation;
             s.last_sync = Some(status::last_sync(outcome, trigger));
-            if report.result != SyncResult::Failed {
+            if report.result == SyncResult::Failed {
+                s.failed_attempts = Some(s.failed_attempts.unwrap_or(0).saturating_add(1));
+            } else {
+                s.failed_attempts = None;
                 s.last_successful_sync_time = Some(Time(outcome.completed));
                 s.schools = status::schools(report);
             }
             if confirmation.is_some() {
                 s.last_handled_shrink_confirmation = confirmation.clone();
             }
-            let key = format!("{namespace}/{name}");
-            s.next_sync_time = planned_sync(ctx, &key, current, s, now)
-                .and_then(|p| p.next_sync_time)
-                .map(Time);
             status::result_conditions(&mut s.conditions, report, generation, now);
             set_condition(
                 &mut s.conditions,
@@ -221,6 +256,17 @@ async fn finish(
                     now,
                 ),
             );
+            // What comes next, decided as the next reconcile will: the same answer, so that
+            // reconcile writes nothing more.
+            let mut after = current.clone();
+            after.status = Some(s.clone());
+            let observed = observe(ctx, &after, false, now);
+            match decide(now, &observed) {
+                Decision::Wait(wait) => {
+                    apply_wait(s, &wait, &observed.inputs.current, generation, now)
+                }
+                Decision::Start(_) => s.next_sync_time = Some(Time(now)),
+            }
         })
         .await?;
 
@@ -245,7 +291,7 @@ async fn finish(
         None => report.message.clone(),
     };
     let action = report.error_code.map_or("Sync", ErrorCode::as_str);
-    publish(
+    publish_new(
         ctx,
         updated.as_ref().unwrap_or(obj),
         type_,

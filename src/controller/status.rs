@@ -81,6 +81,8 @@ pub fn trigger_of(trigger: Trigger) -> SyncTrigger {
         Trigger::Initial => SyncTrigger::Initial,
         Trigger::Scheduled => SyncTrigger::Scheduled,
         Trigger::Manual => SyncTrigger::Manual,
+        Trigger::Retry => SyncTrigger::Retry,
+        Trigger::Changed => SyncTrigger::Changed,
     }
 }
 

@@ -457,7 +457,9 @@ pub struct ClassLinkSyncStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_sync_time: Option<Time>,
 
-    /// When the next scheduled sync may start. Absent while suspended.
+    /// When the next sync may start: the nightly slot, or sooner when a failed sync is
+    /// retried or a change waits out its short delay (the `Syncing` condition says which).
+    /// Absent while suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_sync_time: Option<Time>,
 
@@ -471,10 +473,22 @@ pub struct ClassLinkSyncStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_shrink_confirmation: Option<String>,
 
-    /// When the last scheduled (nightly) sync started; the integration's slot in the nightly
-    /// window is derived from it.
+    /// When the most recent sync of any kind started (it may still run). A sync that
+    /// started in a night's window counts as that night's: at most one scheduled sync runs
+    /// per window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_scheduled_sync_time: Option<Time>,
+    pub last_sync_start_time: Option<Time>,
+
+    /// Failed syncs in a row since the last one that did not fail; transient failures are
+    /// retried after 1, 2, 4 … minutes (at most 60) as this grows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_attempts: Option<u32>,
+
+    /// Fingerprint of what the most recent sync started from: the spec (but `suspend` and
+    /// `displayName`), the credentials Secret's version and the SchoolExclusions naming this
+    /// ClassLinkSync. When it differs from what the cluster holds now, a sync starts shortly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_fingerprint: Option<String>,
 
     /// Every school the last sync saw: the guide's "Included Schools" and "Excluded
     /// Schools" lists.
@@ -535,6 +549,10 @@ pub enum SyncTrigger {
     Scheduled,
     /// A user asked for it (annotation or `classlink-operator trigger`).
     Manual,
+    /// A transient failure is retried with backoff.
+    Retry,
+    /// The spec, the credentials Secret or a SchoolExclusion changed.
+    Changed,
 }
 
 /// How a sync ended.

@@ -1,8 +1,13 @@
-//! Where the schedule reads the time, so that tests can set it.
+//! Where the controller and the schedule read the time, so that tests can set it.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
+
+/// Environment variable that starts the operator's clock at an RFC 3339 time, running at
+/// real speed from there. For tests that need a given hour of the night; not for users.
+pub const FAKE_NOW_ENV: &str = "CLASSLINK_FAKE_NOW";
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
@@ -55,6 +60,47 @@ impl Clock for FakeClock {
     }
 }
 
+/// A clock that starts at a given time and runs at real speed from there: the operator's
+/// clock under [`FAKE_NOW_ENV`], so a test can pin the hour of the night and still watch
+/// real syncs run.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock {
+    start: Timestamp,
+    started: Instant,
+}
+
+impl OffsetClock {
+    /// A clock that reads `start` now.
+    pub fn starting_at(start: Timestamp) -> OffsetClock {
+        OffsetClock {
+            start,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        let elapsed = SignedDuration::try_from(self.started.elapsed()).unwrap_or(SignedDuration::MAX);
+        super::window::saturating_add(self.start, elapsed)
+    }
+}
+
+/// The operator's clock: the system's, or an [`OffsetClock`] when [`FAKE_NOW_ENV`] is set.
+/// A value that is not an RFC 3339 time is an error, never silently the real time.
+pub fn clock_from_env() -> Result<Arc<dyn Clock>, String> {
+    match std::env::var(FAKE_NOW_ENV) {
+        Ok(value) => {
+            let start: Timestamp = value
+                .parse()
+                .map_err(|e| format!("{FAKE_NOW_ENV}={value:?} is not an RFC 3339 time: {e}"))?;
+            tracing::warn!(start = %start, "{FAKE_NOW_ENV} is set: the clock starts at {start}");
+            Ok(Arc::new(OffsetClock::starting_at(start)))
+        }
+        Err(_) => Ok(Arc::new(SystemClock)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +126,16 @@ mod tests {
             held_by_code_under_test.now(),
             "1970-01-01T01:00:00Z".parse().expect("timestamp")
         );
+    }
+
+    #[test]
+    fn offset_clock_starts_at_its_time_and_runs_forward() {
+        let start: Timestamp = "2026-11-30T01:30:00Z".parse().expect("timestamp");
+        let clock = OffsetClock::starting_at(start);
+        let first = clock.now();
+        assert!(first >= start);
+        assert!(first.duration_since(start) < SignedDuration::from_secs(60));
+        assert!(clock.now() >= first);
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //!
 //! - [`window`]: each region's nightly window opens at 18:00 local time
 //!   ([`region_time_zone`]) and stays open 12 hours.
-//! - [`slot`]: the window is cut into [`SLOTS_PER_WINDOW`] slots of [`SLOT_LENGTH`]; an
-//!   integration keeps the slot its previous start ran in, and a new one takes its region's
-//!   least loaded slot.
-//! - [`plan`]: [`next_sync_time`] (`status.nextSyncTime`) and [`Plan`], the schedule of
-//!   every known integration at one moment.
+//! - [`slot`]: the window is cut into [`SLOTS_PER_WINDOW`] slots of [`SLOT_LENGTH`]; each
+//!   integration has one slot, derived from its name ([`slot_for`]).
+//! - [`plan`]: [`next_sync_time`], when the next scheduled sync may start
+//!   (`status.nextSyncTime`).
 //! - [`run_slots`]: the cap on concurrent syncs and "never two syncs of one integration at
 //!   once".
-//! - [`clock`]: the time source, faked in tests.
+//! - [`clock`]: the time source; every `now` of the controller comes from it, so tests (and
+//!   `CLASSLINK_FAKE_NOW`) can set the hour.
 //!
 //! `docs/schedule.md` explains the schedule to users.
 
@@ -21,10 +21,10 @@ pub mod run_slots;
 pub mod slot;
 pub mod window;
 
-pub use clock::{Clock, FakeClock, SystemClock};
-pub use plan::{Integration, MAX_CLOCK_SKEW, Plan, PlannedSync, is_due, next_sync_time};
+pub use clock::{Clock, FakeClock, OffsetClock, SystemClock, clock_from_env};
+pub use plan::{MAX_CLOCK_SKEW, is_due, next_sync_time};
 pub use run_slots::{RunGuard, RunPermit, RunSlots, SharedRunSlots, StartRefused};
-pub use slot::{SLOT_LENGTH, SLOTS_PER_WINDOW, Slot, least_loaded_slot, slot_of};
+pub use slot::{SLOT_LENGTH, SLOTS_PER_WINDOW, Slot, slot_for, slot_of};
 pub use window::{
     WINDOW_LENGTH, WINDOW_OPENS_AT, Window, next_window_opening, region_time_zone, region_zone,
     window_opening_at_or_before,

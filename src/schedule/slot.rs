@@ -65,17 +65,18 @@ pub fn slot_of(region: Region, start: Timestamp) -> Option<Slot> {
     Window::containing(region, start).and_then(|window| window.slot_at(start))
 }
 
-/// The slot a new integration takes: the one fewest of `taken` hold (the slots of the other
-/// integrations in its region), the earliest of those on a tie.
-pub fn least_loaded_slot(taken: impl IntoIterator<Item = Slot>) -> Slot {
-    let mut load = [0usize; SLOTS_PER_WINDOW as usize];
-    for slot in taken {
-        load[usize::from(slot.index())] += 1;
-    }
-    // `min_by_key` keeps the first of equal minima, which is the earliest slot.
-    Slot::all()
-        .min_by_key(|slot| load[usize::from(slot.index())])
-        .unwrap_or(Slot::FIRST)
+/// The slot of the integration named `key` (`namespace/name`): derived from the name alone,
+/// so it is the same night after night, after a restart, on every replica, and again when
+/// the ClassLinkSync is deleted and re-applied from Git. A hash spreads many integrations
+/// evenly over the slots whatever order they are created in, and needs no state.
+pub fn slot_for(key: &str) -> Slot {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let spread = u64::from_be_bytes(first) % u64::from(SLOTS_PER_WINDOW);
+    // The remainder is below SLOTS_PER_WINDOW, which fits a u16.
+    Slot(u16::try_from(spread).unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -146,20 +147,32 @@ mod tests {
     }
 
     #[test]
-    fn least_loaded_slot_of_an_empty_region_is_the_first() {
-        assert_eq!(least_loaded_slot([]), Slot::FIRST);
+    fn slot_for_a_name_never_changes() {
+        // Pinned: a change here moves every installed integration to another time of night.
+        assert_eq!(slot_for("schools/riverside"), slot_for("schools/riverside"));
+        let pinned: Vec<u16> = ["schools/riverside", "demo/washington", "a/b"]
+            .iter()
+            .map(|k| slot_for(k).index())
+            .collect();
+        assert_eq!(pinned, PINNED_SLOTS);
     }
 
-    #[test]
-    fn least_loaded_slot_takes_a_slot_fewest_integrations_hold() {
-        let mut taken: Vec<Slot> = Slot::all().collect();
-        taken.extend(Slot::all().filter(|s| *s != slot(17)));
-        assert_eq!(least_loaded_slot(taken), slot(17));
-    }
+    const PINNED_SLOTS: [u16; 3] = [23, 0, 29];
 
     #[test]
-    fn least_loaded_slot_breaks_ties_with_the_earliest_slot() {
-        assert_eq!(least_loaded_slot([slot(0), slot(1), slot(3)]), slot(2));
-        assert_eq!(least_loaded_slot([slot(0), slot(0), slot(5)]), slot(1));
+    fn slots_for_many_names_spread_evenly() {
+        // 1,000 ClassLinkSyncs of one GitOps apply: each slot holds close to its share (about
+        // 21), none is empty, none holds twice its share.
+        let mut load = [0u32; SLOTS_PER_WINDOW as usize];
+        for n in 0..1000 {
+            load[usize::from(slot_for(&format!("district-{}/sync-{n}", n % 50)).index())] += 1;
+        }
+        let (min, max) = (load.iter().min(), load.iter().max());
+        assert!(min >= Some(&8), "a nearly empty slot: {load:?}");
+        assert!(max <= Some(&42), "an overloaded slot: {load:?}");
+        // 200 names hold at least 40 different slots.
+        let distinct: std::collections::BTreeSet<u16> =
+            (0..200).map(|n| slot_for(&format!("ns/sync-{n}")).index()).collect();
+        assert!(distinct.len() >= 40, "{} slots", distinct.len());
     }
 }

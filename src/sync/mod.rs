@@ -26,6 +26,10 @@ pub enum Trigger {
     Scheduled,
     /// A user asked for it.
     Manual,
+    /// A transient failure is retried.
+    Retry,
+    /// The spec, the Secret or a SchoolExclusion changed.
+    Changed,
 }
 
 impl Trigger {
@@ -35,6 +39,8 @@ impl Trigger {
             Trigger::Initial => "Initial",
             Trigger::Scheduled => "Scheduled",
             Trigger::Manual => "Manual",
+            Trigger::Retry => "Retry",
+            Trigger::Changed => "Changed",
         }
     }
 }
