@@ -20,6 +20,9 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 const SYNC_WAIT: Duration = Duration::from_secs(90);
+/// A fix (a Secret created, an endpoint corrected) must turn the ClassLinkSync green within
+/// two minutes without a trigger.
+const FIX_WAIT: Duration = Duration::from_secs(120);
 
 struct Setup {
     cp: &'static ControlPlane,
@@ -59,7 +62,19 @@ async fn with_district(prefix: &str, backend: &str) -> (Setup, oneroster_sim::Si
 
 impl Setup {
     fn operator(&self, store: &str, holder: &str, leader_election: bool) -> Operator {
+        self.operator_at(store, holder, leader_election, None)
+    }
+
+    /// An operator whose clock starts at `now` (RFC 3339), for a test that needs an hour.
+    fn operator_at(
+        &self,
+        store: &str,
+        holder: &str,
+        leader_election: bool,
+        now: Option<&str>,
+    ) -> Operator {
         Operator::start(OperatorOptions {
+            now,
             kubeconfig: self.cp.kubeconfig(),
             store,
             namespace: &self.namespace,
@@ -80,6 +95,29 @@ impl Setup {
             .expect("create the ClassLinkSync");
     }
 
+    /// Makes the operator look at `name` again, provably: a new `displayName` (which starts
+    /// no sync) is a new generation, and `observedGeneration` shows when it was handled.
+    /// After this, "nothing more happened" is a count, not a guess after a sleep.
+    async fn looked_again(&self, name: &str) {
+        let current = self.syncs().get(name).await.expect("get");
+        let display = format!("{} (looked again)", current.spec.display_name);
+        let patch = json!({"spec": {"displayName": display}});
+        let patched = self
+            .syncs()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch displayName");
+        let generation = patched.metadata.generation;
+        wait_for(
+            &self.syncs(),
+            name,
+            SYNC_WAIT,
+            "the operator to look again",
+            |o| o.status.as_ref().and_then(|s| s.observed_generation) == generation,
+        )
+        .await;
+    }
+
     async fn request_sync(&self, name: &str, value: &str) {
         let patch = json!({"metadata": {"annotations": {SYNC_REQUESTED_AT_ANNOTATION: value}}});
         self.syncs()
@@ -96,6 +134,21 @@ fn result_of(sync: &ClassLinkSync) -> Option<SyncResult> {
 fn error_code_of(sync: &ClassLinkSync) -> Option<String> {
     sync.status.as_ref()?.last_sync.as_ref()?.error_code.clone()
 }
+
+fn trigger_of(sync: &ClassLinkSync) -> Option<String> {
+    let last = sync.status.as_ref()?.last_sync.as_ref()?;
+    Some(format!("{:?}", last.trigger))
+}
+
+/// The triggers of the syncs the store recorded for `name`, oldest first.
+async fn triggers(db: &TestStore, namespace: &str, name: &str) -> Vec<String> {
+    let mut runs = db.store.sync_runs(namespace, name).await.expect("runs");
+    runs.sort_by_key(|r| r.started_at);
+    runs.into_iter().map(|r| r.trigger).collect()
+}
+
+/// 19:31 in Chicago: the US window is open (it opened at 18:00 and closes at 06:00).
+const US_WINDOW_OPEN: &str = "2026-11-30T01:31:00Z";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() {
@@ -188,48 +241,103 @@ async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_annotation_change_gives_exactly_one_more_sync() {
+async fn a_trigger_in_an_open_window_gives_exactly_one_sync_recorded_manual() {
     let (s, sim, db) = with_district("manual", "sqlite").await;
-    let _operator = s.operator(&db.url, "manual", false);
+    // Tonight's window is open, so a scheduled sync is due too: the first sync and the
+    // manual one are tonight's, and no scheduled sync runs besides them.
+    let operator = s.operator_at(&db.url, "manual", false, Some(US_WINDOW_OPEN));
     s.create(&class_link_sync("district", &sim, |_| {})).await;
     wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
-        result_of(o).is_some()
+        result_of(o).is_some() && idle_status(o)
     })
     .await;
 
-    s.request_sync("district", "2026-11-28T10:00:00Z").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_classlink-operator"))
+        .args(["trigger", "district", "-n", &s.namespace])
+        .env("KUBECONFIG", s.cp.kubeconfig())
+        .output()
+        .expect("trigger");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let after = wait_for(&s.syncs(), "district", SYNC_WAIT, "the manual sync", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_sync.as_ref())
-            .is_some_and(|l| format!("{:?}", l.trigger) == "Manual")
-            && !o.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Syncing" && c.status == "True")
-            })
+        trigger_of(o).as_deref() == Some("Manual") && idle_status(o)
     })
     .await;
-    let status = after.status.expect("status");
+    let status = after.status.clone().expect("status");
+    let requested = after
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(classlink_operator::crd::SYNC_REQUESTED_AT_ANNOTATION))
+        .cloned();
+    assert_eq!(status.last_handled_sync_request, requested);
+    let last = status.last_sync.clone().expect("lastSync");
     assert_eq!(
-        status.last_handled_sync_request.as_deref(),
-        Some("2026-11-28T10:00:00Z")
-    );
-    let counts = status.last_sync.expect("lastSync").counts;
-    assert_eq!(
-        counts.unmatched_users, 0,
+        last.counts.unmatched_users, 0,
         "the second sync matches everyone"
     );
+    let next = status.next_sync_time.clone().expect("nextSyncTime").0;
+    let now: jiff::Timestamp = US_WINDOW_OPEN.parse().expect("time");
+    assert!(
+        next.duration_since(now).as_hours() >= 6,
+        "tonight is used up: the next sync is tomorrow night ({next})"
+    );
 
-    // Let the controller look again several times: no further sync starts.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let store = Store::open(&db.url).await.expect("store");
-    let runs = store
-        .sync_runs(&s.namespace, "district")
-        .await
-        .expect("runs");
-    let triggers: Vec<&str> = runs.iter().map(|r| r.trigger.as_str()).collect();
-    assert_eq!(triggers, ["Initial", "Manual"]);
+    s.looked_again("district").await;
+    assert_eq!(
+        triggers(&db, &s.namespace, "district").await,
+        ["Initial", "Manual"]
+    );
+
+    // The newest event tells what status tells, and the log has both syncs.
+    let out =
+        s.cp.kubectl()
+            .args([
+                "get",
+                "events.events.k8s.io",
+                "-n",
+                &s.namespace,
+                "-o",
+                "json",
+            ])
+            .output()
+            .expect("kubectl");
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).expect("events");
+    let newest_outcome = events["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| {
+            e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("SyncSucceeded"))
+        })
+        .max_by_key(|e| {
+            e["series"]["lastObservedTime"]
+                .as_str()
+                .or(e["eventTime"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .expect("a SyncSucceeded event");
+    assert_eq!(
+        newest_outcome["note"].as_str(),
+        last.message.as_deref(),
+        "the newest event matches status"
+    );
+    let log = operator.log();
+    for trigger in ["Initial", "Manual"] {
+        assert!(
+            log.lines().any(|l| l.contains("sync finished")
+                && l.contains(&format!("trigger=\"{trigger}\""))
+                && l.contains("result=\"Succeeded\"")),
+            "an INFO line for the {trigger} sync:\n{log}"
+        );
+    }
+    assert!(!log.contains("@"), "no email in the log:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,7 +461,7 @@ async fn a_wrong_secret_is_reported_and_fixing_it_recovers_without_a_restart() {
         !events.contains("wrong-secret-value") && !operator.log().contains("wrong-secret-value")
     );
 
-    // Fix the Secret and ask again: the same operator process recovers.
+    // Fix the Secret, and ask nothing: the change alone starts a sync in the same process.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(s.client.clone(), &s.namespace);
     let patch =
@@ -366,15 +474,15 @@ async fn a_wrong_secret_is_reported_and_fixing_it_recovers_without_a_restart() {
         )
         .await
         .expect("fix");
-    s.request_sync("district", "after-fix").await;
     let fixed = wait_for(
         &s.syncs(),
         "district",
-        SYNC_WAIT,
+        FIX_WAIT,
         "the recovered sync",
         |o| result_of(o) == Some(SyncResult::Succeeded),
     )
     .await;
+    assert_eq!(trigger_of(&fixed).as_deref(), Some("Changed"));
     let status = fixed.status.expect("status");
     let stalled = condition_of(&status.conditions, "Stalled");
     assert_eq!(stalled.status, "False");
@@ -393,7 +501,20 @@ async fn a_missing_secret_is_reported_and_creating_it_starts_the_sync() {
     .await;
     assert_eq!(error_code_of(&failed).as_deref(), Some("SecretNotFound"));
 
-    // The Secret's creation alone re-queues the ClassLinkSync; a request then syncs.
+    // SecretNotFound is retried: status says when.
+    let retrying = wait_for(&s.syncs(), "district", SYNC_WAIT, "the retry", |o| {
+        o.status.as_ref().is_some_and(|st| {
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "Syncing" && c.reason == "Retrying")
+        })
+    })
+    .await;
+    let status = retrying.status.expect("status");
+    assert_eq!(status.failed_attempts, Some(1));
+    assert!(status.next_sync_time.is_some());
+
+    // Creating the Secret is enough: no trigger, Succeeded within two minutes.
     create_secret(
         &s.client,
         &s.namespace,
@@ -401,15 +522,66 @@ async fn a_missing_secret_is_reported_and_creating_it_starts_the_sync() {
         oneroster_sim::config::DEFAULT_CLIENT_SECRET,
     )
     .await;
-    s.request_sync("district", "secret-created").await;
-    wait_for(
+    let synced = wait_for(
         &s.syncs(),
         "district",
-        SYNC_WAIT,
+        FIX_WAIT,
         "the sync after the Secret exists",
         |o| result_of(o) == Some(SyncResult::Succeeded),
     )
     .await;
+    let trigger = trigger_of(&synced).expect("trigger");
+    assert!(trigger == "Changed" || trigger == "Retry", "{trigger}");
+    let status = synced.status.expect("status");
+    assert_eq!(
+        status.failed_attempts, None,
+        "a success resets the failures"
+    );
+    assert_eq!(status.last_handled_sync_request, None, "nobody asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixing_the_endpoint_syncs_again_without_a_trigger() {
+    let (s, sim, db) = with_district("endpoint", "sqlite").await;
+    let _operator = s.operator(&db.url, "endpoint", false);
+    // Nothing listens on port 9 of loopback.
+    s.create(&class_link_sync("district", &sim, |spec| {
+        spec.endpoint = "http://127.0.0.1:9".into();
+    }))
+    .await;
+    let failed = wait_for(&s.syncs(), "district", SYNC_WAIT, "the failed sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    assert_eq!(
+        error_code_of(&failed).as_deref(),
+        Some("EndpointUnreachable")
+    );
+
+    let patch = json!({"spec": {"endpoint": sim.base_url()}});
+    s.syncs()
+        .patch("district", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("fix the endpoint");
+    let fixed = wait_for(
+        &s.syncs(),
+        "district",
+        FIX_WAIT,
+        "the sync after the fix",
+        |o| result_of(o) == Some(SyncResult::Succeeded),
+    )
+    .await;
+    assert_eq!(trigger_of(&fixed).as_deref(), Some("Changed"));
+    assert_eq!(
+        fixed.status.and_then(|st| st.observed_generation),
+        fixed.metadata.generation
+    );
+    s.looked_again("district").await;
+    assert_eq!(
+        triggers(&db, &s.namespace, "district").await,
+        ["Initial", "Changed"],
+        "one sync for the fix, no retry of the old failure"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,7 +619,7 @@ async fn suspend_stops_new_syncs_and_clears_the_next_sync_time() {
 
     // A manual request waits too, and runs once suspend is lifted.
     s.request_sync("district", "while-suspended").await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    s.looked_again("district").await;
     let store = Store::open(&db.url).await.expect("store");
     assert!(
         store
@@ -490,8 +662,16 @@ async fn suspend_stops_new_syncs_and_clears_the_next_sync_time() {
 async fn two_operators_with_leader_election_never_run_one_sync_twice() {
     let (s, sim, db) = with_district("leader", "postgres").await;
     let mut a = s.operator(&db.url, "replica-a", true);
-    // Give the first replica the Lease, then start the second.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The first replica takes the Lease, then the second starts.
+    let deadline = std::time::Instant::now() + SYNC_WAIT;
+    while !a.log().contains("leading") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica a never leads:\n{}",
+            a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let b = s.operator(&db.url, "replica-b", true);
     s.create(&class_link_sync("district", &sim, |_| {})).await;
     wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
@@ -516,15 +696,10 @@ async fn two_operators_with_leader_election_never_run_one_sync_twice() {
         })
         .await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let runs = db
-        .store
-        .sync_runs(&s.namespace, "district")
-        .await
-        .expect("runs");
+    s.looked_again("district").await;
     assert_eq!(
-        runs.len(),
-        4,
+        triggers(&db, &s.namespace, "district").await,
+        ["Initial", "Manual", "Manual", "Manual"],
         "one initial and three manual syncs, none twice"
     );
     assert!(a.log().contains("leading"), "replica a leads:\n{}", a.log());
@@ -815,39 +990,50 @@ async fn shutdown_cancels_a_running_sync_rolls_it_back_and_says_so() {
     );
 }
 
-/// A region whose nightly window is open now and stays open for at least two more hours
-/// (the four windows together cover the whole day, with hours to spare).
-fn region_with_an_open_window() -> classlink_operator::crd::Region {
+/// When the slot of `namespace/name` starts in the US window that is open at
+/// [`US_WINDOW_OPEN`].
+fn us_slot_tonight(namespace: &str, name: &str) -> jiff::Timestamp {
     use classlink_operator::crd::Region;
-    use classlink_operator::schedule::Window;
-    let now = jiff::Timestamp::now();
-    [Region::US, Region::AU, Region::NZ, Region::UK]
-        .into_iter()
-        .find(|region| {
-            Window::containing(*region, now)
-                .is_some_and(|w| w.closes().duration_since(now).as_secs() > 2 * 3600)
-        })
-        .expect("some region's window is open")
+    use classlink_operator::schedule::{Window, slot_for};
+    let now: jiff::Timestamp = US_WINDOW_OPEN.parse().expect("time");
+    let window = Window::containing(Region::US, now).expect("the US window is open");
+    window.slot_start(slot_for(&format!("{namespace}/{name}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scheduled_sync_runs_in_its_window_and_suspend_holds_it_back() {
+async fn a_scheduled_sync_runs_in_its_slot_once_and_suspend_holds_it_back() {
     let (s, sim, db) = with_district("scheduled", "sqlite").await;
-    let _operator = s.operator(&db.url, "scheduled", false);
-    let region = region_with_an_open_window();
+    let slot = us_slot_tonight(&s.namespace, "nightly");
+    // A second name with the same slot, held back by suspend.
+    let held = (0..10_000)
+        .map(|n| format!("held-{n}"))
+        .find(|name| us_slot_tonight(&s.namespace, name) == slot)
+        .expect("a name in the same slot");
+    // The clock starts 20 s before the slot: both exist before it comes.
+    let start = (slot - jiff::SignedDuration::from_secs(20)).to_string();
+    let _operator = s.operator_at(&db.url, "scheduled", false, Some(&start));
     let next_window = |spec: &mut classlink_operator::crd::ClassLinkSyncSpec| {
-        spec.region = region;
         spec.initial_sync = classlink_operator::crd::InitialSync::NextWindow;
     };
-
-    // Both take the window's first slot, already passed: due at once, unless suspended.
-    s.create(&class_link_sync("held", &sim, |spec| {
+    s.create(&class_link_sync(&held, &sim, |spec| {
         next_window(spec);
         spec.suspend = true;
     }))
     .await;
     s.create(&class_link_sync("nightly", &sim, next_window))
         .await;
+    let waiting = wait_for(&s.syncs(), "nightly", SYNC_WAIT, "the slot", |o| {
+        o.status
+            .as_ref()
+            .and_then(|st| st.next_sync_time.clone())
+            .is_some()
+    })
+    .await;
+    assert_eq!(
+        waiting.status.and_then(|st| st.next_sync_time).map(|t| t.0),
+        Some(slot),
+        "nextSyncTime is the slot"
+    );
     let synced = wait_for(
         &s.syncs(),
         "nightly",
@@ -860,45 +1046,132 @@ async fn a_scheduled_sync_runs_in_its_window_and_suspend_holds_it_back() {
     let last = status.last_sync.expect("lastSync");
     assert_eq!(format!("{:?}", last.trigger), "Scheduled");
     assert_eq!(last.result, Some(SyncResult::Succeeded));
-    assert!(status.last_scheduled_sync_time.is_some());
+    assert!(last.start_time.0 >= slot);
     let next = status.next_sync_time.expect("nextSyncTime").0;
-    assert!(
-        next.duration_since(jiff::Timestamp::now()).as_secs() > 3600,
-        "tonight is used up: the next scheduled sync is another night ({next})"
+    assert_eq!(
+        next.duration_since(slot).as_hours(),
+        24,
+        "tonight is used up: the next scheduled sync is the same slot tomorrow ({next})"
     );
 
-    let held = s.syncs().get("held").await.expect("get");
-    let held_status = held.status.expect("status");
+    let held_status = s
+        .syncs()
+        .get(&held)
+        .await
+        .expect("get")
+        .status
+        .expect("status");
     assert!(
         held_status.last_sync.is_none(),
         "suspend holds the due sync back"
     );
     assert!(held_status.next_sync_time.is_none());
 
+    // Resumed inside the window after its slot: it runs late tonight, as Scheduled.
     let patch = json!({"spec": {"suspend": false}});
     s.syncs()
-        .patch("held", &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(&held, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("resume");
-    let released = wait_for(&s.syncs(), "held", SYNC_WAIT, "the released sync", |o| {
+    let released = wait_for(&s.syncs(), &held, SYNC_WAIT, "the released sync", |o| {
         result_of(o).is_some()
     })
     .await;
-    let last = released
-        .status
-        .expect("status")
-        .last_sync
-        .expect("lastSync");
-    assert_eq!(format!("{:?}", last.trigger), "Scheduled");
-    let store = Store::open(&db.url).await.expect("store");
-    assert_eq!(
-        store
-            .sync_runs(&s.namespace, "nightly")
+    assert_eq!(trigger_of(&released).as_deref(), Some("Scheduled"));
+    s.looked_again("nightly").await;
+    assert_eq!(triggers(&db, &s.namespace, "nightly").await, ["Scheduled"]);
+}
+
+/// ClassLinkSyncs that wait for their window, pointed at an address where nothing listens:
+/// none of them may sync during the test.
+async fn create_waiting(s: &Setup, names: impl IntoIterator<Item = String>, region: &str) {
+    for name in names {
+        let obj: ClassLinkSync = serde_json::from_value(json!({
+            "apiVersion": "rostersync.io/v1alpha1",
+            "kind": "ClassLinkSync",
+            "metadata": {"name": name},
+            "spec": {
+                "displayName": "Waiting for its window",
+                "endpoint": "http://127.0.0.1:9",
+                "region": region,
+                "initialSync": "NextWindow",
+                "credentials": {"secretRef": {"name": "sim-credentials"}},
+            }
+        }))
+        .expect("valid");
+        s.create(&obj).await;
+    }
+}
+
+/// Every `nextSyncTime` in the namespace, by name, once all `count` have one.
+async fn next_sync_times(s: &Setup, count: usize) -> std::collections::BTreeMap<String, String> {
+    let deadline = std::time::Instant::now() + SYNC_WAIT;
+    loop {
+        let list = s
+            .syncs()
+            .list(&kube::api::ListParams::default())
             .await
-            .expect("runs")
-            .len(),
-        1
+            .expect("list");
+        let times: std::collections::BTreeMap<String, String> = list
+            .items
+            .iter()
+            .filter_map(|o| {
+                let next = o.status.as_ref()?.next_sync_time.as_ref()?;
+                Some((o.metadata.name.clone()?, next.0.to_string()))
+            })
+            .collect();
+        if times.len() == count {
+            return times;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {count} have a nextSyncTime",
+            times.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_classlinksyncs_applied_in_an_open_window_spread_over_its_slots() {
+    let s = setup("spread").await;
+    let db = TestStore::new("sqlite").await;
+    create_secret(&s.client, &s.namespace, "sim-credentials", "unused").await;
+    let _operator = s.operator_at(&db.url, "spread", false, Some(US_WINDOW_OPEN));
+    create_waiting(&s, (0..200).map(|n| format!("district-{n:03}")), "US").await;
+    let times = next_sync_times(&s, 200).await;
+    let distinct: std::collections::BTreeSet<&String> = times.values().collect();
+    assert!(
+        distinct.len() >= 40,
+        "200 ClassLinkSyncs hold only {} slots",
+        distinct.len()
     );
+    let now: jiff::Timestamp = US_WINDOW_OPEN.parse().expect("time");
+    for (name, next) in &times {
+        let next: jiff::Timestamp = next.parse().expect("time");
+        assert!(next > now, "{name} was not started at once: {next}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_leaves_every_next_sync_time_where_it_was() {
+    let s = setup("restart").await;
+    let db = TestStore::new("sqlite").await;
+    create_secret(&s.client, &s.namespace, "sim-credentials", "unused").await;
+    let mut first = s.operator(&db.url, "before-restart", false);
+    for region in ["US", "AU", "NZ", "UK"] {
+        let names = (0..4).map(|n| format!("{}-{n}", region.to_lowercase()));
+        create_waiting(&s, names, region).await;
+    }
+    let before = next_sync_times(&s, 16).await;
+    first.kill();
+
+    let _second = s.operator(&db.url, "after-restart", false);
+    for name in before.keys() {
+        s.looked_again(name).await;
+    }
+    let after = next_sync_times(&s, 16).await;
+    assert_eq!(before, after, "a restart moved a nextSyncTime");
 }
 
 fn idle_status(o: &ClassLinkSync) -> bool {

@@ -94,10 +94,9 @@ async fn install_sync_trigger_exclude_break_fix_and_uninstall() {
         .unwrap_or_else(|e| panic!("helm install: {e}"));
     let account = ServiceAccountKubeconfig::new(cp, &system, RELEASE);
 
-    let today = classlink_operator::sync::today_in(
-        classlink_operator::crd::Region::US,
-        jiff::Timestamp::now(),
-    );
+    // The simulator's dates follow the operator's clock, which the test pins.
+    let now: jiff::Timestamp = common::operator::test_now().parse().expect("test time");
+    let today = classlink_operator::sync::today_in(classlink_operator::crd::Region::US, now);
     let sim = oneroster_sim::start(SimConfig::new(Preset::Small).as_of(today))
         .await
         .expect("simulator");
@@ -105,6 +104,7 @@ async fn install_sync_trigger_exclude_break_fix_and_uninstall() {
     let db = TestStore::new("sqlite").await;
     let logs = tempfile::tempdir().expect("temp dir");
     let operator = Operator::start(OperatorOptions {
+        now: None,
         kubeconfig: account.path(),
         store: &db.url,
         namespace: &schools,
@@ -341,6 +341,7 @@ async fn without_one_needed_rule_the_sync_fails_with_a_clear_code_and_message() 
         .expect("simulator");
     let db = TestStore::new("sqlite").await;
     let _operator = Operator::start(OperatorOptions {
+        now: None,
         kubeconfig: account.path(),
         store: &db.url,
         namespace: &schools,

@@ -15,10 +15,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::schedule::{Clock, SystemClock};

@@ -169,7 +169,13 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
     ));
 
     let controllers = scopes.into_iter().zip(writers).map(|(namespace, writers)| {
-        controller(client.clone(), namespace, writers, ctx.clone(), shutdown.clone())
+        controller(
+            client.clone(),
+            namespace,
+            writers,
+            ctx.clone(),
+            shutdown.clone(),
+        )
     });
     futures::future::join_all(controllers).await;
 

@@ -97,7 +97,14 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
                     s.next_sync_time = Some(Time(now));
                     set_condition(
                         &mut s.conditions,
-                        condition(SYNCING, false, "WaitingForCapacity", message, generation, now),
+                        condition(
+                            SYNCING,
+                            false,
+                            "WaitingForCapacity",
+                            message,
+                            generation,
+                            now,
+                        ),
                     );
                 })
                 .await?;
@@ -144,17 +151,16 @@ pub fn observe(ctx: &Context, obj: &ClassLinkSync, running: bool, now: Timestamp
         region: obj.spec.region,
         suspend: obj.spec.suspend,
         initial_sync: obj.spec.initial_sync,
-        created: obj
-            .meta()
-            .creation_timestamp
-            .as_ref()
-            .map_or(now, |t| t.0),
+        created: obj.meta().creation_timestamp.as_ref().map_or(now, |t| t.0),
         manual_request,
         running,
         last_start: status.last_sync_start_time.as_ref().map(|t| t.0),
         last_sync: status.last_sync.as_ref().map(|last| FinishedSync {
             started: last.start_time.0,
-            completed: last.completion_time.as_ref().map_or(last.start_time.0, |t| t.0),
+            completed: last
+                .completion_time
+                .as_ref()
+                .map_or(last.start_time.0, |t| t.0),
             failed_with: (last.result == Some(SyncResult::Failed)).then(|| {
                 last.error_code
                     .as_deref()
@@ -204,7 +210,14 @@ pub fn apply_wait(
     };
     set_condition(
         &mut s.conditions,
-        condition(SYNCING, false, wait.reason.as_str(), message, generation, now),
+        condition(
+            SYNCING,
+            false,
+            wait.reason.as_str(),
+            message,
+            generation,
+            now,
+        ),
     );
 }
 

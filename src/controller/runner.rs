@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Context, MANAGER, Started};
-use super::decide::{Decision, decide};
+use super::decide::{Decision, decide, inputs_fingerprint};
 use super::reconcile::{apply_wait, observe, publish_new};
 use super::status::{self, SYNCING, condition, set_condition};
 use crate::crd::{CONFIRM_SHRINK_ANNOTATION, ClassLinkSync, SchoolExclusion};
@@ -44,12 +44,12 @@ pub fn spawn(
         let name = obj.name_any();
         let key = format!("{namespace}/{name}");
         ctx.metrics.in_flight(1);
-        let (mut outcome, confirmation) = run(&ctx, &obj, trigger, started, &cancel).await;
+        let (mut outcome, confirmation, inputs) = run(&ctx, &obj, trigger, started, &cancel).await;
         // The sync's times on the controller's clock, the one every decision reads.
         outcome.started = started;
         outcome.completed = ctx.clock.now();
         log_outcome(&namespace, &name, trigger, &outcome);
-        if let Err(e) = finish(&ctx, &obj, trigger, &outcome, confirmation).await {
+        if let Err(e) = finish(&ctx, &obj, trigger, &outcome, confirmation, inputs).await {
             tracing::warn!(%key, error = %e, "could not write the sync's status");
         }
         ctx.metrics.in_flight(-1);
@@ -89,7 +89,7 @@ async fn run(
     trigger: Trigger,
     started: Timestamp,
     cancel: &CancellationToken,
-) -> (SyncOutcome, Option<String>) {
+) -> (SyncOutcome, Option<String>, Option<String>) {
     let namespace = obj.namespace().unwrap_or_default();
     let confirmation = obj
         .annotations()
@@ -116,7 +116,7 @@ async fn run(
         Ok(secret) => secret,
         Err(e) => {
             let message = format!("reading Secret {namespace}/{secret_name}: {e}");
-            return (failed(api_error_code(&e), message), None);
+            return (failed(api_error_code(&e), message), None, None);
         }
     };
     let data = secret.as_ref().map(|s| {
@@ -131,16 +131,31 @@ async fn run(
         Ok(list) => list.items,
         Err(e) => {
             let message = format!("listing SchoolExclusions in {namespace}: {e}");
-            return (failed(api_error_code(&e), message), None);
+            return (failed(api_error_code(&e), message), None, None);
         }
     };
+    // What this sync reads, as a fingerprint: a change the watches deliver later than this
+    // read then compares equal, and starts no second sync.
+    let name = obj.name_any();
+    let naming_this: Vec<(String, i64)> = exclusions
+        .iter()
+        .filter(|x| x.spec.class_link_sync_name == name)
+        .map(|x| (x.name_any(), x.metadata.generation.unwrap_or_default()))
+        .collect();
+    let inputs = Some(inputs_fingerprint(
+        &serde_json::to_value(&obj.spec).unwrap_or_default(),
+        secret
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.as_deref()),
+        &naming_this,
+    ));
     let options = JobOptions {
         confirm_shrink: confirmation.is_some(),
         ..ctx.settings.job.clone()
     };
     let job = match sync::job::build(&namespace, obj, data.as_ref(), &exclusions, &options) {
         Ok(job) => job,
-        Err(e) => return (failed(e.code, e.message), None),
+        Err(e) => return (failed(e.code, e.message), None, inputs),
     };
 
     let (progress_tx, progress_rx) = watch::channel::<Option<Progress>>(None);
@@ -150,12 +165,18 @@ async fn run(
     let read_in_callback = read.clone();
     // The region's date on the controller's clock, for the date rules.
     let today = sync::today_in(obj.spec.region, started);
-    let work = sync::run(&job, &ctx.store, trigger, Some(today), move |p: Progress| {
-        if let Ok(mut read) = read_in_callback.lock() {
-            read.insert(p.collection.to_string(), p.records);
-        }
-        let _ = progress_tx.send(Some(p));
-    });
+    let work = sync::run(
+        &job,
+        &ctx.store,
+        trigger,
+        Some(today),
+        move |p: Progress| {
+            if let Ok(mut read) = read_in_callback.lock() {
+                read.insert(p.collection.to_string(), p.records);
+            }
+            let _ = progress_tx.send(Some(p));
+        },
+    );
     let outcome = tokio::select! {
         outcome = work => outcome,
         () = cancel.cancelled() => failed(
@@ -172,7 +193,7 @@ async fn run(
     let handled = (outcome.report.result != SyncResult::Failed)
         .then_some(confirmation)
         .flatten();
-    (outcome, handled)
+    (outcome, handled, inputs)
 }
 
 /// Rewrites the `Syncing` condition with the latest progress, at most every few seconds.
@@ -224,6 +245,7 @@ async fn finish(
     trigger: Trigger,
     outcome: &SyncOutcome,
     confirmation: Option<String>,
+    inputs: Option<String>,
 ) -> Result<(), kube::Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
@@ -243,6 +265,9 @@ async fn finish(
             }
             if confirmation.is_some() {
                 s.last_handled_shrink_confirmation = confirmation.clone();
+            }
+            if inputs.is_some() {
+                s.inputs_fingerprint = inputs.clone();
             }
             status::result_conditions(&mut s.conditions, report, generation, now);
             set_condition(

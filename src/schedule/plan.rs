@@ -119,7 +119,12 @@ mod tests {
         // A first sync at 19:30, slot 8 (20:00) still ahead: no second sync tonight.
         let first = Some(ts("2026-06-10T19:30:00Z"));
         assert_eq!(
-            next(Region::UK, slot(EIGHT_PM), first, ts("2026-06-10T19:31:00Z")),
+            next(
+                Region::UK,
+                slot(EIGHT_PM),
+                first,
+                ts("2026-06-10T19:31:00Z")
+            ),
             ts("2026-06-11T20:00:00Z")
         );
     }
@@ -149,10 +154,7 @@ mod tests {
             ts("2026-06-10T19:59:59Z")
         ));
         assert!(due(Region::UK, slot(EIGHT_PM), previous, at_slot));
-        assert_eq!(
-            next(Region::UK, slot(EIGHT_PM), previous, at_slot),
-            at_slot
-        );
+        assert_eq!(next(Region::UK, slot(EIGHT_PM), previous, at_slot), at_slot);
     }
 
     #[test]
@@ -187,10 +189,7 @@ mod tests {
     fn a_missed_slot_is_due_at_once_while_its_window_is_open() {
         let previous = Some(ts("2026-06-09T20:00:00Z"));
         let now = ts("2026-06-10T23:10:00Z");
-        assert_eq!(
-            next(Region::UK, slot(EIGHT_PM), previous, now),
-            now
-        );
+        assert_eq!(next(Region::UK, slot(EIGHT_PM), previous, now), now);
         assert!(due(Region::UK, slot(EIGHT_PM), previous, now));
     }
 
@@ -372,7 +371,11 @@ mod tests {
             let window = Window::containing(region, next_time)
                 .unwrap_or_else(|| panic!("outside every window: {next_time}; {context}"));
             if next_time > now {
-                assert_eq!(next_time, window.slot_start(in_slot), "not its slot; {context}");
+                assert_eq!(
+                    next_time,
+                    window.slot_start(in_slot),
+                    "not its slot; {context}"
+                );
             }
             if let Some(start) = previous_start.filter(|start| *start <= now + MAX_CLOCK_SKEW) {
                 let used_up = Window::at_or_before(region, start);

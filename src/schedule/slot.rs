@@ -171,8 +171,9 @@ mod tests {
         assert!(min >= Some(&8), "a nearly empty slot: {load:?}");
         assert!(max <= Some(&42), "an overloaded slot: {load:?}");
         // 200 names hold at least 40 different slots.
-        let distinct: std::collections::BTreeSet<u16> =
-            (0..200).map(|n| slot_for(&format!("ns/sync-{n}")).index()).collect();
+        let distinct: std::collections::BTreeSet<u16> = (0..200)
+            .map(|n| slot_for(&format!("ns/sync-{n}")).index())
+            .collect();
         assert!(distinct.len() >= 40, "{} slots", distinct.len());
     }
 }

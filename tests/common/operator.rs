@@ -30,6 +30,19 @@ pub struct OperatorOptions<'a> {
     pub holder: &'a str,
     /// Directory for its log.
     pub log_dir: &'a Path,
+    /// The time its clock starts at (`CLASSLINK_FAKE_NOW`), for a test that needs an hour.
+    /// `None`: `CLASSLINK_TEST_NOW` when set, else [`DEFAULT_TEST_NOW`].
+    pub now: Option<&'a str>,
+}
+
+/// The hour a test that does not pin one runs at: outside the US and UK windows, inside
+/// Perth's and Auckland's, and a quarter of an hour from the next slot boundary. No test
+/// depends on the machine's clock; `CLASSLINK_TEST_NOW` runs the suite at another hour.
+pub const DEFAULT_TEST_NOW: &str = "2026-11-30T13:31:00Z";
+
+/// The hour a test runs at when it does not pin one.
+pub fn test_now() -> String {
+    std::env::var("CLASSLINK_TEST_NOW").unwrap_or_else(|_| DEFAULT_TEST_NOW.to_owned())
 }
 
 impl Operator {
@@ -38,6 +51,7 @@ impl Operator {
         let port = free_port();
         let log = options.log_dir.join(format!("{}.log", options.holder));
         let file = std::fs::File::create(&log).expect("operator log file");
+        let now = options.now.map_or_else(test_now, str::to_owned);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_classlink-operator"));
         cmd.arg("run")
             .args(["--store", options.store])
@@ -47,6 +61,7 @@ impl Operator {
             .arg("--allow-insecure-http")
             .env("KUBECONFIG", options.kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
+            .env("CLASSLINK_FAKE_NOW", &now)
             .env_remove("CLASSLINK_NAMESPACES")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -87,9 +87,7 @@ fn hours() -> Vec<Timestamp> {
         "2026-09-27", // Auckland enters daylight time
     ];
     days.iter()
-        .flat_map(|day| {
-            (0..24).map(move |h| ts(&format!("{day}T{h:02}:07:00Z")))
-        })
+        .flat_map(|day| (0..24).map(move |h| ts(&format!("{day}T{h:02}:07:00Z"))))
         .collect()
 }
 
@@ -102,7 +100,11 @@ fn a_manual_request_starts_manual_at_every_hour_whatever_else_is_due() {
             o.manual_request = true;
             o.inputs.current = "b".into();
             o.inputs.current_since = now - mins(5);
-            assert_eq!(decide(now, &o), Decision::Start(Trigger::Manual), "{region:?} {now}");
+            assert_eq!(
+                decide(now, &o),
+                Decision::Start(Trigger::Manual),
+                "{region:?} {now}"
+            );
             let mut new = never_synced(region, now);
             new.manual_request = true;
             assert_eq!(decide(now, &new), Decision::Start(Trigger::Manual));
@@ -236,7 +238,11 @@ fn retry_jitter_depends_on_the_name_not_the_moment() {
         .map(|n| retry_delay(&format!("ns/sync-{n}"), 3))
         .collect();
     assert!(delays.len() > 40, "jitter spreads retries: {delays:?}");
-    assert!(delays.iter().all(|d| *d >= Duration::from_secs(240) && *d <= Duration::from_secs(288)));
+    assert!(
+        delays
+            .iter()
+            .all(|d| *d >= Duration::from_secs(240) && *d <= Duration::from_secs(288))
+    );
 }
 
 #[test]
@@ -247,7 +253,11 @@ fn a_permanent_failure_waits_for_the_night_a_change_or_a_request() {
             let as_success = synced(region, now - mins(4));
             let d = decide(now, &o);
             assert!(!matches!(d, Decision::Start(Trigger::Retry)));
-            assert_eq!(next_of(&d), next_of(&decide(now, &as_success)), "{region:?} {now}");
+            assert_eq!(
+                next_of(&d),
+                next_of(&decide(now, &as_success)),
+                "{region:?} {now}"
+            );
         }
     }
 }
@@ -336,13 +346,27 @@ fn a_status_from_before_fingerprints_adopts_them_without_a_sync() {
 fn the_fingerprint_ignores_suspend_and_display_name_and_sees_the_rest() {
     let spec = serde_json::json!({"displayName": "A", "suspend": false, "endpoint": "https://a"});
     let base = inputs_fingerprint(&spec, Some("1"), &[("x".into(), 1)]);
-    let cosmetic = serde_json::json!({"displayName": "B", "suspend": true, "endpoint": "https://a"});
-    assert_eq!(inputs_fingerprint(&cosmetic, Some("1"), &[("x".into(), 1)]), base);
-    let endpoint = serde_json::json!({"displayName": "A", "suspend": false, "endpoint": "https://b"});
-    assert_ne!(inputs_fingerprint(&endpoint, Some("1"), &[("x".into(), 1)]), base);
-    assert_ne!(inputs_fingerprint(&spec, Some("2"), &[("x".into(), 1)]), base);
+    let cosmetic =
+        serde_json::json!({"displayName": "B", "suspend": true, "endpoint": "https://a"});
+    assert_eq!(
+        inputs_fingerprint(&cosmetic, Some("1"), &[("x".into(), 1)]),
+        base
+    );
+    let endpoint =
+        serde_json::json!({"displayName": "A", "suspend": false, "endpoint": "https://b"});
+    assert_ne!(
+        inputs_fingerprint(&endpoint, Some("1"), &[("x".into(), 1)]),
+        base
+    );
+    assert_ne!(
+        inputs_fingerprint(&spec, Some("2"), &[("x".into(), 1)]),
+        base
+    );
     assert_ne!(inputs_fingerprint(&spec, None, &[("x".into(), 1)]), base);
-    assert_ne!(inputs_fingerprint(&spec, Some("1"), &[("x".into(), 2)]), base);
+    assert_ne!(
+        inputs_fingerprint(&spec, Some("1"), &[("x".into(), 2)]),
+        base
+    );
     assert_ne!(inputs_fingerprint(&spec, Some("1"), &[]), base);
     // The order exclusions are listed in does not matter.
     let two = [("x".to_owned(), 1), ("y".to_owned(), 4)];
@@ -435,7 +459,10 @@ fn over_three_nights_of_random_events_the_rules_hold() {
             sim.observed.manual_request = sim.annotation.is_some() && sim.annotation != sim.handled;
             // The executor: start what the decision says.
             if let Decision::Start(trigger) = decide(now, &sim.observed) {
-                assert!(sim.running_until.is_none(), "seed {seed}: two syncs at once");
+                assert!(
+                    sim.running_until.is_none(),
+                    "seed {seed}: two syncs at once"
+                );
                 if trigger == Trigger::Manual {
                     sim.handled = sim.annotation;
                     sim.handled_values.extend(sim.annotation);
@@ -458,8 +485,14 @@ fn over_three_nights_of_random_events_the_rules_hold() {
             }
         }
         for (opens, triggers) in &by_window {
-            let scheduled = triggers.iter().filter(|t| **t == Trigger::Scheduled).count();
-            assert!(scheduled <= 1, "seed {seed}: {scheduled} scheduled syncs in the window of {opens}: {triggers:?}");
+            let scheduled = triggers
+                .iter()
+                .filter(|t| **t == Trigger::Scheduled)
+                .count();
+            assert!(
+                scheduled <= 1,
+                "seed {seed}: {scheduled} scheduled syncs in the window of {opens}: {triggers:?}"
+            );
             if scheduled == 1 {
                 assert_eq!(
                     triggers.first(),
@@ -471,8 +504,16 @@ fn over_three_nights_of_random_events_the_rules_hold() {
         // Each value handled exactly once, and every value but perhaps the last handled
         // (a request may arrive in the last minutes or while suspended).
         let unique: BTreeSet<u32> = sim.handled_values.iter().copied().collect();
-        assert_eq!(unique.len(), sim.handled_values.len(), "seed {seed}: a value handled twice");
-        let manual = sim.starts.iter().filter(|(_, t)| *t == Trigger::Manual).count();
+        assert_eq!(
+            unique.len(),
+            sim.handled_values.len(),
+            "seed {seed}: a value handled twice"
+        );
+        let manual = sim
+            .starts
+            .iter()
+            .filter(|(_, t)| *t == Trigger::Manual)
+            .count();
         assert_eq!(manual, sim.handled_values.len(), "seed {seed}");
     }
 }
