@@ -105,12 +105,21 @@ pub enum Auth {
 }
 
 impl Auth {
-    /// Every credential in this auth method, so error messages can be scrubbed of them.
-    pub(crate) fn secrets(&self) -> Vec<&str> {
+    /// Every credential in this auth method as the client sends it, so error messages can
+    /// be scrubbed of them: the secret, and for OAuth 2.0 the HTTP Basic value it makes.
+    /// (OAuth 2.0 access tokens are added as they are obtained.)
+    pub(crate) fn secrets(&self) -> Vec<String> {
         match self {
-            Auth::OAuth1 { client_secret, .. } => vec![client_secret.expose()],
-            Auth::OAuth2ClientCredentials { client_secret, .. } => vec![client_secret.expose()],
-            Auth::Bearer { token } => vec![token.expose()],
+            Auth::OAuth1 { client_secret, .. } => vec![client_secret.expose().to_owned()],
+            Auth::OAuth2ClientCredentials {
+                client_id,
+                client_secret,
+                ..
+            } => vec![
+                client_secret.expose().to_owned(),
+                super::transport::basic_credentials(client_id, client_secret.expose()),
+            ],
+            Auth::Bearer { token } => vec![token.expose().to_owned()],
         }
     }
 }

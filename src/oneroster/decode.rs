@@ -773,8 +773,9 @@ pub(crate) fn imsx_description(body: &[u8]) -> Option<String> {
         .join(" ")
         .chars()
         .filter(|c| !c.is_control())
-        .take(300)
         .collect();
+    // Cut generously here; the message quotes at most `QUOTE_CHARS`, after redaction.
+    let single_line = super::redact::cap(&single_line, super::redact::READ_CHARS);
     if single_line.is_empty() {
         None
     } else {

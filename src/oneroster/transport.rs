@@ -21,6 +21,7 @@ use super::config::{
 use super::decode::{DecodeError, imsx_description, looks_like_html};
 use super::error::Error;
 use super::oauth1::{Nonce, authorization_header};
+use super::redact::Redactor;
 use super::url::{Target, display_url, encode, parse_http_url};
 
 /// Retries left for one fetch, shared by all of its requests.
@@ -74,7 +75,7 @@ pub(crate) struct Transport {
     request_timeout: Duration,
     max_page_bytes: usize,
     in_flight: Semaphore,
-    secrets: Vec<String>,
+    redactor: Redactor,
     on_retry: Option<RetryObserver>,
 }
 
@@ -102,12 +103,7 @@ impl Transport {
             request_timeout: config.request_timeout,
             max_page_bytes: config.max_page_bytes,
             in_flight: Semaphore::new(config.max_concurrent_requests.max(1)),
-            secrets: config
-                .auth
-                .secrets()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            redactor: Redactor::new(config.auth.secrets().iter().map(String::as_str)),
             on_retry: config.on_retry.clone(),
         })
     }
@@ -153,8 +149,7 @@ impl Transport {
     }
 
     fn scrub(&self, error: Error) -> Error {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        error.scrub(&secrets)
+        error.scrub(&self.redactor)
     }
 
     async fn get_page_once(
@@ -638,16 +633,18 @@ impl Authenticator {
                 client_id,
                 client_secret,
                 method,
-            } => (
-                authorization_header(
+            } => {
+                let header = authorization_header(
                     target,
                     client_id,
                     client_secret.expose(),
                     *method,
                     &Nonce::fresh(),
-                ),
-                None,
-            ),
+                );
+                // A server may echo the signature: it is redacted like a secret.
+                transport.redactor.remember_signature(&header);
+                (header, None)
+            }
             Authenticator::Bearer(token) => (format!("Bearer {}", token.expose()), None),
             Authenticator::OAuth2(oauth2) => {
                 let (token, generation) = oauth2.token(budget, transport).await?;
@@ -690,6 +687,8 @@ impl OAuth2 {
             .with_retries(budget, || self.request_token(&transport.http))
             .await
             .map_err(|e| transport.scrub(e))?;
+        // A server may echo the token it issued: from now on it is redacted like a secret.
+        transport.redactor.remember(value.expose());
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         *cache = Some(CachedToken {
             value: value.clone(),
@@ -710,12 +709,7 @@ impl OAuth2 {
             form.push_str("&scope=");
             form.push_str(&encode(&self.scopes.join(" ")));
         }
-        // RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic.
-        let basic = BASE64.encode(format!(
-            "{}:{}",
-            form_encode(&self.client_id),
-            form_encode(self.client_secret.expose())
-        ));
+        let basic = basic_credentials(&self.client_id, self.client_secret.expose());
         let mut authorization = HeaderValue::from_str(&format!("Basic {basic}")).map_err(|_| {
             Failure::Final(failed("the client id cannot be sent in a header".into()))
         })?;
@@ -821,6 +815,16 @@ fn refresh_after(lifetime: Duration) -> Duration {
     lifetime.saturating_sub(margin)
 }
 
+/// The HTTP Basic value for the token request. RFC 6749 §2.3.1: id and secret
+/// form-encoded, then Base64.
+pub(crate) fn basic_credentials(client_id: &str, client_secret: &str) -> String {
+    BASE64.encode(format!(
+        "{}:{}",
+        form_encode(client_id),
+        form_encode(client_secret)
+    ))
+}
+
 /// `application/x-www-form-urlencoded` for the Basic credentials (spaces as `+`).
 fn form_encode(value: &str) -> String {
     encode(value).replace("%20", "+")
@@ -834,13 +838,15 @@ fn oauth_error_text(body: &[u8]) -> String {
         error_description: Option<String>,
     }
     let clean = |s: &str| -> String {
-        s.split_whitespace()
+        let single_line: String = s
+            .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
             .chars()
             .filter(|c| !c.is_control())
-            .take(200)
-            .collect()
+            .collect();
+        // Cut generously here; the message quotes at most `QUOTE_CHARS`, after redaction.
+        super::redact::cap(&single_line, super::redact::READ_CHARS)
     };
     if let Ok(parsed) = serde_json::from_slice::<OAuthError>(body) {
         let parts: Vec<String> = [parsed.error, parsed.error_description]

@@ -15,6 +15,10 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// What DataGuard puts in a hidden email, in turn (the k-th hidden address takes entry
+/// `k % 4`): odd k masked (whole, or partly as ClassLink shows it), even k empty or blank.
+pub const MASKED_EMAILS: [&str; 4] = ["", "****", " ", "s*****@sd***.example.edu"];
+
 /// The record kinds the API serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -476,11 +480,8 @@ impl<'a> Ctx<'a> {
             match self.mask_emails {
                 Some(share) if share_hits(u64::from(i) + 1, share) => {
                     // DataGuard hides the address: empty for some, masked for others.
-                    // The k-th hidden address: odd k masked, even k empty.
                     let k = ((u64::from(i) + 1) as f64 * share + 1e-9).floor() as u64;
-                    if k % 2 == 1 {
-                        s.push_str("****");
-                    }
+                    s.push_str(MASKED_EMAILS[(k % MASKED_EMAILS.len() as u64) as usize]);
                 }
                 _ => ds.write_email(i, u, s),
             }

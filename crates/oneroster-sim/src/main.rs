@@ -1,4 +1,4 @@
-//! `oneroster-sim serve` and `oneroster-sim stats`.
+//! `oneroster-sim serve`, `oneroster-sim stats` and `oneroster-sim platform-users`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +23,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print the ground-truth counts of the data set as JSON.
     Stats(DataArgs),
+    /// Print the platform's users of the data set as a CSV for
+    /// `classlink-operator identities import` (real emails, never masked).
+    PlatformUsers(DataArgs),
 }
 
 #[derive(Args, Clone)]
@@ -122,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Stats(d) => {
             let stats = oneroster_sim::stats_for(&config(&d))?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
+        }
+        Command::PlatformUsers(d) => {
+            print!("{}", oneroster_sim::platform_users_csv_for(&config(&d))?);
         }
         Command::Serve(s) => {
             let mut c = config(&s.data)
