@@ -714,6 +714,50 @@ async fn a_slow_answer_is_request_timeout() {
 }
 
 #[tokio::test]
+async fn a_timed_out_request_is_retried_like_a_server_error() {
+    // The first answer of the first page is slow; the second is quick.
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    let server = scripted::serve(move |_, target| {
+        let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let answer = Answer::json(users_json(&slice(target, 3).0));
+        if n == 0 {
+            answer.after(Duration::from_secs(3))
+        } else {
+            answer
+        }
+    })
+    .await;
+    let mut patient = scripted_config(&server.base);
+    patient.request_timeout = Duration::from_millis(300);
+    patient.retry = RetryPolicy {
+        attempts: 3,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+        budget: 10,
+        max_retry_after: Duration::from_secs(1),
+    };
+    assert_eq!(users_of(patient).await.ok(), Some(ids(0..3)));
+    let first_page = server
+        .requests()
+        .iter()
+        .filter(|r| param(r, "offset").is_none_or(|o| o == "0"))
+        .count();
+    assert_eq!(first_page, 2, "the timed-out page was asked again");
+}
+
+#[tokio::test]
+async fn a_request_that_keeps_timing_out_names_its_attempts() {
+    let sim = start(tiny().fault(Fault::LatencyMs(3_000))).await;
+    let mut impatient = config(&sim, oauth1(SignatureMethod::HmacSha256));
+    impatient.request_timeout = Duration::from_millis(100);
+    impatient.retry.attempts = 2;
+    let error = error_of(impatient).await;
+    assert_eq!(error.code(), ErrorCode::RequestTimeout);
+    assert!(error.to_string().contains("after 2 attempt(s)"), "{error}");
+}
+
+#[tokio::test]
 async fn a_fetch_past_its_deadline_is_sync_timeout() {
     let sim = start(tiny().fault(Fault::LatencyMs(3_000))).await;
     let mut short = config(&sim, oauth1(SignatureMethod::HmacSha256));
@@ -737,6 +781,8 @@ mod scripted {
         pub status: u16,
         pub headers: Vec<(String, String)>,
         pub body: String,
+        /// Wait this long before answering (a slow server).
+        pub delay: Option<std::time::Duration>,
     }
 
     impl Answer {
@@ -745,7 +791,13 @@ mod scripted {
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: body.into(),
+                delay: None,
             }
+        }
+
+        pub fn after(mut self, delay: std::time::Duration) -> Self {
+            self.delay = Some(delay);
+            self
         }
 
         pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -804,6 +856,9 @@ mod scripted {
             log.push(target.clone());
         }
         let answer = handler(base, &target);
+        if let Some(delay) = answer.delay {
+            tokio::time::sleep(delay).await;
+        }
         let mut response = format!(
             "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
             answer.status,
@@ -1003,6 +1058,7 @@ async fn an_html_answer_is_not_oneroster_api() {
         status: 200,
         headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
         body: "<html><body>Sign in to ClassLink</body></html>".into(),
+        delay: None,
     })
     .await;
     let error = users_of(scripted_config(&server.base)).await.err();

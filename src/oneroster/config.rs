@@ -126,7 +126,7 @@ impl Auth {
 
 /// Retries of failed requests: exponential backoff with full jitter.
 ///
-/// A request answered 429, 5xx (except 501) or cut off by a connection reset is tried
+/// A request answered 429, 5xx (except 501), timed out, or cut off by a connection reset is tried
 /// again after a random wait between zero and `min(cap, base * 2^n)`, or after the
 /// server's `Retry-After` when it sends one. A single request is tried at most
 /// `attempts` times, and one fetch (a whole roster or one collection) spends at most

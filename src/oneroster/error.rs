@@ -68,13 +68,18 @@ pub enum Error {
         /// Status and description, or what was wrong with the answer.
         reason: String,
     },
-    /// One request took longer than the request timeout.
-    #[error("the request to {url} timed out after {}s", after.as_secs())]
+    /// One request took longer than the request timeout, on every attempt.
+    #[error(
+        "the request to {url} timed out (no answer within {}s) after {attempts} attempt(s)",
+        after.as_secs_f32()
+    )]
     RequestTimeout {
         /// The URL (no query).
         url: String,
         /// The request timeout.
         after: Duration,
+        /// Tries made.
+        attempts: u32,
     },
     /// 429 after every retry.
     #[error(

@@ -244,8 +244,9 @@ impl Transport {
         }
     }
 
-    /// Maps a transport error: timeouts and connection failures are final, anything
-    /// that breaks an established exchange is a reset worth retrying.
+    /// Maps a transport error: connection failures are final; a timeout is retried like a
+    /// 5xx (one slow page must not fail a sync; the sync deadline bounds the retries), and
+    /// anything that breaks an established exchange is a reset worth retrying.
     fn transport_failure(&self, error: reqwest::Error, shown: &str) -> Failure {
         let url = shown.to_owned();
         if error.is_connect() {
@@ -255,10 +256,14 @@ impl Transport {
             });
         }
         if error.is_timeout() {
-            return Failure::Final(Error::RequestTimeout {
-                url,
-                after: self.request_timeout,
-            });
+            return Failure::Retry {
+                error: Error::RequestTimeout {
+                    url,
+                    after: self.request_timeout,
+                    attempts: 1,
+                },
+                retry_after: None,
+            };
         }
         Failure::Retry {
             error: Error::ConnectionReset {
@@ -417,6 +422,7 @@ fn with_attempts(mut error: Error, n: u32) -> Error {
     match &mut error {
         Error::RateLimited { attempts, .. }
         | Error::ServerError { attempts, .. }
+        | Error::RequestTimeout { attempts, .. }
         | Error::ConnectionReset { attempts, .. } => *attempts = n,
         _ => {}
     }
@@ -731,9 +737,10 @@ impl OAuth2 {
                 }));
             }
             Err(e) if e.is_timeout() => {
-                return Err(Failure::Final(failed(
-                    "the token endpoint timed out".into(),
-                )));
+                return Err(Failure::Retry {
+                    error: failed("the token endpoint did not answer in time".into()),
+                    retry_after: None,
+                });
             }
             Err(e) => {
                 return Err(Failure::Retry {
