@@ -757,3 +757,47 @@ async fn credentials_a_server_echoes_never_reach_the_report_or_the_store() {
         db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn a_junk_enabled_user_is_named_and_treated_as_disabled() {
+    for backend in BACKENDS {
+        let sim = small_district().await;
+        let truth = sim.stats();
+        sim.set_fault(Fault::JunkEnabled(0.05));
+        let junk: std::collections::HashSet<String> =
+            sim.junk_enabled_users().into_iter().collect();
+        assert!(junk.len() > 20, "{backend}: the fault hits users");
+        let db = TestStore::new(backend).await;
+        let sync = class_link_sync("district", &sim, |_| {});
+        let outcome = sync_once(&db.store, &sync, false).await;
+        assert_eq!(
+            outcome.report.result,
+            SyncResult::Succeeded,
+            "{backend}: {}",
+            outcome.report.message
+        );
+        let named: u64 = outcome
+            .report
+            .problems
+            .iter()
+            .filter(|p| p.code == "InvalidEnabledUser")
+            .map(|p| p.occurrences.unwrap_or(1))
+            .sum();
+        assert!(named > 0, "{backend}: the records are named");
+        let stored = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            stored.people.iter().all(|p| !junk.contains(&p.sourced_id)),
+            "{backend}: nobody with a junk enabledUser is synced"
+        );
+        let people = truth.counts.students + truth.counts.teachers + truth.counts.staff;
+        assert!(
+            stored.people.len() as u64 >= people - named,
+            "{backend}: everyone else is"
+        );
+        db.drop_database().await;
+    }
+}

@@ -432,7 +432,7 @@ impl<'a> Planner<'a> {
 
     /// Enabled students, teachers and staff, less those whose only schools are excluded and,
     /// with Respect Enrolment Date, students without a current enrollment.
-    fn candidates(&self) -> Vec<Candidate<'a>> {
+    fn candidates(&mut self) -> Vec<Candidate<'a>> {
         let roster = self.input.roster;
         let settings = self.settings();
         let currently_enrolled: HashSet<&str> = if settings.respect_enrolment_date {
@@ -453,6 +453,16 @@ impl<'a> Planner<'a> {
                 Some(Role::Administrator | Role::Aide | Role::Proctor) => PersonRole::Staff,
                 _ => continue,
             };
+            if user.enabled_invalid {
+                let school = user
+                    .orgs
+                    .iter()
+                    .find(|o| self.schools.contains_key(o.as_str()))
+                    .map(String::as_str);
+                self.problems.add("InvalidEnabledUser", school, "users", &user.sourced_id, || {
+                    "enabledUser is neither true nor false; the user is treated as disabled and not synced.".into()
+                });
+            }
             if !user.enabled {
                 continue;
             }

@@ -72,6 +72,7 @@ impl District {
             sourced_id: id.into(),
             status: Status::Active,
             enabled: true,
+            enabled_invalid: false,
             role: Some(role),
             email: email.map(str::to_owned),
             username: None,
@@ -1128,4 +1129,35 @@ fn people_left_out_on_purpose_do_not_trip_the_shrink_guard() {
         plan.report.message
     );
     assert_eq!(plan.changes.expect("changes").people.delete.len(), 3);
+}
+
+#[test]
+fn a_junk_enabled_user_is_named_and_not_synced() {
+    let mut district = District::two_schools();
+    if let Some(u) = district
+        .roster
+        .users
+        .iter_mut()
+        .find(|u| u.sourced_id == "p3")
+    {
+        u.enabled = false;
+        u.enabled_invalid = true;
+    }
+    let plan = on_empty_store(&settings(), &district.roster, &[]);
+    assert_eq!(
+        plan.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        plan.report.message
+    );
+    let problem = plan
+        .report
+        .problems
+        .iter()
+        .find(|p| p.code == "InvalidEnabledUser")
+        .expect("InvalidEnabledUser is listed");
+    assert_eq!(problem.record.as_deref(), Some("p3"));
+    assert_eq!(problem.school.as_deref(), Some("s2"));
+    let changes = plan.changes.expect("changes");
+    assert!(changes.people.insert.iter().all(|p| p.sourced_id != "p3"));
 }

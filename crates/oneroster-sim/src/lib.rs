@@ -163,6 +163,20 @@ impl Sim {
         stats::platform_users_csv(&self.shared.dataset())
     }
 
+    /// The sourcedIds of the users whose `enabledUser` the `junk-enabled` fault replaces
+    /// now (none without the fault), so a test knows exactly who must not be synced.
+    pub fn junk_enabled_users(&self) -> Vec<String> {
+        let Some(share) = self.faults().junk_enabled else {
+            return Vec::new();
+        };
+        let ds = self.shared.dataset();
+        ds.users
+            .iter_live()
+            .filter(|(i, _)| rng::share_hits(u64::from(*i) + 1, share))
+            .map(|(i, _)| ds.users.sid(i))
+            .collect()
+    }
+
     /// The OAuth 2.0 access tokens issued and not yet expired.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.shared.auth.issued_tokens()

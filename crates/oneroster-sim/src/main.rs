@@ -86,7 +86,8 @@ struct ServeArgs {
     auth: Vec<String>,
     /// A fault, NAME=VALUE (repeatable): rate-limit=SHARE[:RETRY_AFTER], server-error=SHARE,
     /// latency-ms=MS, reset=SHARE, truncate=SHARE, perm-rev-change=BOOL, mask-emails=SHARE,
-    /// incomplete-school=SOURCEDID, minimal=BOOL, next-past-end=BOOL, bare-array=BOOL.
+    /// incomplete-school=SOURCEDID, minimal=BOOL, next-past-end=BOOL, bare-array=BOOL,
+    /// echo-credentials=BOOL, junk-enabled=SHARE.
     #[arg(long = "fault")]
     faults: Vec<Fault>,
 }

@@ -769,6 +769,7 @@ fn route(
 ) -> Result<Answer, ApiError> {
     let mut ctx = Ctx::new(ds, &sh.href_base);
     ctx.mask_emails = faults.mask_emails;
+    ctx.junk_enabled = faults.junk_enabled;
     ctx.incomplete_school = faults
         .incomplete_school
         .as_deref()

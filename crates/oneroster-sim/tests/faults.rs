@@ -24,6 +24,8 @@ fn faults_parse_as_the_flag_spells_them() {
         ("minimal=true", Fault::Minimal(true)),
         ("next-past-end=false", Fault::NextPastEnd(false)),
         ("bare-array=true", Fault::BareArray(true)),
+        ("echo-credentials=true", Fault::EchoCredentials(true)),
+        ("junk-enabled=0.1", Fault::JunkEnabled(0.1)),
     ];
     for (text, want) in cases {
         assert_eq!(text.parse::<Fault>(), Ok(want), "{text}");
