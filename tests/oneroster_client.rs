@@ -702,6 +702,54 @@ async fn incomplete_school_data_is_passed_on_for_the_engine_to_judge() {
     assert!(dangling > 0);
 }
 
+#[tokio::test]
+async fn a_token_url_without_a_token_endpoint_says_the_url_is_wrong() {
+    let sim = start(tiny()).await;
+    // 404 from the simulator; 405 from a server that only serves GET there.
+    let wrong_path = format!("{}/oauth2/tokens", sim.base_url());
+    let get_only =
+        scripted::serve(|_, _| Answer::json(r#"{"error":"method_not_allowed"}"#).status(405)).await;
+    for token_url in [wrong_path, format!("{}/token", get_only.base)] {
+        let auth = Auth::OAuth2ClientCredentials {
+            token_url: token_url.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new(CLIENT_SECRET),
+            scopes: Vec::new(),
+        };
+        let error = error_of(config(&sim, auth)).await;
+        assert_eq!(error.code(), ErrorCode::TokenRequestFailed, "{error}");
+        let message = error.to_string();
+        assert!(message.contains("the token URL is wrong"), "{message}");
+        assert!(!message.contains("Client Secret"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_quotes_the_servers_short_error() {
+    for (status, body, code, quoted) in [
+        (
+            401,
+            r#"{"error":"invalid_token","error_description":"signature mismatch"}"#,
+            ErrorCode::AuthenticationFailed,
+            "invalid_token: signature mismatch",
+        ),
+        (
+            403,
+            r#"{"error":"insufficient_scope"}"#,
+            ErrorCode::AccessDenied,
+            "insufficient_scope",
+        ),
+    ] {
+        let server = scripted::serve(move |_, _| Answer::json(body).status(status)).await;
+        let error = users_of(scripted_config(&server.base))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(error.code(), code);
+        assert!(error.to_string().contains(quoted), "{error}");
+    }
+}
+
 // ---- timeouts ---------------------------------------------------------------------
 
 #[tokio::test]

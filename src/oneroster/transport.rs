@@ -436,7 +436,9 @@ fn with_description(text: &str, description: Option<String>) -> String {
     }
 }
 
-/// The `imsx_description` of an error answer (its body read up to 64 KiB).
+/// What the server said in an error answer (its body read up to 64 KiB): RFC 6749's
+/// `error` and `error_description` (`insufficient_scope`, `invalid_token`), or
+/// OneRoster's `imsx_description`. Redacted and cut by the caller.
 async fn error_description(mut response: Response) -> Option<String> {
     const LIMIT: usize = 64 * 1024;
     let mut body = Vec::new();
@@ -446,7 +448,8 @@ async fn error_description(mut response: Response) -> Option<String> {
             return None;
         }
     }
-    imsx_description(&body)
+    let text = oauth_error_text(&body);
+    text.strip_prefix(": ").map(str::to_owned)
 }
 
 fn is_html(headers: &HeaderMap) -> bool {
@@ -779,8 +782,22 @@ impl OAuth2 {
             }
         }
         if !status.is_success() {
+            let likely = match status {
+                // No token endpoint there: a credentials message would send the admin
+                // looking in the wrong place.
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+                    "the token URL is wrong: no OAuth 2.0 token endpoint answers there (check credentials.tokenUrl)"
+                }
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => {
+                    "the token endpoint refused the client: check the Client Key and Client Secret, and the scopes"
+                }
+                StatusCode::FORBIDDEN => {
+                    "the token endpoint does not let this client have a token: check the app's access in ClassLink and the scopes"
+                }
+                _ => "the token endpoint refused the request",
+            };
             return Err(Failure::Final(failed(format!(
-                "the token endpoint refused the client ({}){}",
+                "{likely} ({}){}",
                 status.as_u16(),
                 oauth_error_text(&body)
             ))));
