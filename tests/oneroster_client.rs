@@ -743,8 +743,7 @@ async fn a_refusal_quotes_the_servers_short_error() {
         let server = scripted::serve(move |_, _| Answer::json(body).status(status)).await;
         let error = users_of(scripted_config(&server.base))
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(error.code(), code);
         assert!(error.to_string().contains(quoted), "{error}");
     }
