@@ -141,7 +141,7 @@ error_codes! {
     ),
     /// DataGuard hides the emails.
     DataGuardMasked => (
-        "Most people arrive with an empty or masked email: ClassLink DataGuard is hiding fields, so nobody can be matched.",
+        "Too many people arrive with a masked email (more than 10%), or most (more than 50%) with no usable one: ClassLink DataGuard is hiding fields, so people cannot be matched safely. Nothing was changed.",
         "In ClassLink, turn DataGuard off for the email fields of this app (the guide warns about this), then sync again."
     ),
     /// Some schools' data was incomplete and left as it was.

@@ -168,3 +168,79 @@ fn identities_import_names_the_line_of_a_bad_row() {
         "{stderr}"
     );
 }
+
+/// The example ClassLinkSync (whose Secret is absent) in a temp dir.
+fn example_sync_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/oauth1/classlinksync.yaml"
+        ),
+        dir.path().join("classlinksync.yaml"),
+    )
+    .expect("copy");
+    dir
+}
+
+#[test]
+fn sync_with_a_store_that_cannot_be_opened_fails_with_store_unavailable_and_exit_code_4() {
+    let dir = example_sync_dir();
+    let unopenable = [
+        format!(
+            "sqlite://{}",
+            dir.path().join("no/such/dir/roster.db").display()
+        ),
+        // Not a store this build knows; the password must not be shown.
+        "mysql://roster:pa55w0rd-secret@db/roster".to_owned(),
+    ];
+    for store in unopenable {
+        let out = operator()
+            .args([
+                "sync", "-o", "json", "-n", "schools", "--store", &store, "-f",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{store}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        assert_eq!(report["result"], "Failed", "{store}");
+        assert_eq!(report["errorCode"], "StoreUnavailable", "{store}");
+        let everything = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!everything.contains("pa55w0rd"), "{store}: {everything}");
+    }
+}
+
+#[test]
+fn rust_log_turns_on_the_sync_commands_logs() {
+    let dir = example_sync_dir();
+    let store = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let run = |rust_log: Option<&str>| {
+        let mut command = operator();
+        command
+            .args([
+                "sync", "-o", "json", "-n", "schools", "--store", &store, "-f",
+            ])
+            .arg(dir.path())
+            .env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let out = command.output().expect("runs");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let quiet = run(None);
+    assert!(!quiet.contains("sync from resource files"), "{quiet}");
+    let chatty = run(Some("info"));
+    assert!(chatty.contains("sync from resource files"), "{chatty}");
+    assert!(chatty.contains("INFO"), "{chatty}");
+}

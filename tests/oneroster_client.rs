@@ -702,6 +702,53 @@ async fn incomplete_school_data_is_passed_on_for_the_engine_to_judge() {
     assert!(dangling > 0);
 }
 
+#[tokio::test]
+async fn a_token_url_without_a_token_endpoint_says_the_url_is_wrong() {
+    let sim = start(tiny()).await;
+    // 404 from the simulator; 405 from a server that only serves GET there.
+    let wrong_path = format!("{}/oauth2/tokens", sim.base_url());
+    let get_only =
+        scripted::serve(|_, _| Answer::json(r#"{"error":"method_not_allowed"}"#).status(405)).await;
+    for token_url in [wrong_path, format!("{}/token", get_only.base)] {
+        let auth = Auth::OAuth2ClientCredentials {
+            token_url: token_url.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new(CLIENT_SECRET),
+            scopes: Vec::new(),
+        };
+        let error = error_of(config(&sim, auth)).await;
+        assert_eq!(error.code(), ErrorCode::TokenRequestFailed, "{error}");
+        let message = error.to_string();
+        assert!(message.contains("the token URL is wrong"), "{message}");
+        assert!(!message.contains("Client Secret"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_quotes_the_servers_short_error() {
+    for (status, body, code, quoted) in [
+        (
+            401,
+            r#"{"error":"invalid_token","error_description":"signature mismatch"}"#,
+            ErrorCode::AuthenticationFailed,
+            "invalid_token: signature mismatch",
+        ),
+        (
+            403,
+            r#"{"error":"insufficient_scope"}"#,
+            ErrorCode::AccessDenied,
+            "insufficient_scope",
+        ),
+    ] {
+        let server = scripted::serve(move |_, _| Answer::json(body).status(status)).await;
+        let error = users_of(scripted_config(&server.base))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.code(), code);
+        assert!(error.to_string().contains(quoted), "{error}");
+    }
+}
+
 // ---- timeouts ---------------------------------------------------------------------
 
 #[tokio::test]
@@ -711,6 +758,50 @@ async fn a_slow_answer_is_request_timeout() {
     impatient.request_timeout = Duration::from_millis(200);
     let error = error_of(impatient).await;
     assert_eq!(error.code(), ErrorCode::RequestTimeout);
+}
+
+#[tokio::test]
+async fn a_timed_out_request_is_retried_like_a_server_error() {
+    // The first answer of the first page is slow; the second is quick.
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    let server = scripted::serve(move |_, target| {
+        let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let answer = Answer::json(users_json(&slice(target, 3).0));
+        if n == 0 {
+            answer.after(Duration::from_secs(3))
+        } else {
+            answer
+        }
+    })
+    .await;
+    let mut patient = scripted_config(&server.base);
+    patient.request_timeout = Duration::from_millis(300);
+    patient.retry = RetryPolicy {
+        attempts: 3,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+        budget: 10,
+        max_retry_after: Duration::from_secs(1),
+    };
+    assert_eq!(users_of(patient).await.ok(), Some(ids(0..3)));
+    let first_page = server
+        .requests()
+        .iter()
+        .filter(|r| param(r, "offset").is_none_or(|o| o == "0"))
+        .count();
+    assert_eq!(first_page, 2, "the timed-out page was asked again");
+}
+
+#[tokio::test]
+async fn a_request_that_keeps_timing_out_names_its_attempts() {
+    let sim = start(tiny().fault(Fault::LatencyMs(3_000))).await;
+    let mut impatient = config(&sim, oauth1(SignatureMethod::HmacSha256));
+    impatient.request_timeout = Duration::from_millis(100);
+    impatient.retry.attempts = 2;
+    let error = error_of(impatient).await;
+    assert_eq!(error.code(), ErrorCode::RequestTimeout);
+    assert!(error.to_string().contains("after 2 attempt(s)"), "{error}");
 }
 
 #[tokio::test]
@@ -737,6 +828,8 @@ mod scripted {
         pub status: u16,
         pub headers: Vec<(String, String)>,
         pub body: String,
+        /// Wait this long before answering (a slow server).
+        pub delay: Option<std::time::Duration>,
     }
 
     impl Answer {
@@ -745,7 +838,13 @@ mod scripted {
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: body.into(),
+                delay: None,
             }
+        }
+
+        pub fn after(mut self, delay: std::time::Duration) -> Self {
+            self.delay = Some(delay);
+            self
         }
 
         pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -804,6 +903,9 @@ mod scripted {
             log.push(target.clone());
         }
         let answer = handler(base, &target);
+        if let Some(delay) = answer.delay {
+            tokio::time::sleep(delay).await;
+        }
         let mut response = format!(
             "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
             answer.status,
@@ -1003,6 +1105,7 @@ async fn an_html_answer_is_not_oneroster_api() {
         status: 200,
         headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
         body: "<html><body>Sign in to ClassLink</body></html>".into(),
+        delay: None,
     })
     .await;
     let error = users_of(scripted_config(&server.base)).await.err();

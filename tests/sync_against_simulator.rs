@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use classlink_operator::engine::report::SyncResult;
 use classlink_operator::error_code::ErrorCode;
-use common::roster::{TestStore, class_link_sync, small_district, sync_once};
+use common::roster::{TestStore, class_link_sync, seed_platform_users, small_district, sync_once};
 use oneroster_sim::{Fault, Mutation};
 
 const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
@@ -407,6 +407,135 @@ async fn dataguard_masked_emails_fail_with_their_own_code() {
     );
 }
 
+/// Sum of the occurrences of the problems a person without a usable email is listed under.
+fn unusable_email_problems(report: &classlink_operator::engine::report::SyncReport) -> u64 {
+    report
+        .problems
+        .iter()
+        .filter(|p| ["NoEmail", "MaskedEmail", "InvalidEmail"].contains(&p.code.as_str()))
+        .map(|p| p.occurrences.unwrap_or(1))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_partial_dataguard_mask_on_a_seeded_store_creates_claims_and_overwrites_nothing() {
+    for backend in BACKENDS {
+        let sim = small_district().await;
+        let db = TestStore::new(backend).await;
+        let seeded = seed_platform_users(&db.store, &sim).await;
+        let platform = db.store.identities("schools").await.expect("identities");
+        assert_eq!(platform.len(), seeded);
+
+        // 30% hidden (15% masked): DataGuard, nothing changes.
+        sim.set_fault(Fault::MaskEmails(0.3));
+        let sync = class_link_sync("district", &sim, |s| {
+            s.options.sync_parent_data = true;
+            s.options.parent_relationship_type =
+                Some(classlink_operator::crd::ParentRelationshipType::Guardian);
+        });
+        let refused = sync_once(&db.store, &sync, false).await;
+        assert_eq!(refused.report.result, SyncResult::Failed, "{backend}");
+        assert_eq!(
+            refused.report.error_code,
+            Some(ErrorCode::DataGuardMasked),
+            "{backend}: {}",
+            refused.report.message
+        );
+        let snapshot = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(snapshot.people.is_empty(), "{backend}: nothing stored");
+        assert!(
+            db.store.identities("schools").await.expect("identities") == platform,
+            "{backend}: no user created or changed"
+        );
+
+        // 6% hidden (3% masked), below the DataGuard share: the hidden ones are unmatched,
+        // nobody is created, every other person is matched to their platform user.
+        sim.set_fault(Fault::MaskEmails(0.06));
+        let partial = sync_once(&db.store, &sync, false).await;
+        assert_eq!(
+            partial.report.result,
+            SyncResult::Succeeded,
+            "{backend}: {}",
+            partial.report.message
+        );
+        let c = partial.report.counts;
+        assert_eq!(c.created_users, 0, "{backend}: a masked key creates nobody");
+        assert!(c.unmatched_users > 0, "{backend}");
+        assert_eq!(
+            c.unmatched_users,
+            unusable_email_problems(&partial.report),
+            "{backend}: every unmatched person is listed with a code: {:?}",
+            partial
+                .report
+                .problems
+                .iter()
+                .map(|p| (&p.code, &p.school, p.occurrences))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            c.matched_students + c.matched_teachers + c.matched_staff + c.unmatched_users,
+            seeded as u64,
+            "{backend}"
+        );
+        let emails = |users: &[classlink_operator::engine::model::Identity]| {
+            users
+                .iter()
+                .map(|i| (i.id.clone(), i.email.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            emails(&db.store.identities("schools").await.expect("identities")),
+            emails(&platform),
+            "{backend}: no user created, no user's email changed"
+        );
+        let stored = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            stored.people.iter().all(|p| p
+                .email
+                .as_deref()
+                .is_none_or(|e| !e.contains('*') && !e.trim().is_empty())),
+            "{backend}: no mask is stored"
+        );
+
+        // A clean sync fills the store; a masked one afterwards overwrites no email.
+        sim.clear_faults();
+        let clean = sync_once(&db.store, &sync, false).await;
+        assert_eq!(clean.report.result, SyncResult::Succeeded, "{backend}");
+        let before = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            !before.guardians.is_empty(),
+            "{backend}: guardians are synced"
+        );
+        sim.set_fault(Fault::MaskEmails(0.06));
+        let masked = sync_once(&db.store, &sync, false).await;
+        assert_eq!(masked.report.result, SyncResult::Succeeded, "{backend}");
+        assert!(unusable_email_problems(&masked.report) > 0, "{backend}");
+        let after = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            before == after,
+            "{backend}: stored emails of people and guardians are kept"
+        );
+        assert_eq!(masked.rows_written, 0, "{backend}");
+        db.drop_database().await;
+    }
+}
+
 #[tokio::test]
 async fn compatibility_mode_gives_the_same_counts() {
     let sim = small_district().await;
@@ -500,4 +629,175 @@ async fn a_wrong_secret_fails_with_the_authentication_code_and_keeps_the_secret_
         runs[0].report.error_code,
         Some(ErrorCode::AuthenticationFailed)
     );
+}
+
+/// One sync of `sync` with this Secret data and quick retries (the server fails on purpose).
+async fn sync_with_secret(
+    store: &classlink_operator::store::Store,
+    sync: &classlink_operator::crd::ClassLinkSync,
+    data: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> classlink_operator::sync::SyncOutcome {
+    let options = classlink_operator::sync::JobOptions {
+        allow_insecure_http: true,
+        ..Default::default()
+    };
+    let mut job = classlink_operator::sync::job::build("schools", sync, Some(data), &[], &options)
+        .expect("job");
+    job.client.retry.base = Duration::from_millis(5);
+    job.client.retry.cap = Duration::from_millis(20);
+    classlink_operator::sync::run(
+        &job,
+        store,
+        classlink_operator::sync::Trigger::Manual,
+        Some(common::roster::AS_OF),
+        |_| {},
+    )
+    .await
+}
+
+#[tokio::test]
+async fn credentials_a_server_echoes_never_reach_the_report_or_the_store() {
+    use base64::Engine as _;
+    use classlink_operator::crd::AuthMethod;
+    const BEARER: &str = "static-bearer-token-4711";
+    const WRONG: &str = "not-the-secret-xyz";
+    for backend in BACKENDS {
+        let sim = oneroster_sim::start(
+            oneroster_sim::SimConfig::new(oneroster_sim::Preset::Tiny)
+                .seed(7)
+                .as_of(common::roster::AS_OF)
+                .bearer_token(BEARER)
+                .fault(Fault::EchoCredentials(true)),
+        )
+        .await
+        .expect("the simulator starts");
+        let db = TestStore::new(backend).await;
+        let good = common::roster::secret_data();
+        let mut wrong = good.clone();
+        wrong.insert("clientSecret".into(), WRONG.as_bytes().to_vec());
+        let mut bearer = good.clone();
+        bearer.insert("token".into(), BEARER.as_bytes().to_vec());
+        let oauth2 = |s: &mut classlink_operator::crd::ClassLinkSyncSpec| {
+            s.credentials.method = AuthMethod::OAuth2ClientCredentials;
+            s.credentials.token_url = Some(sim.token_url());
+        };
+        let wrong_basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{WRONG}",
+            oneroster_sim::config::DEFAULT_CLIENT_ID
+        ));
+
+        // The token endpoint echoes the Basic value of a wrong secret.
+        let sync = class_link_sync("oauth2", &sim, oauth2);
+        let refused = sync_with_secret(&db.store, &sync, &wrong).await;
+        assert_eq!(
+            refused.report.error_code,
+            Some(ErrorCode::TokenRequestFailed),
+            "{backend}: {}",
+            refused.report.message
+        );
+        let mut leaks: Vec<String> = vec![WRONG.into(), wrong_basic];
+
+        // The Roster Server echoes the OAuth 2.0 token, the OAuth 1.0a signature, the
+        // static bearer token, each on a 500.
+        sim.set_fault(Fault::ServerError(1.0));
+        let failing = [
+            ("oauth2", sync_with_secret(&db.store, &sync, &good).await),
+            (
+                "oauth1",
+                sync_with_secret(&db.store, &class_link_sync("oauth1", &sim, |_| {}), &good).await,
+            ),
+            (
+                "bearer",
+                sync_with_secret(
+                    &db.store,
+                    &class_link_sync("bearer", &sim, |s| {
+                        s.credentials.method = AuthMethod::Bearer
+                    }),
+                    &bearer,
+                )
+                .await,
+            ),
+        ];
+        leaks.extend(sim.issued_tokens());
+        leaks.push(BEARER.into());
+        leaks.push(oneroster_sim::config::DEFAULT_CLIENT_SECRET.into());
+        assert!(leaks.len() > 4, "{backend}: a token was issued");
+        for (name, outcome) in std::iter::once(("oauth2-wrong", refused)).chain(failing) {
+            let message = &outcome.report.message;
+            assert!(
+                message.contains("credential seen: [redacted]"),
+                "{backend}/{name}: the echo is in the message, redacted: {message}"
+            );
+            assert!(
+                !message.contains("oauth_signature=\"")
+                    || message.contains("oauth_signature=\"[redacted]"),
+                "{backend}/{name}: {message}"
+            );
+            let runs = db
+                .store
+                .sync_runs("schools", name.trim_end_matches("-wrong"))
+                .await
+                .expect("runs");
+            let stored = serde_json::to_string(
+                &runs.iter().map(|r| (&r.report, &r.log)).collect::<Vec<_>>(),
+            )
+            .expect("json");
+            let shown = serde_json::to_string(&outcome.report).expect("json");
+            for leak in &leaks {
+                assert!(
+                    !shown.contains(leak.as_str()),
+                    "{backend}/{name}: report leaks {leak}"
+                );
+                assert!(
+                    !stored.contains(leak.as_str()),
+                    "{backend}/{name}: sync_runs leak {leak}"
+                );
+            }
+        }
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_junk_enabled_user_is_named_and_treated_as_disabled() {
+    for backend in BACKENDS {
+        let sim = small_district().await;
+        let truth = sim.stats();
+        sim.set_fault(Fault::JunkEnabled(0.05));
+        let junk: std::collections::HashSet<String> =
+            sim.junk_enabled_users().into_iter().collect();
+        assert!(junk.len() > 20, "{backend}: the fault hits users");
+        let db = TestStore::new(backend).await;
+        let sync = class_link_sync("district", &sim, |_| {});
+        let outcome = sync_once(&db.store, &sync, false).await;
+        assert_eq!(
+            outcome.report.result,
+            SyncResult::Succeeded,
+            "{backend}: {}",
+            outcome.report.message
+        );
+        let named: u64 = outcome
+            .report
+            .problems
+            .iter()
+            .filter(|p| p.code == "InvalidEnabledUser")
+            .map(|p| p.occurrences.unwrap_or(1))
+            .sum();
+        assert!(named > 0, "{backend}: the records are named");
+        let stored = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            stored.people.iter().all(|p| !junk.contains(&p.sourced_id)),
+            "{backend}: nobody with a junk enabledUser is synced"
+        );
+        let people = truth.counts.students + truth.counts.teachers + truth.counts.staff;
+        assert!(
+            stored.people.len() as u64 >= people - named,
+            "{backend}: everyone else is"
+        );
+        db.drop_database().await;
+    }
 }

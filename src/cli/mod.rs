@@ -178,6 +178,8 @@ pub struct SyncArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub logging: LogArgs,
 }
 
 /// Generated documentation pages.

@@ -10,7 +10,7 @@ use crate::crd::{ClassLinkSync, SYNC_REQUESTED_AT_ANNOTATION};
 use crate::sync::JobOptions;
 
 pub(super) async fn run(args: RunArgs) -> ExitCode {
-    init_logging(args.logging.log_format);
+    init_logging(args.logging.log_format, "info");
     let extra_ca_pem = match &args.connection.ca_file {
         Some(path) => match std::fs::read(path) {
             Ok(pem) => Some(pem),
@@ -66,9 +66,10 @@ pub(super) async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr, filtered by `RUST_LOG` (`default` when it is not set).
+pub(super) fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -34,6 +34,8 @@ struct Printed<'a> {
 }
 
 pub(super) async fn run(args: SyncArgs) -> ExitCode {
+    // The report goes to stdout; logs (warnings only, unless RUST_LOG says more) to stderr.
+    super::run::init_logging(args.logging.log_format, "warn");
     match sync(&args).await {
         Ok(code) => code,
         Err(message) => {
@@ -52,6 +54,7 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         .namespace
         .clone()
         .unwrap_or_else(|| args.namespace.clone());
+    tracing::info!(namespace = %namespace, name = %name, "sync from resource files");
     let secret_name = &sync.spec.credentials.secret_ref.name;
     let secret = resources
         .secrets
@@ -69,18 +72,21 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         extra_ca_pem,
         confirm_shrink: args.confirm_shrink,
     };
-    let store = Store::open(&args.store.store)
-        .await
-        .map_err(|e| e.to_string())?;
-
-    let outcome = match crate::sync::job::build(
+    let store = Store::open(&args.store.store).await;
+    let job = crate::sync::job::build(
         &namespace,
         sync,
         secret.as_ref(),
         &resources.exclusions,
         &options,
-    ) {
-        Ok(job) => {
+    );
+    let outcome = match (store, job) {
+        // A store that cannot be opened is a failed sync like any other: its code and exit 4.
+        (Err(e), _) => failed_before_start(SyncReport::failed(
+            e.code(),
+            format!("The roster store cannot be opened: {e}"),
+        )),
+        (Ok(store), Ok(job)) => {
             let progress = ProgressPrinter::new();
             let outcome = crate::sync::run(&job, &store, Trigger::Manual, args.as_of, |p| {
                 progress.show(&p)
@@ -89,17 +95,7 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
             progress.finish();
             outcome
         }
-        Err(e) => {
-            let now = jiff::Timestamp::now();
-            SyncOutcome {
-                report: SyncReport::failed(e.code, e.message),
-                exclusions: Vec::new(),
-                started: now,
-                completed: now,
-                rows_written: 0,
-                run_id: None,
-            }
-        }
+        (Ok(_), Err(e)) => failed_before_start(SyncReport::failed(e.code, e.message)),
     };
 
     let duration = outcome
@@ -132,6 +128,19 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         SyncResult::PartiallySucceeded => ExitCode::from(EXIT_PARTIAL),
         SyncResult::Failed => ExitCode::from(EXIT_FAILED),
     })
+}
+
+/// The outcome of a sync that failed before it could start.
+fn failed_before_start(report: SyncReport) -> SyncOutcome {
+    let now = jiff::Timestamp::now();
+    SyncOutcome {
+        report,
+        exclusions: Vec::new(),
+        started: now,
+        completed: now,
+        rows_written: 0,
+        run_id: None,
+    }
 }
 
 /// `2026-11-28T15:24:55Z`: status's format, without the sub-second noise.

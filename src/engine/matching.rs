@@ -9,22 +9,63 @@ use crate::engine::MergeKey;
 pub enum UnusableEmail {
     /// No email, or only blanks.
     Missing,
-    /// Hidden by ClassLink DataGuard or a similar mask (`****`, no `@`, ...).
+    /// Hidden by ClassLink DataGuard or a similar mask (`****`, `j***@x.org`, `[REDACTED]`,
+    /// `xxxx@xxxx.xxx`, ...).
     Masked,
+    /// Something that is not an email address (no `@`, two `@`, blanks inside, a domain
+    /// without a dot).
+    NotAnEmail,
+}
+
+impl UnusableEmail {
+    /// The problem code a person with such an email is listed under.
+    pub fn problem_code(self) -> &'static str {
+        match self {
+            UnusableEmail::Missing => "NoEmail",
+            UnusableEmail::Masked => "MaskedEmail",
+            UnusableEmail::NotAnEmail => "InvalidEmail",
+        }
+    }
+}
+
+/// Characters and words DataGuard and similar tools put where a value is hidden.
+const MASK_CHARACTERS: [char; 4] = ['*', '\u{2022}', '\u{25CF}', '#'];
+const MASK_WORDS: [&str; 2] = ["redacted", "dataguard"];
+
+/// A part of an address made only of `x` (`xxxx@xxxx.xxx`), the other common mask.
+fn all_x(part: &str) -> bool {
+    part.chars().all(|c| c == 'x' || c == 'X' || c == '.') && part.chars().any(|c| c != '.')
 }
 
 /// Checks an email the way matching needs it. Matching is case sensitive (the guide says
-/// so), so the email is not changed, only trimmed of surrounding blanks.
+/// so), so the email is not changed, only trimmed of surrounding blanks. A value that is
+/// masked or is not an address at all is never a key: matching on it would join strangers
+/// (every `****` is the same key) or create users that duplicate existing ones.
 pub fn usable_email(email: Option<&str>) -> Result<&str, UnusableEmail> {
     let email = email.map(str::trim).unwrap_or_default();
     if email.is_empty() {
         return Err(UnusableEmail::Missing);
     }
+    let lower = email.to_ascii_lowercase();
+    if email.contains(MASK_CHARACTERS) || MASK_WORDS.iter().any(|w| lower.contains(w)) {
+        return Err(UnusableEmail::Masked);
+    }
     let Some((local, domain)) = email.split_once('@') else {
-        return Err(UnusableEmail::Masked);
+        return Err(UnusableEmail::NotAnEmail);
     };
-    if email.contains('*') || local.is_empty() || domain.is_empty() {
+    if all_x(local) && domain.split('.').all(all_x) {
         return Err(UnusableEmail::Masked);
+    }
+    let dotted_domain = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..");
+    if local.is_empty()
+        || !dotted_domain
+        || domain.contains('@')
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(UnusableEmail::NotAnEmail);
     }
     Ok(email)
 }
@@ -118,17 +159,56 @@ mod tests {
             match_key(Some("  "), MergeKey::Email),
             Err(UnusableEmail::Missing)
         );
+        for masked in [
+            "****",
+            "a***@x.org",
+            "@x.org*",
+            "xxxx@xxxx.xxx",
+            "XXXXX@XXXX.XX",
+            "[REDACTED]",
+            "redacted@dataguard.classlink.com",
+            "\u{2022}\u{2022}\u{2022}\u{2022}",
+            "####",
+        ] {
+            for key in [MergeKey::Email, MergeKey::EmailWithoutDomain] {
+                assert_eq!(
+                    match_key(Some(masked), key),
+                    Err(UnusableEmail::Masked),
+                    "{masked:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn values_that_are_not_addresses_have_no_key() {
+        for junk in [
+            "ana.lee",
+            "@x.org",
+            "ana@",
+            "ana@localhost",
+            "ana@x..org",
+            "ana@.org",
+            "ana@x.org.",
+            "ana lee@x.org",
+            "ana@b@x.org",
+            "N/A",
+        ] {
+            for key in [MergeKey::Email, MergeKey::EmailWithoutDomain] {
+                assert_eq!(
+                    match_key(Some(junk), key),
+                    Err(UnusableEmail::NotAnEmail),
+                    "{junk:?}"
+                );
+            }
+        }
         assert_eq!(
-            match_key(Some("****"), MergeKey::Email),
-            Err(UnusableEmail::Masked)
+            match_key(Some(" ana@x.org "), MergeKey::Email),
+            Ok("ana@x.org")
         );
         assert_eq!(
-            match_key(Some("a***@x.org"), MergeKey::Email),
-            Err(UnusableEmail::Masked)
-        );
-        assert_eq!(
-            match_key(Some("@x.org"), MergeKey::EmailWithoutDomain),
-            Err(UnusableEmail::Masked)
+            match_key(Some("maxx@x.org"), MergeKey::Email),
+            Ok("maxx@x.org")
         );
     }
 

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::error_code::ErrorCode;
 use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
-use matching::{IdentityIndex, Lookup, UnusableEmail, match_key};
+use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
 use model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
     PersonRow, ProviderSnapshot, SchoolRow, diff,
@@ -157,8 +157,14 @@ pub struct SyncPlan {
     pub exclusions: Vec<ExclusionResult>,
 }
 
-/// Share (percent) of people without a usable email above which DataGuard is assumed.
-const DATAGUARD_PERCENT: usize = 50;
+/// Share (percent) of people without a usable email (masked, empty or not an address)
+/// above which DataGuard is assumed.
+pub const DATAGUARD_PERCENT: usize = 50;
+
+/// Share (percent) of people whose email carries a mask (`****`, `j***@x.org`, ...) above
+/// which DataGuard is assumed. Lower than [`DATAGUARD_PERCENT`]: young students often have
+/// no email at all, but a masked one is never real data.
+pub const DATAGUARD_MASKED_PERCENT: usize = 10;
 
 /// Decides a sync.
 pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
@@ -262,19 +268,19 @@ impl<'a> Planner<'a> {
             .collect();
         let unusable = considered
             .iter()
-            .filter(|c| match_key(c.user.email.as_deref(), MergeKey::Email).is_err())
+            .filter(|c| usable_email(c.user.email.as_deref()).is_err())
             .count();
-        if !considered.is_empty() && unusable * 100 > considered.len() * DATAGUARD_PERCENT {
-            let masked = considered
-                .iter()
-                .filter(|c| {
-                    match_key(c.user.email.as_deref(), MergeKey::Email)
-                        == Err(UnusableEmail::Masked)
-                })
-                .count();
+        let masked = considered
+            .iter()
+            .filter(|c| usable_email(c.user.email.as_deref()) == Err(UnusableEmail::Masked))
+            .count();
+        let total = considered.len();
+        if total > 0
+            && (unusable * 100 > total * DATAGUARD_PERCENT
+                || masked * 100 > total * DATAGUARD_MASKED_PERCENT)
+        {
             let message = format!(
-                "{unusable} of {} people have no usable email ({masked} masked, {} empty): ClassLink DataGuard appears to hide the email field, so nobody can be matched. Turn DataGuard off for this app's email fields.",
-                considered.len(),
+                "{unusable} of {total} people have no usable email ({masked} masked, {} empty or not an address): ClassLink DataGuard appears to hide the email field (more than {DATAGUARD_MASKED_PERCENT}% masked or {DATAGUARD_PERCENT}% unusable), so people cannot be matched safely. Nothing was changed. Turn DataGuard off for this app's email fields.",
                 unusable - masked
             );
             return self.failed(ErrorCode::DataGuardMasked, message, &frozen);
@@ -426,7 +432,7 @@ impl<'a> Planner<'a> {
 
     /// Enabled students, teachers and staff, less those whose only schools are excluded and,
     /// with Respect Enrolment Date, students without a current enrollment.
-    fn candidates(&self) -> Vec<Candidate<'a>> {
+    fn candidates(&mut self) -> Vec<Candidate<'a>> {
         let roster = self.input.roster;
         let settings = self.settings();
         let currently_enrolled: HashSet<&str> = if settings.respect_enrolment_date {
@@ -447,6 +453,16 @@ impl<'a> Planner<'a> {
                 Some(Role::Administrator | Role::Aide | Role::Proctor) => PersonRole::Staff,
                 _ => continue,
             };
+            if user.enabled_invalid {
+                let school = user
+                    .orgs
+                    .iter()
+                    .find(|o| self.schools.contains_key(o.as_str()))
+                    .map(String::as_str);
+                self.problems.add("InvalidEnabledUser", school, "users", &user.sourced_id, || {
+                    "enabledUser is neither true nor false; the user is treated as disabled and not synced.".into()
+                });
+            }
             if !user.enabled {
                 continue;
             }
@@ -703,7 +719,7 @@ impl<'a> Planner<'a> {
     /// Users of the chosen relationship type who are agents of synced students (the link
     /// may be recorded on either side).
     fn desired_guardians(
-        &self,
+        &mut self,
         candidates: &[Candidate<'_>],
     ) -> (Vec<GuardianRow>, Vec<GuardianLinkRow>) {
         let Some(role) = self.settings().guardian_role else {
@@ -737,6 +753,13 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        let stored_emails: HashMap<&str, &str> = self
+            .input
+            .stored
+            .guardians
+            .iter()
+            .filter_map(|g| Some((g.sourced_id.as_str(), g.email.as_deref()?)))
+            .collect();
         let mut schools_of: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         let mut links = Vec::new();
         for (guardian, student) in pairs {
@@ -756,12 +779,20 @@ impl<'a> Planner<'a> {
             .into_iter()
             .map(|(id, schools)| {
                 let user = guardians[id];
+                if let Some(Err(UnusableEmail::Masked | UnusableEmail::NotAnEmail)) =
+                    user.email.as_deref().map(|e| usable_email(Some(e)))
+                {
+                    let school = schools.first().map(String::as_str);
+                    self.problems.add("UnusableGuardianEmail", school, "users", id, || {
+                        "Guardians whose email is masked by DataGuard or not an address keep the email stored before.".into()
+                    });
+                }
                 GuardianRow {
                     sourced_id: id.to_owned(),
                     relationship: role.as_str().to_owned(),
                     given_name: user.given_name.clone(),
                     family_name: user.family_name.clone(),
-                    email: user.email.clone(),
+                    email: kept_email(user.email.as_deref(), &stored_emails, id),
                     phone: user.phone.clone(),
                     sms: user.sms.clone(),
                     schools: schools.into_iter().collect(),
@@ -795,6 +826,14 @@ impl<'a> Planner<'a> {
             .filter(|(_, id)| identities.contains_key(id))
             .collect();
 
+        let stored_emails: HashMap<&str, &str> = self
+            .input
+            .stored
+            .people
+            .iter()
+            .filter_map(|p| Some((p.sourced_id.as_str(), p.email.as_deref()?)))
+            .collect();
+
         let mut out = Matched::default();
         let mut claimed: HashSet<String> = HashSet::new();
         for candidate in candidates {
@@ -820,7 +859,7 @@ impl<'a> Planner<'a> {
                 sourced_id: user.sourced_id.clone(),
                 identity_id,
                 role: candidate.role,
-                email: user.email.clone(),
+                email: kept_email(user.email.as_deref(), &stored_emails, &user.sourced_id),
                 username: user.username.clone(),
                 given_name: user.given_name.clone(),
                 family_name: user.family_name.clone(),
@@ -841,27 +880,30 @@ impl<'a> Planner<'a> {
     ) -> Option<String> {
         let settings = self.settings();
         let user = candidate.user;
+        let school = candidate.schools.first().map(String::as_str);
+        let key = match match_key(user.email.as_deref(), settings.merge_key) {
+            Ok(key) => Ok(key),
+            Err(why) => {
+                self.problems
+                    .add(why.problem_code(), school, "users", &user.sourced_id, || {
+                        "People without a usable email (empty, masked by DataGuard, or not an address) cannot be matched to existing users; they are left unmatched and their stored email is kept.".into()
+                    });
+                Err(why)
+            }
+        };
+        // The link this ClassLinkSync made before rests on the sourcedId, which DataGuard
+        // does not hide: it stays, whatever the email says now.
         if let Some(id) = stored_links.get(user.sourced_id.as_str()) {
             out.counts.count_matched(candidate.role);
             return Some((*id).to_owned());
         }
-        let school = candidate.schools.first().map(String::as_str);
-        let key = match match_key(user.email.as_deref(), settings.merge_key) {
-            Ok(key) => Some(key),
-            Err(why) => {
-                let code = match why {
-                    UnusableEmail::Missing => "NoEmail",
-                    UnusableEmail::Masked => "MaskedEmail",
-                };
-                self.problems
-                    .add(code, school, "users", &user.sourced_id, || {
-                        "People without a usable email cannot be matched to existing users.".into()
-                    });
-                None
-            }
+        // A masked or missing key never looks a user up and never creates one: every `****`
+        // would be one key, and a created user would duplicate the real one.
+        let Ok(key) = key else {
+            out.counts.unmatched_users += 1;
+            return None;
         };
-        let found = key.map_or(Lookup::None, |k| index.lookup(k));
-        match found {
+        match index.lookup(key) {
             Lookup::One(id) => {
                 if out.created_ids.contains(&id) {
                     // Matched a user this sync created for someone else with the same key.
@@ -894,9 +936,7 @@ impl<'a> Planner<'a> {
                     attributes_from: Some(settings.provider.clone()),
                     attributes_priority: Some(settings.priority),
                 };
-                if let Some(k) = key {
-                    index.add(k, &identity.id);
-                }
+                index.add(key, &identity.id);
                 out.created_ids.insert(identity.id.clone());
                 out.counts.created_users += 1;
                 let id = identity.id.clone();
@@ -1022,6 +1062,19 @@ impl Counts {
             PersonRole::Teacher => self.matched_teachers += 1,
             PersonRole::Staff => self.matched_staff += 1,
         }
+    }
+}
+
+/// The email to store for a record: the feed's when it is a usable address, otherwise the
+/// one stored before (if any). A mask, a blank or junk never replaces a stored email.
+fn kept_email(
+    feed: Option<&str>,
+    stored: &HashMap<&str, &str>,
+    sourced_id: &str,
+) -> Option<String> {
+    match usable_email(feed) {
+        Ok(email) => Some(email.to_owned()),
+        Err(_) => stored.get(sourced_id).map(|e| (*e).to_owned()),
     }
 }
 

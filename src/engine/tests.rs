@@ -12,6 +12,7 @@ use crate::oneroster::records::{
 const TODAY: Date = date(2026, 11, 28);
 
 /// A district builder: one school year holding today with a current and a past term.
+#[derive(Clone)]
 struct District {
     roster: Roster,
 }
@@ -71,6 +72,7 @@ impl District {
             sourced_id: id.into(),
             status: Status::Active,
             enabled: true,
+            enabled_invalid: false,
             role: Some(role),
             email: email.map(str::to_owned),
             username: None,
@@ -401,7 +403,7 @@ fn a_key_shared_by_two_users_leaves_the_person_unmatched_with_a_problem() {
 }
 
 #[test]
-fn a_person_without_email_is_created_once_and_then_matched_by_the_stored_link() {
+fn a_person_without_email_is_never_created_and_stays_unmatched() {
     let district = District::new()
         .school("s1", "Riverside")
         .class("c1", "s1", "t-now")
@@ -413,11 +415,177 @@ fn a_person_without_email_is_created_once_and_then_matched_by_the_stored_link() 
     let mut identities = Vec::new();
     let first = run(&settings(), &district.roster, &identities, &stored, &[]);
     assert!(first.report.problems.iter().any(|p| p.code == "NoEmail"));
-    assert_eq!(first.report.counts.created_users, 3);
+    assert_eq!(first.report.counts.created_users, 2);
+    assert_eq!(first.report.counts.unmatched_users, 3);
     apply(&first, &mut stored, &mut identities);
+    let p3 = stored.people.iter().find(|p| p.sourced_id == "p3");
+    assert_eq!(p3.and_then(|p| p.identity_id.clone()), None);
     let second = run(&settings(), &district.roster, &identities, &stored, &[]);
-    assert_eq!(second.report.counts.matched_students, 3);
+    assert_eq!(second.report.counts.matched_students, 2);
+    assert_eq!(second.report.counts.unmatched_users, 1);
     assert_eq!(second.report.counts.created_users, 0);
+}
+
+/// Twenty students of one school, `p0`..`p19`, all with a platform user of the same email.
+fn twenty_seeded_students() -> (District, Vec<Identity>) {
+    let mut district = District::new()
+        .school("s1", "Riverside")
+        .class("c1", "s1", "t-now");
+    let mut identities = Vec::new();
+    for n in 0..20 {
+        let id = format!("p{n}");
+        identities.push(identity(
+            &format!("platform-{n}"),
+            &format!("{id}@riverside.edu"),
+        ));
+        district = district.student(&id, "s1").enroll(&id, "c1", None, None);
+    }
+    (district, identities)
+}
+
+fn set_email(district: &mut District, id: &str, email: Option<&str>) {
+    if let Some(u) = district
+        .roster
+        .users
+        .iter_mut()
+        .find(|u| u.sourced_id == id)
+    {
+        u.email = email.map(str::to_owned);
+    }
+}
+
+#[test]
+fn masked_missing_or_junk_keys_never_create_or_claim_a_user() {
+    let (mut district, identities) = twenty_seeded_students();
+    set_email(&mut district, "p0", Some("****"));
+    set_email(&mut district, "p1", Some("   "));
+    set_email(&mut district, "p2", Some("not-an-address"));
+    // A platform user imported with a masked email must not be found by a masked key.
+    let mut identities = identities;
+    identities.push(identity("platform-masked", "****"));
+    for key in [MergeKey::Email, MergeKey::EmailWithoutDomain] {
+        let s = SyncSettings {
+            merge_key: key,
+            ..settings()
+        };
+        let plan = run(
+            &s,
+            &district.roster,
+            &identities,
+            &ProviderSnapshot::default(),
+            &[],
+        );
+        assert_eq!(
+            plan.report.result,
+            SyncResult::Succeeded,
+            "{}",
+            plan.report.message
+        );
+        let c = plan.report.counts;
+        assert_eq!(
+            c.created_users, 0,
+            "{key:?}: no user is created for a bad key"
+        );
+        assert_eq!(c.unmatched_users, 3, "{key:?}");
+        assert_eq!(c.matched_students, 17, "{key:?}");
+        let changes = plan.changes.expect("changes");
+        assert!(changes.new_identities.is_empty());
+        for bad in ["p0", "p1", "p2"] {
+            let row = changes.people.insert.iter().find(|p| p.sourced_id == bad);
+            let row = row.expect("the person is still synced");
+            assert_eq!(row.identity_id, None, "{key:?}: {bad} claims no user");
+            assert_eq!(row.email, None, "{key:?}: a mask is never stored");
+        }
+        for code in ["MaskedEmail", "NoEmail", "InvalidEmail"] {
+            assert!(
+                plan.report.problems.iter().any(|p| p.code == code),
+                "{key:?}: {code} listed"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_masked_email_never_replaces_a_stored_email() {
+    let (clean, mut identities) = twenty_seeded_students();
+    let clean = clean
+        .user("g1", Role::Guardian, Some("g1@home.example"), &[])
+        .agent("p3", "g1");
+    let s = SyncSettings {
+        guardian_role: Some(GuardianRole::Guardian),
+        ..settings()
+    };
+    let mut stored = ProviderSnapshot::default();
+    let first = run(&s, &clean.roster, &identities, &stored, &[]);
+    apply(&first, &mut stored, &mut identities);
+    let before = (stored.clone(), identities.clone());
+
+    let mut masked = clean.clone();
+    set_email(&mut masked, "p3", Some("p***@riverside.edu"));
+    set_email(&mut masked, "p4", Some(""));
+    set_email(&mut masked, "g1", Some("****"));
+    let plan = run(&s, &masked.roster, &identities, &stored, &[]);
+    assert_eq!(
+        plan.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        plan.report.message
+    );
+    assert_eq!(
+        plan.report.counts.matched_students, 20,
+        "the links this sync made before stay"
+    );
+    let changes = plan.changes.as_ref().expect("changes");
+    assert!(
+        changes.people.update.is_empty(),
+        "no stored email is overwritten"
+    );
+    assert!(changes.guardians.update.is_empty(), "nor a guardian's");
+    assert!(changes.new_identities.is_empty() && changes.identity_updates.is_empty());
+    apply(&plan, &mut stored, &mut identities);
+    assert!(
+        before == (stored, identities),
+        "the store is exactly as before"
+    );
+}
+
+#[test]
+fn more_than_a_tenth_masked_fails_with_dataguard_and_changes_nothing() {
+    let (mut district, identities) = twenty_seeded_students();
+    // 2 of 20 masked is the limit (10%): still synced, nobody created.
+    set_email(&mut district, "p0", Some("****"));
+    set_email(&mut district, "p1", Some("x***@riverside.edu"));
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &identities,
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(
+        plan.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        plan.report.message
+    );
+    assert_eq!(plan.report.counts.created_users, 0);
+    // A third is more than a tenth.
+    set_email(&mut district, "p2", Some("xxxx@xxxx.xxx"));
+    let plan = run(
+        &settings(),
+        &district.roster,
+        &identities,
+        &ProviderSnapshot::default(),
+        &[],
+    );
+    assert_eq!(plan.report.result, SyncResult::Failed);
+    assert_eq!(plan.report.error_code, Some(ErrorCode::DataGuardMasked));
+    assert!(
+        plan.report.message.contains("3 masked"),
+        "{}",
+        plan.report.message
+    );
+    assert!(plan.changes.is_none());
 }
 
 #[test]
@@ -961,4 +1129,35 @@ fn people_left_out_on_purpose_do_not_trip_the_shrink_guard() {
         plan.report.message
     );
     assert_eq!(plan.changes.expect("changes").people.delete.len(), 3);
+}
+
+#[test]
+fn a_junk_enabled_user_is_named_and_not_synced() {
+    let mut district = District::two_schools();
+    if let Some(u) = district
+        .roster
+        .users
+        .iter_mut()
+        .find(|u| u.sourced_id == "p3")
+    {
+        u.enabled = false;
+        u.enabled_invalid = true;
+    }
+    let plan = on_empty_store(&settings(), &district.roster, &[]);
+    assert_eq!(
+        plan.report.result,
+        SyncResult::Succeeded,
+        "{}",
+        plan.report.message
+    );
+    let problem = plan
+        .report
+        .problems
+        .iter()
+        .find(|p| p.code == "InvalidEnabledUser")
+        .expect("InvalidEnabledUser is listed");
+    assert_eq!(problem.record.as_deref(), Some("p3"));
+    assert_eq!(problem.school.as_deref(), Some("s2"));
+    let changes = plan.changes.expect("changes");
+    assert!(changes.people.insert.iter().all(|p| p.sourced_id != "p3"));
 }

@@ -105,19 +105,28 @@ pub enum Auth {
 }
 
 impl Auth {
-    /// Every credential in this auth method, so error messages can be scrubbed of them.
-    pub(crate) fn secrets(&self) -> Vec<&str> {
+    /// Every credential in this auth method as the client sends it, so error messages can
+    /// be scrubbed of them: the secret, and for OAuth 2.0 the HTTP Basic value it makes.
+    /// (OAuth 2.0 access tokens are added as they are obtained.)
+    pub(crate) fn secrets(&self) -> Vec<String> {
         match self {
-            Auth::OAuth1 { client_secret, .. } => vec![client_secret.expose()],
-            Auth::OAuth2ClientCredentials { client_secret, .. } => vec![client_secret.expose()],
-            Auth::Bearer { token } => vec![token.expose()],
+            Auth::OAuth1 { client_secret, .. } => vec![client_secret.expose().to_owned()],
+            Auth::OAuth2ClientCredentials {
+                client_id,
+                client_secret,
+                ..
+            } => vec![
+                client_secret.expose().to_owned(),
+                super::transport::basic_credentials(client_id, client_secret.expose()),
+            ],
+            Auth::Bearer { token } => vec![token.expose().to_owned()],
         }
     }
 }
 
 /// Retries of failed requests: exponential backoff with full jitter.
 ///
-/// A request answered 429, 5xx (except 501) or cut off by a connection reset is tried
+/// A request answered 429, 5xx (except 501), timed out, or cut off by a connection reset is tried
 /// again after a random wait between zero and `min(cap, base * 2^n)`, or after the
 /// server's `Retry-After` when it sends one. A single request is tried at most
 /// `attempts` times, and one fetch (a whole roster or one collection) spends at most

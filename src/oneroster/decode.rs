@@ -362,6 +362,28 @@ impl<'de> Deserialize<'de> for Flag {
     }
 }
 
+/// `enabledUser`: absent, one of the spec's values (`true`/`false`, as booleans or
+/// strings), or anything else (`"yes"`, `1`, `""`, `null`), which is kept apart so the
+/// engine can name it instead of guessing.
+#[derive(Default)]
+enum EnabledFlag {
+    #[default]
+    Absent,
+    Valid(bool),
+    Invalid,
+}
+
+impl<'de> Deserialize<'de> for EnabledFlag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Scalar::deserialize(deserializer)? {
+            Scalar::Bool(b) => EnabledFlag::Valid(b),
+            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("true") => EnabledFlag::Valid(true),
+            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("false") => EnabledFlag::Valid(false),
+            _ => EnabledFlag::Invalid,
+        })
+    }
+}
+
 /// A date field: `YYYY-MM-DD`, or a date-time whose date part is taken.
 #[derive(Default)]
 struct Day(Option<Date>);
@@ -644,7 +666,7 @@ struct RawRoleEntry {
 pub(crate) struct RawUser {
     sourced_id: Text,
     status: Text,
-    enabled_user: Flag,
+    enabled_user: EnabledFlag,
     role: Text,
     roles: List<Element<RawRoleEntry>>,
     email: Text,
@@ -700,7 +722,12 @@ impl Record for User {
         Some(User {
             sourced_id,
             status: Status::parse(raw.status.0.as_deref()),
-            enabled: raw.enabled_user.0.unwrap_or(true),
+            // Only the spec's values enable a user: junk is named and treated as disabled.
+            enabled: matches!(
+                raw.enabled_user,
+                EnabledFlag::Absent | EnabledFlag::Valid(true)
+            ),
+            enabled_invalid: matches!(raw.enabled_user, EnabledFlag::Invalid),
             role,
             email: raw.email.0,
             username: raw.username.0,
@@ -773,8 +800,9 @@ pub(crate) fn imsx_description(body: &[u8]) -> Option<String> {
         .join(" ")
         .chars()
         .filter(|c| !c.is_control())
-        .take(300)
         .collect();
+    // Cut generously here; the message quotes at most `QUOTE_CHARS`, after redaction.
+    let single_line = super::redact::cap(&single_line, super::redact::READ_CHARS);
     if single_line.is_empty() {
         None
     } else {
@@ -833,6 +861,29 @@ mod tests {
         assert_eq!(u.orgs, vec!["s1"]);
         assert_eq!(u.grades, vec!["09", "10"]);
         assert_eq!(u.identifier.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn only_the_specs_enabled_user_values_enable_a_user() {
+        for (value, enabled, invalid) in [
+            ("", true, false),
+            (r#","enabledUser":true"#, true, false),
+            (r#","enabledUser":" TRUE ""#, true, false),
+            (r#","enabledUser":"false""#, false, false),
+            (r#","enabledUser":"yes""#, false, true),
+            (r#","enabledUser":"1""#, false, true),
+            (r#","enabledUser":1"#, false, true),
+            (r#","enabledUser":"""#, false, true),
+            (r#","enabledUser":null"#, false, true),
+        ] {
+            let body = format!(r#"{{"users":[{{"sourcedId":"u1"{value}}}]}}"#);
+            let u = &users(&body).unwrap().records[0];
+            assert_eq!(
+                (u.enabled, u.enabled_invalid),
+                (enabled, invalid),
+                "{value}"
+            );
+        }
     }
 
     #[test]

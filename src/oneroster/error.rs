@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::redact::{QUOTE_CHARS, Redactor, cap};
 use crate::error_code::ErrorCode;
 
 /// Why a fetch from the Roster Server failed. [`Error::code`] is the stable code the
@@ -67,13 +68,18 @@ pub enum Error {
         /// Status and description, or what was wrong with the answer.
         reason: String,
     },
-    /// One request took longer than the request timeout.
-    #[error("the request to {url} timed out after {}s", after.as_secs())]
+    /// One request took longer than the request timeout, on every attempt.
+    #[error(
+        "the request to {url} timed out (no answer within {}s) after {attempts} attempt(s)",
+        after.as_secs_f32()
+    )]
     RequestTimeout {
         /// The URL (no query).
         url: String,
         /// The request timeout.
         after: Duration,
+        /// Tries made.
+        attempts: u32,
     },
     /// 429 after every retry.
     #[error(
@@ -166,14 +172,14 @@ impl Error {
         }
     }
 
-    /// Replaces every occurrence of a credential in the free-text parts of the error
-    /// (a server may echo what it was sent).
-    pub(crate) fn scrub(mut self, secrets: &[&str]) -> Self {
+    /// Removes every credential from the free-text parts of the error (a server may echo
+    /// what it was sent, in any encoding): see [`Redactor`].
+    pub(crate) fn scrub(mut self, redactor: &Redactor) -> Self {
+        // Redact first, then cut: a cut credential would no longer be recognised.
         let clean = |text: &mut String| {
-            for secret in secrets.iter().filter(|s| s.len() >= 4) {
-                if text.contains(secret) {
-                    *text = text.replace(secret, "[redacted]");
-                }
+            let redacted = cap(&redactor.redact(text), QUOTE_CHARS);
+            if redacted != *text {
+                *text = redacted;
             }
         };
         match &mut self {
@@ -233,7 +239,7 @@ mod tests {
             attempts: 3,
             description: Some("bad key topsecret123 given".into()),
         }
-        .scrub(&["topsecret123"]);
+        .scrub(&Redactor::new(["topsecret123"]));
         assert!(!e.to_string().contains("topsecret123"), "{e}");
         assert!(e.to_string().contains("[redacted]"));
     }

@@ -19,6 +19,7 @@ mod decode;
 mod error;
 mod oauth1;
 pub mod records;
+mod redact;
 mod transport;
 mod url;
 

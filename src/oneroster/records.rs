@@ -205,8 +205,12 @@ pub struct User {
     pub sourced_id: String,
     /// `status`.
     pub status: Status,
-    /// `enabledUser` (bool or the strings `"true"`/`"false"`); missing means enabled.
+    /// `enabledUser` (bool or the strings `"true"`/`"false"`); missing means enabled,
+    /// anything else disabled (see `enabled_invalid`).
     pub enabled: bool,
+    /// `enabledUser` held something other than the spec's values (`"yes"`, `1`, `null`,
+    /// ...): the user is treated as disabled and the sync names the record.
+    pub enabled_invalid: bool,
     /// `role` (1.1) or the primary `roles[].role` (1.2).
     pub role: Option<Role>,
     /// `email`.

@@ -21,6 +21,7 @@ use super::config::{
 use super::decode::{DecodeError, imsx_description, looks_like_html};
 use super::error::Error;
 use super::oauth1::{Nonce, authorization_header};
+use super::redact::Redactor;
 use super::url::{Target, display_url, encode, parse_http_url};
 
 /// Retries left for one fetch, shared by all of its requests.
@@ -74,7 +75,7 @@ pub(crate) struct Transport {
     request_timeout: Duration,
     max_page_bytes: usize,
     in_flight: Semaphore,
-    secrets: Vec<String>,
+    redactor: Redactor,
     on_retry: Option<RetryObserver>,
 }
 
@@ -102,12 +103,7 @@ impl Transport {
             request_timeout: config.request_timeout,
             max_page_bytes: config.max_page_bytes,
             in_flight: Semaphore::new(config.max_concurrent_requests.max(1)),
-            secrets: config
-                .auth
-                .secrets()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            redactor: Redactor::new(config.auth.secrets().iter().map(String::as_str)),
             on_retry: config.on_retry.clone(),
         })
     }
@@ -153,8 +149,7 @@ impl Transport {
     }
 
     fn scrub(&self, error: Error) -> Error {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        error.scrub(&secrets)
+        error.scrub(&self.redactor)
     }
 
     async fn get_page_once(
@@ -249,8 +244,9 @@ impl Transport {
         }
     }
 
-    /// Maps a transport error: timeouts and connection failures are final, anything
-    /// that breaks an established exchange is a reset worth retrying.
+    /// Maps a transport error: connection failures are final; a timeout is retried like a
+    /// 5xx (one slow page must not fail a sync; the sync deadline bounds the retries), and
+    /// anything that breaks an established exchange is a reset worth retrying.
     fn transport_failure(&self, error: reqwest::Error, shown: &str) -> Failure {
         let url = shown.to_owned();
         if error.is_connect() {
@@ -260,10 +256,14 @@ impl Transport {
             });
         }
         if error.is_timeout() {
-            return Failure::Final(Error::RequestTimeout {
-                url,
-                after: self.request_timeout,
-            });
+            return Failure::Retry {
+                error: Error::RequestTimeout {
+                    url,
+                    after: self.request_timeout,
+                    attempts: 1,
+                },
+                retry_after: None,
+            };
         }
         Failure::Retry {
             error: Error::ConnectionReset {
@@ -422,6 +422,7 @@ fn with_attempts(mut error: Error, n: u32) -> Error {
     match &mut error {
         Error::RateLimited { attempts, .. }
         | Error::ServerError { attempts, .. }
+        | Error::RequestTimeout { attempts, .. }
         | Error::ConnectionReset { attempts, .. } => *attempts = n,
         _ => {}
     }
@@ -435,7 +436,9 @@ fn with_description(text: &str, description: Option<String>) -> String {
     }
 }
 
-/// The `imsx_description` of an error answer (its body read up to 64 KiB).
+/// What the server said in an error answer (its body read up to 64 KiB): RFC 6749's
+/// `error` and `error_description` (`insufficient_scope`, `invalid_token`), or
+/// OneRoster's `imsx_description`. Redacted and cut by the caller.
 async fn error_description(mut response: Response) -> Option<String> {
     const LIMIT: usize = 64 * 1024;
     let mut body = Vec::new();
@@ -445,7 +448,8 @@ async fn error_description(mut response: Response) -> Option<String> {
             return None;
         }
     }
-    imsx_description(&body)
+    let text = oauth_error_text(&body);
+    text.strip_prefix(": ").map(str::to_owned)
 }
 
 fn is_html(headers: &HeaderMap) -> bool {
@@ -638,16 +642,18 @@ impl Authenticator {
                 client_id,
                 client_secret,
                 method,
-            } => (
-                authorization_header(
+            } => {
+                let header = authorization_header(
                     target,
                     client_id,
                     client_secret.expose(),
                     *method,
                     &Nonce::fresh(),
-                ),
-                None,
-            ),
+                );
+                // A server may echo the signature: it is redacted like a secret.
+                transport.redactor.remember_signature(&header);
+                (header, None)
+            }
             Authenticator::Bearer(token) => (format!("Bearer {}", token.expose()), None),
             Authenticator::OAuth2(oauth2) => {
                 let (token, generation) = oauth2.token(budget, transport).await?;
@@ -690,6 +696,8 @@ impl OAuth2 {
             .with_retries(budget, || self.request_token(&transport.http))
             .await
             .map_err(|e| transport.scrub(e))?;
+        // A server may echo the token it issued: from now on it is redacted like a secret.
+        transport.redactor.remember(value.expose());
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         *cache = Some(CachedToken {
             value: value.clone(),
@@ -710,12 +718,7 @@ impl OAuth2 {
             form.push_str("&scope=");
             form.push_str(&encode(&self.scopes.join(" ")));
         }
-        // RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic.
-        let basic = BASE64.encode(format!(
-            "{}:{}",
-            form_encode(&self.client_id),
-            form_encode(self.client_secret.expose())
-        ));
+        let basic = basic_credentials(&self.client_id, self.client_secret.expose());
         let mut authorization = HeaderValue::from_str(&format!("Basic {basic}")).map_err(|_| {
             Failure::Final(failed("the client id cannot be sent in a header".into()))
         })?;
@@ -737,9 +740,10 @@ impl OAuth2 {
                 }));
             }
             Err(e) if e.is_timeout() => {
-                return Err(Failure::Final(failed(
-                    "the token endpoint timed out".into(),
-                )));
+                return Err(Failure::Retry {
+                    error: failed("the token endpoint did not answer in time".into()),
+                    retry_after: None,
+                });
             }
             Err(e) => {
                 return Err(Failure::Retry {
@@ -778,8 +782,22 @@ impl OAuth2 {
             }
         }
         if !status.is_success() {
+            let likely = match status {
+                // No token endpoint there: a credentials message would send the admin
+                // looking in the wrong place.
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+                    "the token URL is wrong: no OAuth 2.0 token endpoint answers there (check credentials.tokenUrl)"
+                }
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => {
+                    "the token endpoint refused the client: check the Client Key and Client Secret, and the scopes"
+                }
+                StatusCode::FORBIDDEN => {
+                    "the token endpoint does not let this client have a token: check the app's access in ClassLink and the scopes"
+                }
+                _ => "the token endpoint refused the request",
+            };
             return Err(Failure::Final(failed(format!(
-                "the token endpoint refused the client ({}){}",
+                "{likely} ({}){}",
                 status.as_u16(),
                 oauth_error_text(&body)
             ))));
@@ -821,6 +839,16 @@ fn refresh_after(lifetime: Duration) -> Duration {
     lifetime.saturating_sub(margin)
 }
 
+/// The HTTP Basic value for the token request. RFC 6749 §2.3.1: id and secret
+/// form-encoded, then Base64.
+pub(crate) fn basic_credentials(client_id: &str, client_secret: &str) -> String {
+    BASE64.encode(format!(
+        "{}:{}",
+        form_encode(client_id),
+        form_encode(client_secret)
+    ))
+}
+
 /// `application/x-www-form-urlencoded` for the Basic credentials (spaces as `+`).
 fn form_encode(value: &str) -> String {
     encode(value).replace("%20", "+")
@@ -834,13 +862,15 @@ fn oauth_error_text(body: &[u8]) -> String {
         error_description: Option<String>,
     }
     let clean = |s: &str| -> String {
-        s.split_whitespace()
+        let single_line: String = s
+            .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
             .chars()
             .filter(|c| !c.is_control())
-            .take(200)
-            .collect()
+            .collect();
+        // Cut generously here; the message quotes at most `QUOTE_CHARS`, after redaction.
+        super::redact::cap(&single_line, super::redact::READ_CHARS)
     };
     if let Ok(parsed) = serde_json::from_slice::<OAuthError>(body) {
         let parts: Vec<String> = [parsed.error, parsed.error_description]

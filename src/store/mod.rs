@@ -121,7 +121,9 @@ pub fn normalise_url(url: &str) -> Result<(String, Backend), StoreError> {
         return Ok((sqlite_url(path), Backend::Sqlite));
     }
     if url.contains("://") || url.is_empty() {
-        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        // Only the scheme: the rest may hold a password.
+        let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
+        return Err(StoreError::UnsupportedUrl(format!("{scheme}://...")));
     }
     Ok((sqlite_url(url), Backend::Sqlite))
 }

@@ -78,6 +78,12 @@ pub async fn run(
 ) -> SyncOutcome {
     let started = Timestamp::now();
     let today = today.unwrap_or_else(|| today_in(job.region, started));
+    tracing::info!(
+        namespace = %job.settings.namespace,
+        provider = %job.settings.provider,
+        trigger = trigger.as_str(),
+        "sync started"
+    );
     let mut log = vec![format!(
         "{} sync of {}/{} started; dates as of {today}",
         trigger.as_str(),

@@ -64,6 +64,31 @@ pub async fn sync_once(store: &Store, sync: &ClassLinkSync, confirm_shrink: bool
     sync::run(&job, store, Trigger::Manual, Some(AS_OF), |_| {}).await
 }
 
+/// Seeds namespace `schools` with the platform's users of `sim` (its `platform-users`
+/// CSV, as `identities import` would), so a sync should match everyone.
+pub async fn seed_platform_users(store: &Store, sim: &Sim) -> usize {
+    let csv = sim.platform_users_csv();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let people: Vec<classlink_operator::store::NewIdentity> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("a CSV row");
+            let field = |i: usize| r.get(i).filter(|v| !v.is_empty()).map(str::to_owned);
+            classlink_operator::store::NewIdentity {
+                email: r[0].to_owned(),
+                given_name: field(1),
+                family_name: field(2),
+                role: field(3),
+            }
+        })
+        .collect();
+    store
+        .import_identities("schools", &people)
+        .await
+        .expect("the platform's users import");
+    people.len()
+}
+
 /// Writes the files a user keeps in Git for `sync`: the ClassLinkSync and its Secret.
 pub fn write_resource_files(dir: &Path, sync: &ClassLinkSync) {
     let secret = serde_json::json!({

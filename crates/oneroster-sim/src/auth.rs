@@ -157,6 +157,15 @@ impl Auth {
         }
     }
 
+    /// The OAuth 2.0 access tokens issued and not yet expired (for tests that check a
+    /// client never shows one).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        match self.tokens.lock() {
+            Ok(tokens) => tokens.keys().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().keys().cloned().collect(),
+        }
+    }
+
     /// Checks the Authorization header of an API request.
     /// `url` is `scheme://host[:port]/path` as the client addressed it.
     pub fn check(

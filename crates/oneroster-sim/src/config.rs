@@ -120,6 +120,12 @@ pub enum Fault {
     NextPastEnd(bool),
     /// Collections answer a bare JSON array instead of an envelope.
     BareArray(bool),
+    /// Error answers (API and token endpoint) quote the request's `Authorization` header
+    /// and the bare credential in it, as a careless server's debug output does.
+    EchoCredentials(bool),
+    /// Share of users whose `enabledUser` is junk (`"yes"`, `"1"`, `"TRUE "`, `""`, `null`
+    /// in turn) instead of `"true"`/`"false"`.
+    JunkEnabled(f64),
 }
 
 fn parse_share(name: &str, v: &str) -> Result<f64, String> {
@@ -156,6 +162,8 @@ impl Fault {
             Fault::Minimal(_) => "minimal",
             Fault::NextPastEnd(_) => "next-past-end",
             Fault::BareArray(_) => "bare-array",
+            Fault::EchoCredentials(_) => "echo-credentials",
+            Fault::JunkEnabled(_) => "junk-enabled",
         }
     }
 
@@ -195,10 +203,13 @@ impl Fault {
             "minimal" => Fault::Minimal(parse_bool(name, value)?),
             "next-past-end" => Fault::NextPastEnd(parse_bool(name, value)?),
             "bare-array" => Fault::BareArray(parse_bool(name, value)?),
+            "echo-credentials" => Fault::EchoCredentials(parse_bool(name, value)?),
+            "junk-enabled" => Fault::JunkEnabled(parse_share(name, value)?),
             other => {
                 return Err(format!(
                     "unknown fault {other:?} (rate-limit, server-error, latency-ms, reset, truncate, \
-                     perm-rev-change, mask-emails, incomplete-school, minimal, next-past-end, bare-array)"
+                     perm-rev-change, mask-emails, incomplete-school, minimal, next-past-end, bare-array, \
+                     echo-credentials, junk-enabled)"
                 ));
             }
         })
@@ -230,6 +241,8 @@ pub struct Faults {
     pub minimal: bool,
     pub next_past_end: bool,
     pub bare_array: bool,
+    pub echo_credentials: bool,
+    pub junk_enabled: Option<f64>,
 }
 
 impl Faults {
@@ -250,6 +263,8 @@ impl Faults {
             Fault::Minimal(b) => self.minimal = b,
             Fault::NextPastEnd(b) => self.next_past_end = b,
             Fault::BareArray(b) => self.bare_array = b,
+            Fault::EchoCredentials(b) => self.echo_credentials = b,
+            Fault::JunkEnabled(s) => self.junk_enabled = nz(s),
         }
     }
 }

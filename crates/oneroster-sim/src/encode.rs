@@ -15,6 +15,14 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// What DataGuard puts in a hidden email, in turn (the k-th hidden address takes entry
+/// `k % 4`): odd k masked (whole, or partly as ClassLink shows it), even k empty or blank.
+pub const MASKED_EMAILS: [&str; 4] = ["", "****", " ", "s*****@sd***.example.edu"];
+
+/// What the `junk-enabled` fault sends as `enabledUser`, in turn (the k-th hit user takes
+/// entry `k % 5`); `null` is written as JSON null. None is a OneRoster value.
+pub const JUNK_ENABLED: [&str; 5] = ["yes", "1", "", "enabled", "null"];
+
 /// The record kinds the API serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -240,6 +248,7 @@ pub struct Ctx<'a> {
     /// Absolute OneRoster base URL for hrefs, e.g. `http://127.0.0.1:8080/ims/oneroster/v1p1`.
     pub href_base: &'a str,
     pub mask_emails: Option<f64>,
+    pub junk_enabled: Option<f64>,
     pub incomplete_school: Option<u32>,
     pub scratch: String,
 }
@@ -250,6 +259,7 @@ impl<'a> Ctx<'a> {
             ds,
             href_base,
             mask_emails: None,
+            junk_enabled: None,
             incomplete_school: None,
             scratch: String::new(),
         }
@@ -458,7 +468,16 @@ impl<'a> Ctx<'a> {
             w.str("username", s);
         }
         w.raw("userIds", b"[]");
-        w.str("enabledUser", if u.enabled { "true" } else { "false" });
+        match self.junk_enabled {
+            Some(share) if share_hits(u64::from(i) + 1, share) => {
+                let k = ((u64::from(i) + 1) as f64 * share + 1e-9).floor() as u64;
+                match JUNK_ENABLED[(k % JUNK_ENABLED.len() as u64) as usize] {
+                    "null" => w.raw("enabledUser", b"null"),
+                    junk => w.str("enabledUser", junk),
+                }
+            }
+            _ => w.str("enabledUser", if u.enabled { "true" } else { "false" }),
+        }
         w.str("givenName", ds.given_name(u));
         w.str("familyName", ds.family_name(u));
         w.str(
@@ -476,11 +495,8 @@ impl<'a> Ctx<'a> {
             match self.mask_emails {
                 Some(share) if share_hits(u64::from(i) + 1, share) => {
                     // DataGuard hides the address: empty for some, masked for others.
-                    // The k-th hidden address: odd k masked, even k empty.
                     let k = ((u64::from(i) + 1) as f64 * share + 1e-9).floor() as u64;
-                    if k % 2 == 1 {
-                        s.push_str("****");
-                    }
+                    s.push_str(MASKED_EMAILS[(k % MASKED_EMAILS.len() as u64) as usize]);
                 }
                 _ => ds.write_email(i, u, s),
             }

@@ -45,6 +45,12 @@ pub fn build_dataset(config: &SimConfig) -> anyhow::Result<model::Dataset> {
     }
 }
 
+/// The platform's users for a configuration (an `identities import` CSV), without
+/// starting a server.
+pub fn platform_users_csv_for(config: &SimConfig) -> anyhow::Result<String> {
+    Ok(stats::platform_users_csv(&build_dataset(config)?))
+}
+
 /// Ground truth for a configuration without starting a server.
 pub fn stats_for(config: &SimConfig) -> anyhow::Result<Stats> {
     Ok(stats::compute(&build_dataset(config)?))
@@ -149,6 +155,31 @@ impl Sim {
     /// Ground truth of the data set as served now.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// The platform's users for this data set as an `identities import` CSV: every
+    /// counted person with their real email (see [`stats::platform_users_csv`]).
+    pub fn platform_users_csv(&self) -> String {
+        stats::platform_users_csv(&self.shared.dataset())
+    }
+
+    /// The sourcedIds of the users whose `enabledUser` the `junk-enabled` fault replaces
+    /// now (none without the fault), so a test knows exactly who must not be synced.
+    pub fn junk_enabled_users(&self) -> Vec<String> {
+        let Some(share) = self.faults().junk_enabled else {
+            return Vec::new();
+        };
+        let ds = self.shared.dataset();
+        ds.users
+            .iter_live()
+            .filter(|(i, _)| rng::share_hits(u64::from(*i) + 1, share))
+            .map(|(i, _)| ds.users.sid(i))
+            .collect()
+    }
+
+    /// The OAuth 2.0 access tokens issued and not yet expired.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.auth.issued_tokens()
     }
 
     /// The current `x-perm-rev`.

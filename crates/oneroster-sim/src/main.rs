@@ -1,4 +1,4 @@
-//! `oneroster-sim serve` and `oneroster-sim stats`.
+//! `oneroster-sim serve`, `oneroster-sim stats` and `oneroster-sim platform-users`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +23,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print the ground-truth counts of the data set as JSON.
     Stats(DataArgs),
+    /// Print the platform's users of the data set as a CSV for
+    /// `classlink-operator identities import` (real emails, never masked).
+    PlatformUsers(DataArgs),
 }
 
 #[derive(Args, Clone)]
@@ -83,7 +86,8 @@ struct ServeArgs {
     auth: Vec<String>,
     /// A fault, NAME=VALUE (repeatable): rate-limit=SHARE[:RETRY_AFTER], server-error=SHARE,
     /// latency-ms=MS, reset=SHARE, truncate=SHARE, perm-rev-change=BOOL, mask-emails=SHARE,
-    /// incomplete-school=SOURCEDID, minimal=BOOL, next-past-end=BOOL, bare-array=BOOL.
+    /// incomplete-school=SOURCEDID, minimal=BOOL, next-past-end=BOOL, bare-array=BOOL,
+    /// echo-credentials=BOOL, junk-enabled=SHARE.
     #[arg(long = "fault")]
     faults: Vec<Fault>,
 }
@@ -122,6 +126,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Stats(d) => {
             let stats = oneroster_sim::stats_for(&config(&d))?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
+        }
+        Command::PlatformUsers(d) => {
+            print!("{}", oneroster_sim::platform_users_csv_for(&config(&d))?);
         }
         Command::Serve(s) => {
             let mut c = config(&s.data)

@@ -203,6 +203,13 @@ impl ApiError {
             description: description.into(),
         }
     }
+    /// With the `echo-credentials` fault: the description quotes what the client sent.
+    fn echoing(mut self, authorization: Option<&str>) -> Self {
+        if let Some(sent) = authorization {
+            self.description = format!("{} ({})", self.description, echo_text(sent));
+        }
+        self
+    }
     fn not_found(what: &str) -> Self {
         ApiError::new(404, "unknownobject", format!("{what} not found"))
     }
@@ -212,6 +219,30 @@ impl From<BadRequest> for ApiError {
     fn from(b: BadRequest) -> Self {
         ApiError::new(400, b.code_minor, b.description)
     }
+}
+
+/// What the `echo-credentials` fault quotes: the whole `Authorization` header, and the bare
+/// credential in it (the Basic value, the token, or the OAuth 1.0a signature decoded), the
+/// two ways a careless server's debug output shows them.
+pub fn echo_text(authorization: &str) -> String {
+    let bare = if let Some(rest) = authorization
+        .strip_prefix("Basic ")
+        .or_else(|| authorization.strip_prefix("Bearer "))
+    {
+        rest.trim().to_string()
+    } else {
+        authorization
+            .split("oauth_signature=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|sig| {
+                percent_encoding::percent_decode_str(sig)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_default()
+    };
+    format!("credential seen: {bare}; request had Authorization: {authorization}")
 }
 
 pub fn error_body(code_minor: &str, description: &str) -> Vec<u8> {
@@ -293,9 +324,24 @@ async fn token(sh: &Shared, req: Request) -> Response {
     let Ok(body) = axum::body::to_bytes(req.into_body(), 64 * 1024).await else {
         return json_response(400, br#"{"error":"invalid_request"}"#.to_vec());
     };
-    let answer = sh
+    let mut answer = sh
         .auth
         .token(auth.as_deref(), &String::from_utf8_lossy(&body));
+    if sh.faults().echo_credentials
+        && answer.status >= 400
+        && let Some(sent) = auth.as_deref()
+        && let Some(object) = answer.body.as_object_mut()
+    {
+        let described = object
+            .get("error_description")
+            .and_then(|d| d.as_str())
+            .unwrap_or("refused")
+            .to_string();
+        object.insert(
+            "error_description".into(),
+            format!("{described} ({})", echo_text(sent)).into(),
+        );
+    }
     let mut r = json_response(
         answer.status,
         serde_json::to_vec(&answer.body).unwrap_or_default(),
@@ -328,6 +374,8 @@ async fn api(sh: &Shared, req: Request) -> Response {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let faults = sh.faults();
+    let echo = authorization.filter(|_| faults.echo_credentials);
     if let Err(r) = sh
         .auth
         .check("GET", &url, query.as_deref(), authorization, &path)
@@ -336,9 +384,8 @@ async fn api(sh: &Shared, req: Request) -> Response {
             Refusal::Unauthorized(d) => ApiError::new(401, "unauthorisedrequest", d),
             Refusal::Forbidden(d) => ApiError::new(403, "forbidden", d),
         };
-        return api_error(sh, e);
+        return api_error(sh, e.echoing(echo));
     }
-    let faults = sh.faults();
     if faults.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
     }
@@ -347,7 +394,7 @@ async fn api(sh: &Shared, req: Request) -> Response {
         if share_hits(n, share) {
             let mut r = api_error(
                 sh,
-                ApiError::new(429, "server_busy", "too many requests, slow down"),
+                ApiError::new(429, "server_busy", "too many requests, slow down").echoing(echo),
             );
             if let Ok(v) = HeaderValue::from_str(&faults.retry_after_secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -361,7 +408,8 @@ async fn api(sh: &Shared, req: Request) -> Response {
             let status = [500, 502, 503][(n % 3) as usize];
             return api_error(
                 sh,
-                ApiError::new(status, "internal_server_error", "simulated server error"),
+                ApiError::new(status, "internal_server_error", "simulated server error")
+                    .echoing(echo),
             );
         }
     }
@@ -379,7 +427,7 @@ async fn api(sh: &Shared, req: Request) -> Response {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match route(sh, &ds, &faults, &segs, query.as_deref(), &path) {
         Ok(answer) => finish(sh, &faults, answer),
-        Err(e) => api_error(sh, e),
+        Err(e) => api_error(sh, e.echoing(echo)),
     }
 }
 
@@ -721,6 +769,7 @@ fn route(
 ) -> Result<Answer, ApiError> {
     let mut ctx = Ctx::new(ds, &sh.href_base);
     ctx.mask_emails = faults.mask_emails;
+    ctx.junk_enabled = faults.junk_enabled;
     ctx.incomplete_school = faults
         .incomplete_school
         .as_deref()

@@ -140,3 +140,40 @@ pub fn compute(ds: &Dataset) -> Stats {
     stats.per_school = per.into_iter().map(|(i, s)| (ds.orgs.sid(i), s)).collect();
     stats
 }
+
+/// The platform's existing users for this data set, as the operator's
+/// `identities import` reads them (`email,given_name,family_name,role`): every counted
+/// student, teacher and staff member with their real (never masked) email. Seeding a store
+/// with it reproduces a district whose users the platform already knows, so a sync should
+/// match everyone and create nobody.
+pub fn platform_users_csv(ds: &Dataset) -> String {
+    let mut out = String::from("email,given_name,family_name,role\n");
+    let mut email = String::new();
+    for (i, u) in ds.users.iter_live() {
+        let role = match u.role {
+            Role::Student => "student",
+            Role::Teacher => "teacher",
+            Role::Administrator | Role::Aide => "staff",
+            Role::Parent | Role::Guardian | Role::Relative => continue,
+        };
+        if !counted(u) {
+            continue;
+        }
+        email.clear();
+        ds.write_email(i, u, &mut email);
+        let field = |v: &str| {
+            if v.contains([',', '"', '\n']) {
+                format!("\"{}\"", v.replace('"', "\"\""))
+            } else {
+                v.to_owned()
+            }
+        };
+        out.push_str(&format!(
+            "{},{},{},{role}\n",
+            field(&email),
+            field(ds.given_name(u)),
+            field(ds.family_name(u))
+        ));
+    }
+    out
+}
