@@ -151,7 +151,11 @@ pub fn observe(ctx: &Context, obj: &ClassLinkSync, running: bool, now: Timestamp
         region: obj.spec.region,
         suspend: obj.spec.suspend,
         initial_sync: obj.spec.initial_sync,
-        created: obj.meta().creation_timestamp.as_ref().map_or(now, |t| t.0),
+        created: obj
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .map_or(now, |t| ctx.clock.from_wall(t.0)),
         manual_request,
         running,
         last_start: status.last_sync_start_time.as_ref().map(|t| t.0),

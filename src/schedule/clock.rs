@@ -13,6 +13,12 @@ pub const FAKE_NOW_ENV: &str = "CLASSLINK_FAKE_NOW";
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// A time another party stamped on the wall clock (the API server's
+    /// `creationTimestamp`), as this clock reads it. The same for a real clock.
+    fn from_wall(&self, t: Timestamp) -> Timestamp {
+        t
+    }
 }
 
 /// The system's clock.
@@ -67,6 +73,7 @@ impl Clock for FakeClock {
 pub struct OffsetClock {
     start: Timestamp,
     started: Instant,
+    wall_at_start: Timestamp,
 }
 
 impl OffsetClock {
@@ -75,6 +82,7 @@ impl OffsetClock {
         OffsetClock {
             start,
             started: Instant::now(),
+            wall_at_start: Timestamp::now(),
         }
     }
 }
@@ -84,6 +92,12 @@ impl Clock for OffsetClock {
         let elapsed =
             SignedDuration::try_from(self.started.elapsed()).unwrap_or(SignedDuration::MAX);
         super::window::saturating_add(self.start, elapsed)
+    }
+
+    /// Shifted as this clock is: an object created a second ago reads as created a second
+    /// before this clock's `now`.
+    fn from_wall(&self, t: Timestamp) -> Timestamp {
+        super::window::saturating_add(self.start, t.duration_since(self.wall_at_start))
     }
 }
 
@@ -137,6 +151,10 @@ mod tests {
         assert!(first >= start);
         assert!(first.duration_since(start) < SignedDuration::from_secs(60));
         assert!(clock.now() >= first);
+        let a_second_ago = Timestamp::now() - SignedDuration::from_secs(1);
+        let shifted = clock.from_wall(a_second_ago);
+        assert!(shifted < clock.now() && clock.now().duration_since(shifted).as_secs() < 60);
+        assert_eq!(SystemClock.from_wall(a_second_ago), a_second_ago);
     }
 
     #[test]
