@@ -155,7 +155,7 @@ pub fn observe(ctx: &Context, obj: &ClassLinkSync, running: bool, now: Timestamp
             .meta()
             .creation_timestamp
             .as_ref()
-            .map_or(now, |t| ctx.clock.from_wall(t.0)),
+            .map_or(now, |t| ctx.clock.reading_of_wall_time(t.0)),
         manual_request,
         running,
         last_start: status.last_sync_start_time.as_ref().map(|t| t.0),

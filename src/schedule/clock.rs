@@ -16,7 +16,7 @@ pub trait Clock: Send + Sync {
 
     /// A time another party stamped on the wall clock (the API server's
     /// `creationTimestamp`), as this clock reads it. The same for a real clock.
-    fn from_wall(&self, t: Timestamp) -> Timestamp {
+    fn reading_of_wall_time(&self, t: Timestamp) -> Timestamp {
         t
     }
 }
@@ -96,7 +96,7 @@ impl Clock for OffsetClock {
 
     /// Shifted as this clock is: an object created a second ago reads as created a second
     /// before this clock's `now`.
-    fn from_wall(&self, t: Timestamp) -> Timestamp {
+    fn reading_of_wall_time(&self, t: Timestamp) -> Timestamp {
         super::window::saturating_add(self.start, t.duration_since(self.wall_at_start))
     }
 }
@@ -152,9 +152,9 @@ mod tests {
         assert!(first.duration_since(start) < SignedDuration::from_secs(60));
         assert!(clock.now() >= first);
         let a_second_ago = Timestamp::now() - SignedDuration::from_secs(1);
-        let shifted = clock.from_wall(a_second_ago);
+        let shifted = clock.reading_of_wall_time(a_second_ago);
         assert!(shifted < clock.now() && clock.now().duration_since(shifted).as_secs() < 60);
-        assert_eq!(SystemClock.from_wall(a_second_ago), a_second_ago);
+        assert_eq!(SystemClock.reading_of_wall_time(a_second_ago), a_second_ago);
     }
 
     #[test]
