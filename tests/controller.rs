@@ -672,7 +672,11 @@ async fn two_operators_with_leader_election_never_run_one_sync_twice() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let b = s.operator(&db.url, "replica-b", true);
+    // The second replica's clock runs three hours ahead: it must still see that the first
+    // one renews the Lease, and never lead beside it.
+    let ahead: jiff::Timestamp = common::operator::test_now().parse().expect("time");
+    let ahead = (ahead + jiff::SignedDuration::from_hours(3)).to_string();
+    let b = s.operator_at(&db.url, "replica-b", true, Some(&ahead));
     s.create(&class_link_sync("district", &sim, |_| {})).await;
     wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
         result_of(o).is_some()
