@@ -14,7 +14,7 @@
 #
 # Everything is cached under $CLASSLINK_CACHE (default ~/.cache/classlink-operator): the
 # binaries in assets-k8s-<version>/, Go's module and build caches in go/. A cold build of
-# both binaries takes about 11 minutes on 2 cores (docs/development.md); a warm run
+# both binaries took about 13 minutes on 2 busy cores (docs/development.md); a warm run
 # checks the versions and returns at once.
 #
 # Usage:
@@ -128,7 +128,7 @@ if ! is_version kube-apiserver; then
     } >"$module/go.mod"
     (cd "$module" && "$go_bin" mod tidy) >&2
   fi
-  log "building kube-apiserver $k8s_version from the Go module proxy (about 10 minutes on 2 cores when cold)"
+  log "building kube-apiserver $k8s_version from the Go module proxy (about 12 minutes on 2 cores when cold)"
   ldflags="-s -w"
   # What the server reports as its version (/version, kubectl version), as Kubernetes'
   # own build stamps it (hack/lib/version.sh).
