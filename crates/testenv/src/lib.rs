@@ -414,3 +414,23 @@ current-context: testenv
 "
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_version_is_the_release_the_wrapper_module_requires() {
+        let version = kubernetes_version();
+        let parts: Vec<&str> = version.split('.').collect();
+        assert_eq!(parts.len(), 3, "{version}");
+        assert!(parts.iter().all(|p| p.parse::<u32>().is_ok()), "{version}");
+        assert_eq!(parts[0], "1", "{version}");
+        // Each staging module is replaced by the release of the same minor and patch.
+        let staging = format!("k8s.io/apiserver v0.{}.{}", parts[1], parts[2]);
+        assert!(
+            KUBE_APISERVER_GO_MOD.contains(&format!("k8s.io/apiserver => {staging}")),
+            "hack/kube-apiserver/go.mod maps k8s.io/apiserver to {staging}"
+        );
+    }
+}
