@@ -19,7 +19,8 @@
 #
 # Usage:
 #   hack/install-test-tools.sh                               # installs if missing, prints the assets dir
-#   CLASSLINK_K8S_VERSION=1.36.3 hack/install-test-tools.sh  # another Kubernetes release (>= 1.34)
+#   CLASSLINK_K8S_VERSION=1.33.13 hack/install-test-tools.sh # another Kubernetes release (1.33 or later),
+#                                                            # with hack/etcd's etcd
 # When KUBEBUILDER_ASSETS is already set and holds the binaries, nothing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
