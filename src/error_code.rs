@@ -74,9 +74,9 @@ error_codes! {
         "The operator could not read the Secret or the SchoolExclusions from the Kubernetes API (not a permission problem).",
         "Usually passes; the next sync tries again. If it lasts, check the API server's health and the operator's network access to it."
     ),
-    /// The spec breaks a rule the API server could not check.
+    /// The spec breaks a cross-field rule that no API server checked.
     InvalidSpec => (
-        "The ClassLinkSync's spec breaks a rule that the API server did not enforce (clusters before Kubernetes 1.25 do not check the CRD's CEL rules).",
+        "The ClassLinkSync's spec breaks one of the CRD's cross-field rules. The API server refuses such a spec, so this comes from a file given to `classlink-operator sync -f`, which no API server checked.",
         "Read the message: it names the field and the rule. Fix the spec; docs/reference.md lists the rules."
     ),
     /// The endpoint URL is unusable.

@@ -9,12 +9,12 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
+fn resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("rostersync.io", "v1alpha1", kind))
+}
+
 fn classlinksync_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "rostersync.io",
-        "v1alpha1",
-        "ClassLinkSync",
-    ))
+    resource("ClassLinkSync")
 }
 
 fn valid_classlinksync(name: &str) -> Value {
@@ -31,10 +31,23 @@ fn valid_classlinksync(name: &str) -> Value {
     })
 }
 
-/// Creates `obj` with a server-side dry run and returns the API server's error message.
+fn school_exclusion(name: &str, schools: Value) -> Value {
+    json!({
+        "apiVersion": "rostersync.io/v1alpha1",
+        "kind": "SchoolExclusion",
+        "metadata": {"name": name},
+        "spec": {"classLinkSyncName": "riverside", "schools": schools}
+    })
+}
+
+/// Creates `obj` (of either kind) with a server-side dry run and returns the API server's
+/// error message.
 async fn dry_run_create(client: &kube::Client, ns: &str, obj: Value) -> Result<(), String> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &classlinksync_resource());
+    let kind = obj["kind"]
+        .as_str()
+        .expect("the object has a kind")
+        .to_owned();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource(&kind));
     let obj: DynamicObject = serde_json::from_value(obj).expect("valid DynamicObject");
     let params = PostParams {
         dry_run: true,
@@ -53,19 +66,19 @@ async fn crds_install_and_every_example_applies_with_server_side_dry_run() {
     common::install_crds(&client).await;
     let ns = cp.namespace(&client, "examples").await.expect("namespace");
 
-    // The CRD files themselves, as a user applies them. Kubernetes before 1.25 does not know
-    // CEL rules: it refuses them in a server-side apply and in kubectl's client-side
-    // validation, and drops them from a plain apply, which docs/install.md tells users.
+    // The CRD files themselves, as docs/install.md tells users to apply them.
     let out = cp
         .kubectl()
-        .args(["apply", "--validate=false", "-f"])
+        .args(["apply", "--server-side", "-f"])
         .arg(common::repo_root().join("crds"))
         .output()
         .expect("kubectl runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl apply -f crds/: {stderr}");
+    // A current server warns about schema it does not understand (unknown formats, …).
     assert!(
-        out.status.success(),
-        "kubectl apply -f crds/: {}",
-        String::from_utf8_lossy(&out.stderr)
+        !stderr.contains("Warning"),
+        "kubectl apply -f crds/ warns: {stderr}"
     );
 
     let mut applied = 0;
@@ -212,34 +225,144 @@ async fn structural_schema_refuses_bad_objects_and_names_the_field() {
     }
 
     // A SchoolExclusion with no schools is refused too.
-    let exclusions: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &ns,
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "rostersync.io",
-            "v1alpha1",
-            "SchoolExclusion",
-        )),
-    );
-    let empty: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "rostersync.io/v1alpha1",
-        "kind": "SchoolExclusion",
-        "metadata": {"name": "empty"},
-        "spec": {"classLinkSyncName": "riverside", "schools": []}
-    }))
-    .expect("valid DynamicObject");
-    let err = exclusions
-        .create(
-            &PostParams {
-                dry_run: true,
-                ..PostParams::default()
-            },
-            &empty,
-        )
+    let err = dry_run_create(&client, &ns, school_exclusion("empty", json!([])))
         .await
-        .expect_err("an exclusion without schools is refused")
-        .to_string();
+        .expect_err("an exclusion without schools is refused");
     assert!(err.contains("spec.schools"), "{err}");
+}
+
+/// The CRDs' cross-field rules (`x-kubernetes-validations`) as the API server enforces them:
+/// each broken rule is refused with the rule's message, at the field the rule names.
+/// (`tests/cel_rules.rs` checks the same rules in-process, as the CLI does.)
+#[tokio::test]
+async fn the_server_refuses_each_broken_cel_rule_with_its_message() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await.expect("client");
+    common::install_crds(&client).await;
+    let ns = cp.namespace(&client, "cel").await.expect("namespace");
+
+    const TOKEN_URL_RULE: &str = "tokenUrl is required with method OAuth2ClientCredentials and not allowed with any other method";
+    const SCOPES_RULE: &str = "scopes are only used with method OAuth2ClientCredentials";
+    const RELATIONSHIP_RULE: &str =
+        "parentRelationshipType is required when syncParentData is true and not allowed otherwise";
+    const SCHOOL_RULE: &str = "name a school by exactly one of sourcedId, identifier or name";
+
+    let with_credentials = |name: &str, credentials: Value| {
+        let mut obj = valid_classlinksync(name);
+        obj["spec"]["credentials"] = credentials;
+        obj
+    };
+    let with_options = |name: &str, options: Value| {
+        let mut obj = valid_classlinksync(name);
+        obj["spec"]["options"] = options;
+        obj
+    };
+    let secret = json!({"name": "riverside-classlink"});
+
+    // What the rules allow, so a refusal below is the rule's and not the object's.
+    let valid = [
+        with_credentials(
+            "oauth2",
+            json!({"secretRef": secret, "method": "OAuth2ClientCredentials",
+                   "tokenUrl": "https://lakeside.oneroster.com/oauth2/token",
+                   "scopes": ["roster-core.readonly"]}),
+        ),
+        with_credentials("bearer", json!({"secretRef": secret, "method": "Bearer"})),
+        with_options(
+            "parents",
+            json!({"syncParentData": true, "parentRelationshipType": "Guardian"}),
+        ),
+        school_exclusion(
+            "one-key-each",
+            json!([{"sourcedId": "org-1"}, {"identifier": "CA-0042"}, {"name": "Oak Middle School"}]),
+        ),
+    ];
+    for obj in valid {
+        let name = obj["metadata"]["name"].clone();
+        dry_run_create(&client, &ns, obj)
+            .await
+            .unwrap_or_else(|e| panic!("{name} is valid: {e}"));
+    }
+
+    let broken = [
+        (
+            "tokenUrl with method Bearer",
+            with_credentials(
+                "bearer-token-url",
+                json!({"secretRef": secret, "method": "Bearer",
+                       "tokenUrl": "https://example.org/oauth2/token"}),
+            ),
+            "spec.credentials.tokenUrl",
+            TOKEN_URL_RULE,
+        ),
+        (
+            "tokenUrl with method OAuth1",
+            with_credentials(
+                "oauth1-token-url",
+                json!({"secretRef": secret, "method": "OAuth1",
+                       "tokenUrl": "https://example.org/oauth2/token"}),
+            ),
+            "spec.credentials.tokenUrl",
+            TOKEN_URL_RULE,
+        ),
+        (
+            "OAuth 2.0 without tokenUrl",
+            with_credentials(
+                "oauth2-no-token-url",
+                json!({"secretRef": secret, "method": "OAuth2ClientCredentials"}),
+            ),
+            "spec.credentials.tokenUrl",
+            TOKEN_URL_RULE,
+        ),
+        (
+            "scopes with method Bearer",
+            with_credentials(
+                "bearer-scopes",
+                json!({"secretRef": secret, "method": "Bearer", "scopes": ["roster-core.readonly"]}),
+            ),
+            "spec.credentials.scopes",
+            SCOPES_RULE,
+        ),
+        (
+            "parent sync without a relationship type",
+            with_options("parents-no-type", json!({"syncParentData": true})),
+            "spec.options.parentRelationshipType",
+            RELATIONSHIP_RULE,
+        ),
+        (
+            "a relationship type without parent sync",
+            with_options(
+                "type-no-parents",
+                json!({"parentRelationshipType": "Parent"}),
+            ),
+            "spec.options.parentRelationshipType",
+            RELATIONSHIP_RULE,
+        ),
+        (
+            "a school named twice",
+            school_exclusion(
+                "named-twice",
+                json!([{"sourcedId": "org-1", "name": "Oak Middle School"}]),
+            ),
+            "spec.schools[0]",
+            SCHOOL_RULE,
+        ),
+        (
+            "a school not named",
+            school_exclusion("not-named", json!([{"sourcedId": "org-1"}, {}])),
+            "spec.schools[1]",
+            SCHOOL_RULE,
+        ),
+    ];
+    for (what, obj, field, message) in broken {
+        let err = dry_run_create(&client, &ns, obj)
+            .await
+            .expect_err(&format!("{what} must be refused"));
+        assert!(
+            err.contains(&format!("{field}: Invalid value")) && err.contains(message),
+            "{what}: refused at {field} with {message:?}: {err}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -415,4 +538,41 @@ async fn kubectl_get_classlink_lists_both_kinds_with_printer_columns() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "classlinksync.rostersync.io/riverside"
     );
+}
+
+#[tokio::test]
+async fn kubectl_explain_shows_the_status_fields_documentation() {
+    let cp = ControlPlane::shared();
+    let client = cp.client().await.expect("client");
+    common::install_crds(&client).await;
+
+    // The API server publishes the CRDs' OpenAPI a moment after they are established.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let explained = loop {
+        let out = cp
+            .kubectl()
+            .args(["explain", "classlinksync.status"])
+            .output()
+            .expect("kubectl runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && stdout.contains("nextSyncTime") {
+            break stdout;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl explain classlinksync.status: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    // kubectl wraps long descriptions.
+    let explained = explained.split_whitespace().collect::<Vec<_>>().join(" ");
+    for documented in [
+        "The `metadata.generation` this status describes.",
+        "When the next scheduled sync may start. Absent while suspended.",
+        "lastSync",
+        "conditions",
+    ] {
+        assert!(explained.contains(documented), "{documented}:\n{explained}");
+    }
 }

@@ -251,15 +251,9 @@ async fn default_values_render_sqlite_on_a_claim_with_one_replica_and_a_cluster_
         helm::one(&docs, "ServiceAccount")["metadata"]["name"]
     );
     assert_eq!(binding["subjects"][0]["namespace"], ns.as_str());
-    // Kubernetes 1.20 serves PodDisruptionBudgets only as policy/v1beta1.
-    let pdb_version = if helm::server_version(cp).starts_with("1.20.") {
-        "policy/v1beta1"
-    } else {
-        "policy/v1"
-    };
     assert_eq!(
         helm::one(&docs, "PodDisruptionBudget")["apiVersion"],
-        pdb_version
+        "policy/v1"
     );
 }
 

@@ -66,7 +66,7 @@ fn write_crd(out: &mut String, crd: &CustomResourceDefinition) {
         let mut rules = Vec::new();
         write_fields(out, &mut rules, part, props);
         if !rules.is_empty() {
-            out.push_str("\nRules checked by the API server (CEL, Kubernetes 1.25 and later):\n\n");
+            out.push_str("\nRules checked by the API server (CEL):\n\n");
             for rule in rules {
                 out.push_str(&rule);
             }

@@ -179,8 +179,8 @@ pub fn build(
     })
 }
 
-/// The CRD's CEL rules, checked again here: clusters before Kubernetes 1.25 store objects
-/// without enforcing them.
+/// The CRD's CEL rules, checked again here for the specs no API server checked
+/// (`classlink-operator sync -f` reads them from files).
 fn check_cross_field_rules(sync: &ClassLinkSync) -> Result<(), JobError> {
     let spec = &sync.spec;
     let oauth2 = spec.credentials.method == AuthMethod::OAuth2ClientCredentials;

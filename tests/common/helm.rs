@@ -44,21 +44,6 @@ fn with_sets<'a>(cmd: &'a mut Command, sets: &[&str]) -> &'a mut Command {
     cmd
 }
 
-/// The API server's Kubernetes version without the `v` (`1.20.2`), for `helm template
-/// --kube-version` so the rendering picks the API versions this server serves.
-pub fn server_version(cp: &ControlPlane) -> String {
-    let json = succeed(
-        "kubectl version",
-        cp.kubectl().args(["version", "-o", "json"]).output(),
-    );
-    let version: Value = serde_json::from_str(&json).expect("kubectl version prints JSON");
-    version["serverVersion"]["gitVersion"]
-        .as_str()
-        .expect("serverVersion.gitVersion")
-        .trim_start_matches('v')
-        .to_string()
-}
-
 /// `helm template` of the chart without its CRDs, for this server's Kubernetes version:
 /// the manifest, or helm's error message.
 pub fn template(
@@ -71,7 +56,7 @@ pub fn template(
     cmd.args(["template", release])
         .arg(chart_dir())
         .args(["--namespace", namespace, "--skip-crds", "--kube-version"])
-        .arg(server_version(cp));
+        .arg(cp.version().trim_start_matches('v'));
     outcome(with_sets(&mut cmd, sets).output())
 }
 
@@ -115,8 +100,7 @@ pub fn dry_run_apply(cp: &ControlPlane, manifest: &str) -> Result<String, String
     )
 }
 
-/// `helm install --wait=false` of the chart. Client-side apply: Kubernetes before 1.25
-/// refuses a server-side apply of CRDs that carry `x-kubernetes-validations`.
+/// `helm install` of the chart, as docs/install-helm.md runs it (Helm 4 applies server-side).
 pub fn install(
     cp: &ControlPlane,
     release: &str,
@@ -124,11 +108,9 @@ pub fn install(
     sets: &[&str],
 ) -> Result<String, String> {
     let mut cmd = cp.helm();
-    cmd.args(["install", release]).arg(chart_dir()).args([
-        "--namespace",
-        namespace,
-        "--server-side=false",
-    ]);
+    cmd.args(["install", release])
+        .arg(chart_dir())
+        .args(["--namespace", namespace]);
     outcome(with_sets(&mut cmd, sets).output())
 }
 

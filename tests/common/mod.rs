@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde::Deserialize;
 
 #[allow(unused_imports)]
@@ -53,35 +53,16 @@ pub fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Installs the operator's CRDs and waits until the API server serves them.
-///
-/// Create-or-replace rather than server-side apply: Kubernetes before 1.25 refuses a
-/// server-side apply that carries `x-kubernetes-validations`, while a create or replace
-/// stores the CRD and drops the rules it does not know.
+/// Installs the operator's CRDs with a server-side apply, as users do, and waits until the
+/// API server serves them.
 pub async fn install_crds(client: &kube::Client) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("classlink-operator-tests").force();
     for crd in classlink_operator::crd::all() {
         let name = crd.metadata.name.clone().expect("CRD has a name");
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {
-                let mut replacement = crd.clone();
-                let current = api
-                    .get(&name)
-                    .await
-                    .unwrap_or_else(|e| panic!("reading CRD {name}: {e}"));
-                replacement.metadata.resource_version = current.metadata.resource_version;
-                if let Err(e) = api
-                    .replace(&name, &PostParams::default(), &replacement)
-                    .await
-                {
-                    // Another test of this binary replaced it first; the content is the same.
-                    let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
-                    assert!(conflict, "replacing CRD {name}: {e}");
-                }
-            }
-            Err(e) => panic!("creating CRD {name}: {e}"),
-        }
+        api.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
     }
     for crd in classlink_operator::crd::all() {
         let name = crd.metadata.name.clone().expect("CRD has a name");

@@ -2,14 +2,20 @@
 //! loopback ports, once per test binary, in the layout controller-runtime's envtest uses.
 //!
 //! Binaries come from `KUBEBUILDER_ASSETS` when it is set, else from the cache that
-//! `hack/install-test-tools.sh` fills (`~/.cache/classlink-operator/assets-k8s-1.20.2`).
+//! `hack/install-test-tools.sh` fills (`~/.cache/classlink-operator/assets-k8s-<version>`,
+//! the release `hack/kube-apiserver/go.mod` names).
 //! With `USE_EXISTING_CLUSTER=true` nothing is started and the cluster named by
 //! `KUBECONFIG` (or `~/.kube/config`) is used instead, so the same tests run against kind,
 //! k3d or a real cluster.
 //!
+//! The first test of a binary that uses the control plane prints the server's version on
+//! stderr (`testenv: kube-apiserver v1.37.2 at https://127.0.0.1:…`), outside the test
+//! harness's capture, so every test run says which Kubernetes it ran on.
+//!
 //! The processes outlive no test binary: a small watcher shell kills them and removes their
 //! data when the process that started them exits, however it exits.
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,8 +27,19 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-/// Kubernetes version of the kube-apiserver that `hack/install-test-tools.sh` builds.
-pub const KUBERNETES_VERSION: &str = "1.20.2";
+/// The wrapper module `hack/install-test-tools.sh` builds kube-apiserver from: its direct
+/// requirement `k8s.io/kubernetes vX.Y.Z` names the release.
+const KUBE_APISERVER_GO_MOD: &str = include_str!("../../../hack/kube-apiserver/go.mod");
+
+/// Kubernetes version (`1.37.2`) of the kube-apiserver that `hack/install-test-tools.sh`
+/// builds by default.
+pub fn kubernetes_version() -> &'static str {
+    KUBE_APISERVER_GO_MOD
+        .lines()
+        .map(|line| line.trim_start_matches("require").trim())
+        .find_map(|line| line.strip_prefix("k8s.io/kubernetes v"))
+        .expect("hack/kube-apiserver/go.mod requires k8s.io/kubernetes vX.Y.Z")
+}
 
 /// How long the API server may take to answer `/readyz`.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -34,6 +51,8 @@ pub struct ControlPlane {
     /// Admin bearer token of a started control plane (`None` for an existing cluster).
     admin_token: Option<String>,
     server: String,
+    /// The server's `gitVersion` (`v1.37.2`), read once it answers.
+    version: String,
     /// Directory holding the data, certificates and kubeconfig of a started control plane.
     _workdir: Option<PathBuf>,
 }
@@ -54,9 +73,28 @@ impl ControlPlane {
     }
 
     fn start() -> anyhow::Result<ControlPlane> {
-        if std::env::var("USE_EXISTING_CLUSTER").is_ok_and(|v| v == "true") {
-            return Self::existing_cluster();
-        }
+        let mut cp = if std::env::var("USE_EXISTING_CLUSTER").is_ok_and(|v| v == "true") {
+            Self::existing_cluster()?
+        } else {
+            Self::start_local()?
+        };
+        cp.version = cp.read_version()?;
+        // Straight to stderr: the harness captures `eprintln!` of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "testenv: kube-apiserver {} at {}{}",
+            cp.version,
+            cp.server,
+            match &cp.assets {
+                Some(dir) if cp.admin_token.is_some() =>
+                    format!(" (binaries in {})", dir.display()),
+                _ => " (existing cluster)".to_string(),
+            }
+        );
+        Ok(cp)
+    }
+
+    fn start_local() -> anyhow::Result<ControlPlane> {
         let assets = assets_dir()?;
         let workdir = tempfile::Builder::new()
             .prefix("classlink-testenv-")
@@ -112,7 +150,6 @@ impl ControlPlane {
             .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--secure-port={api_port}"))
-            .arg("--insecure-port=0")
             .arg("--cert-dir")
             .arg(workdir.join("certs"))
             .arg("--token-auth-file")
@@ -124,6 +161,8 @@ impl ControlPlane {
             .arg("--service-account-signing-key-file")
             .arg(&sa_key)
             .arg("--service-cluster-ip-range=10.0.0.0/24")
+            // No controller-manager makes the namespaces' `default` ServiceAccount, which this
+            // plugin would require of every Pod.
             .arg("--disable-admission-plugins=ServiceAccount")
             .arg("--allow-privileged=true")
             .stdout(Stdio::null())
@@ -142,6 +181,7 @@ impl ControlPlane {
             assets: Some(assets),
             admin_token: Some(token),
             server,
+            version: String::new(),
             _workdir: Some(workdir.clone()),
         };
         cp.wait_ready().with_context(|| {
@@ -171,6 +211,7 @@ impl ControlPlane {
             assets: assets_dir().ok(),
             admin_token: None,
             server,
+            version: String::new(),
             _workdir: None,
         })
     }
@@ -190,6 +231,27 @@ impl ControlPlane {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    fn read_version(&self) -> anyhow::Result<String> {
+        let out = self.kubectl().args(["get", "--raw", "/version"]).output()?;
+        if !out.status.success() {
+            bail!(
+                "reading the server's /version: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let info: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("the server's /version is not JSON")?;
+        info["gitVersion"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the server's /version has no gitVersion")
+    }
+
+    /// The API server's Kubernetes version as it reports it (`v1.37.2`).
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// Path of a kubeconfig with cluster-admin rights on this control plane.
@@ -282,7 +344,7 @@ pub fn assets_dir() -> anyhow::Result<PathBuf> {
                 Some(dir) => PathBuf::from(dir),
                 None => home_dir()?.join(".cache/classlink-operator"),
             };
-            cache.join(format!("assets-k8s-{KUBERNETES_VERSION}"))
+            cache.join(format!("assets-k8s-{}", kubernetes_version()))
         }
     };
     for binary in ["etcd", "kube-apiserver", "kubectl", "helm"] {
@@ -351,4 +413,24 @@ contexts:
 current-context: testenv
 "
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_version_is_the_release_the_wrapper_module_requires() {
+        let version = kubernetes_version();
+        let parts: Vec<&str> = version.split('.').collect();
+        assert_eq!(parts.len(), 3, "{version}");
+        assert!(parts.iter().all(|p| p.parse::<u32>().is_ok()), "{version}");
+        assert_eq!(parts[0], "1", "{version}");
+        // Each staging module is replaced by the release of the same minor and patch.
+        let staging = format!("k8s.io/apiserver v0.{}.{}", parts[1], parts[2]);
+        assert!(
+            KUBE_APISERVER_GO_MOD.contains(&format!("k8s.io/apiserver => {staging}")),
+            "hack/kube-apiserver/go.mod maps k8s.io/apiserver to {staging}"
+        );
+    }
 }
