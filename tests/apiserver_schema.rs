@@ -569,7 +569,7 @@ async fn kubectl_explain_shows_the_status_fields_documentation() {
     let explained = explained.split_whitespace().collect::<Vec<_>>().join(" ");
     for documented in [
         "The `metadata.generation` this status describes.",
-        "When the next scheduled sync may start. Absent while suspended.",
+        "When the next sync may start: the nightly slot, or sooner when a failed sync is retried",
         "lastSync",
         "conditions",
     ] {
