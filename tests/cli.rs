@@ -244,3 +244,56 @@ fn rust_log_turns_on_the_sync_commands_logs() {
     assert!(chatty.contains("sync from resource files"), "{chatty}");
     assert!(chatty.contains("INFO"), "{chatty}");
 }
+
+#[test]
+fn the_sqlite_file_alone_holds_what_identities_import_wrote() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "email,given_name,family_name,role\nana@x.edu,Ana,Lee,teacher\nbo@x.edu,Bo,,student\n",
+    )
+    .expect("write");
+    let db = dir.path().join("roster.db");
+    // Another process has the file open (the operator, a report): the command's connections
+    // are then not the file's last, and closing them alone would leave its rows in the
+    // `-wal` file.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let reader = runtime
+        .block_on(classlink_operator::store::Store::open(
+            &db.display().to_string(),
+        ))
+        .expect("the store opens");
+    let out = operator()
+        .args(["identities", "import", "-n", "schools", "--store"])
+        .arg(&db)
+        .arg(&csv)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A user copies the database file, and only it.
+    let copy_dir = tempfile::tempdir().expect("temp dir");
+    let copy = copy_dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).expect("copy the .db file");
+    let out = operator()
+        .args(["identities", "list", "-n", "schools", "--store"])
+        .arg(&copy)
+        .output()
+        .expect("runs");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("ana@x.edu") && listing.contains("2 users in namespace schools"),
+        "the copy holds the import: {listing}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wal = dir.path().join("roster.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the write-ahead log is empty or gone after the command"
+    );
+    drop(reader);
+}

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::interrupt;
 use super::resources::{self, Resources};
 use super::{EXIT_FAILED, EXIT_PARTIAL, OutputFormat, SyncArgs};
 use crate::crd::ClassLinkSync;
 use crate::engine::report::{SyncReport, SyncResult};
 use crate::oneroster::Progress;
 use crate::store::Store;
-use crate::sync::{JobOptions, SyncOutcome, Trigger};
+use crate::sync::{JobOptions, SyncJob, SyncOutcome, Trigger};
 
 /// The JSON/YAML report: the keys of `status.lastSync`, plus `schools`.
 #[derive(Serialize)]
@@ -87,15 +88,14 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
             format!("The roster store cannot be opened: {e}"),
         )),
         (Ok(store), Ok(job)) => {
-            let progress = ProgressPrinter::new();
-            let outcome = crate::sync::run(&job, &store, Trigger::Manual, args.as_of, |p| {
-                progress.show(&p)
-            })
-            .await;
-            progress.finish();
+            let outcome = sync_until_interrupted(&job, &store, args).await;
+            super::close_store(store).await;
             outcome
         }
-        (Ok(_), Err(e)) => failed_before_start(SyncReport::failed(e.code, e.message)),
+        (Ok(store), Err(e)) => {
+            super::close_store(store).await;
+            failed_before_start(SyncReport::failed(e.code, e.message))
+        }
     };
 
     let duration = outcome
@@ -128,6 +128,28 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         SyncResult::PartiallySucceeded => ExitCode::from(EXIT_PARTIAL),
         SyncResult::Failed => ExitCode::from(EXIT_FAILED),
     })
+}
+
+/// Runs the sync; SIGTERM or SIGINT cancels it (its transaction rolls back) and records the
+/// cancelled run, so the report is printed and `sync_runs` shows it either way.
+async fn sync_until_interrupted(job: &SyncJob, store: &Store, args: &SyncArgs) -> SyncOutcome {
+    let progress = ProgressPrinter::new();
+    let started = jiff::Timestamp::now();
+    let work = crate::sync::run(job, store, Trigger::Manual, args.as_of, |p| {
+        progress.show(&p)
+    });
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        signal = interrupt::interrupted() => {
+            progress.finish();
+            eprintln!("{}: cancelling the sync; nothing will be changed", signal.name());
+            let cancelled =
+                crate::sync::record_cancelled(job, store, Trigger::Manual, started, signal.name());
+            interrupt::cleanup_unless_interrupted_again(signal, cancelled).await
+        }
+    };
+    progress.finish();
+    outcome
 }
 
 /// The outcome of a sync that failed before it could start.
