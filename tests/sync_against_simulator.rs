@@ -534,6 +534,213 @@ async fn a_sigterm_cancels_the_sync_records_the_run_and_prints_the_report() {
     }
 }
 
+/// Writes `documents` as one YAML file `file` in `dir`.
+fn write_yaml(dir: &std::path::Path, file: &str, documents: &[serde_json::Value]) {
+    let text = documents
+        .iter()
+        .map(|d| serde_yaml::to_string(d).expect("yaml"))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    std::fs::write(dir.join(file), text).expect("write");
+}
+
+fn school_exclusion(
+    name: &str,
+    namespace: Option<&str>,
+    sync: &str,
+    schools: serde_json::Value,
+) -> serde_json::Value {
+    let mut metadata = serde_json::json!({"name": name});
+    if let Some(namespace) = namespace {
+        metadata["namespace"] = namespace.into();
+    }
+    serde_json::json!({
+        "apiVersion": "rostersync.io/v1alpha1",
+        "kind": "SchoolExclusion",
+        "metadata": metadata,
+        "spec": {"classLinkSyncName": sync, "schools": schools},
+    })
+}
+
+fn run_cli(dir: &std::path::Path, store: &str) -> (Option<i32>, serde_json::Value, String) {
+    let out = cli_sync(dir, store, None).output().expect("the sync runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("a JSON report ({e}): {stderr}"));
+    (out.status.code(), report, stderr)
+}
+
+// Multi-threaded: the simulator keeps serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_never_uses_a_secret_or_school_exclusion_of_another_namespace() {
+    let sim = small_district().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let sync = class_link_sync("district", &sim, |_| {});
+    std::fs::write(
+        dir.path().join("classlinksync.yaml"),
+        serde_yaml::to_string(&sync).expect("yaml"),
+    )
+    .expect("write");
+    let secret = |namespace: &str, client_secret: &str| {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "sim-credentials", "namespace": namespace},
+            "stringData": {
+                "clientId": oneroster_sim::config::DEFAULT_CLIENT_ID,
+                "clientSecret": client_secret,
+            }
+        })
+    };
+    // Only another namespace's Secret: not found, and the message says why.
+    write_yaml(
+        dir.path(),
+        "a-secrets.yaml",
+        &[secret(
+            "elsewhere",
+            oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+        )],
+    );
+    let (code, report, _) = run_cli(dir.path(), &store);
+    assert_eq!(code, Some(4));
+    assert_eq!(report["errorCode"], "SecretNotFound", "{report}");
+    let message = report["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("namespace elsewhere") && message.contains("own namespace"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(oneroster_sim::config::DEFAULT_CLIENT_SECRET),
+        "{message}"
+    );
+
+    // Another namespace's Secret first in the files (a wrong secret), then the sync's own;
+    // another namespace's exclusion of a school of this district.
+    write_yaml(
+        dir.path(),
+        "a-secrets.yaml",
+        &[
+            secret("elsewhere", "not-the-secret"),
+            secret("schools", oneroster_sim::config::DEFAULT_CLIENT_SECRET),
+        ],
+    );
+    write_yaml(
+        dir.path(),
+        "exclusions.yaml",
+        &[school_exclusion(
+            "foreign",
+            Some("elsewhere"),
+            "district",
+            serde_json::json!([{"sourcedId": "org-00001"}]),
+        )],
+    );
+    let (code, report, stderr) = run_cli(dir.path(), &store);
+    assert_eq!(code, Some(0), "{report}{stderr}");
+    assert_eq!(report["counts"]["excludedSchools"], 0, "{report}");
+    let exclusions = report["exclusions"].as_array().expect("exclusions listed");
+    assert_eq!(exclusions.len(), 1, "{report}");
+    assert_eq!(exclusions[0]["name"], "foreign");
+    assert_eq!(exclusions[0]["namespace"], "elsewhere");
+    assert_eq!(exclusions[0]["reason"], "OtherNamespace");
+    assert_eq!(exclusions[0]["ready"], false);
+}
+
+// Multi-threaded: the simulator keeps serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_reports_every_school_exclusion_as_its_status_would() {
+    let sim = small_district().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let sync = class_link_sync("district", &sim, |_| {});
+    common::roster::write_resource_files(dir.path(), &sync);
+    write_yaml(
+        dir.path(),
+        "exclusions.yaml",
+        &[
+            school_exclusion(
+                "closed",
+                None,
+                "district",
+                serde_json::json!([{"sourcedId": "org-00001"}]),
+            ),
+            school_exclusion(
+                "typo",
+                None,
+                "distrct",
+                serde_json::json!([{"sourcedId": "org-00002"}]),
+            ),
+            school_exclusion(
+                "nothing",
+                None,
+                "district",
+                serde_json::json!([{"name": "No Such School"}]),
+            ),
+        ],
+    );
+    let (code, report, stderr) = run_cli(dir.path(), &store);
+    assert_eq!(code, Some(0), "{report}{stderr}");
+    assert_eq!(report["counts"]["excludedSchools"], 1, "{report}");
+    let exclusions = report["exclusions"].as_array().expect("exclusions listed");
+    let by_name = |name: &str| {
+        exclusions
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in the report: {report}"))
+    };
+    let closed = by_name("closed");
+    assert_eq!(closed["reason"], "SchoolsExcluded");
+    assert_eq!(closed["ready"], true);
+    assert_eq!(closed["found"], "1/1");
+    assert_eq!(closed["schools"][0]["sourcedId"], "org-00001");
+    let typo = by_name("typo");
+    assert_eq!(typo["reason"], "ClassLinkSyncNotFound");
+    assert!(
+        typo["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"distrct\""),
+        "{typo}"
+    );
+    let nothing = by_name("nothing");
+    assert_eq!(nothing["reason"], "SchoolsNotFound");
+    assert_eq!(nothing["found"], "0/1");
+    assert_eq!(nothing["schools"][0]["found"], false);
+
+    // The table says the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_classlink-operator"))
+        .args([
+            "sync",
+            "-n",
+            "schools",
+            "--allow-insecure-http",
+            "--as-of",
+            "2026-11-18",
+        ])
+        .args(["--store", &store, "-f"])
+        .arg(dir.path())
+        .output()
+        .expect("the sync runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("SchoolExclusions:"), "{table}");
+    assert!(
+        table.contains("schools/closed: SchoolsExcluded (1/1 found)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("schools/typo: ClassLinkSyncNotFound"),
+        "{table}"
+    );
+    assert!(
+        table.contains("schools/nothing: SchoolsNotFound (0/1 found)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("not found: name \"No Such School\""),
+        "{table}"
+    );
+}
+
 #[tokio::test]
 async fn an_incomplete_school_is_left_as_stored_and_named() {
     let sim = small_district().await;

@@ -2,6 +2,7 @@
 //! write the result into the store in one transaction. The CLI's `sync` command and the
 //! controller both run syncs through [`run`].
 
+pub mod exclusions;
 pub mod job;
 
 use jiff::Timestamp;
