@@ -97,7 +97,7 @@ error_codes! {
     /// 401: the credentials or the signature were refused.
     AuthenticationFailed => (
         "The Roster Server refused the credentials (HTTP 401): wrong Client Key or Secret, a bad signature, or an expired token.",
-        "Copy the Key and Secret again from ClassLink's API Credentials page into the Secret. Check `credentials.method` and `signatureMethod` match what the server expects."
+        "Read the message's \"Likely cause\": it quotes what the server said and names the cause it points at (the Client Key, the Client Secret, the signature method, the clock, the token). Copy the Key and Secret again from ClassLink's API Credentials page into the Secret; check that `credentials.method` and `signatureMethod` match what the server expects."
     ),
     /// 403: the credentials may not read the roster.
     AccessDenied => (
