@@ -297,3 +297,78 @@ fn the_sqlite_file_alone_holds_what_identities_import_wrote() {
     );
     drop(reader);
 }
+
+#[test]
+fn sync_refuses_files_the_api_server_would_refuse_and_names_every_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("classlinksync.yaml"),
+        r#"apiVersion: rostersync.io/v1alpha1
+kind: ClassLinkSync
+metadata:
+  name: riverside
+spec:
+  displayName: Riverside
+  endpoint: https://district-ca-v2.oneroster.com
+  region: US
+  credentials:
+    secretRef:
+      name: riverside-classlink
+  pageSize: 0
+  shrinkGuardPercent: 500
+  maxConcurrentRequests: 100000
+  options:
+    respectEnrollmentDate: true
+---
+apiVersion: rostersync.io/v1alpha1
+kind: ClassLinkSync
+metadata:
+  name: lakeside
+spec:
+  displayName: Lakeside
+  endpoint: https://lakeside.oneroster.com
+  region: US
+  credentials:
+    secretRef:
+      name: lakeside-classlink
+    method: OAuth2ClientCredentials
+"#,
+    )
+    .expect("write");
+    let store = dir.path().join("roster.db");
+    let out = operator()
+        .args(["sync", "--name", "riverside", "-f"])
+        .arg(dir.path())
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "ClassLinkSync riverside: spec.options.respectEnrollmentDate: field not declared in schema",
+        "ClassLinkSync riverside: spec.pageSize: Invalid value: 0: spec.pageSize in body should be greater than or equal to 1",
+        "ClassLinkSync riverside: spec.shrinkGuardPercent: Invalid value: 500: spec.shrinkGuardPercent in body should be less than or equal to 100",
+        "ClassLinkSync riverside: spec.maxConcurrentRequests: Invalid value: 100000: spec.maxConcurrentRequests in body should be less than or equal to",
+        // A CEL rule of the CRD.
+        "ClassLinkSync lakeside: ",
+        "tokenUrl is required",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\nin:\n{stderr}");
+    }
+    assert!(!store.exists(), "nothing was synced");
+}
+
+#[test]
+fn every_example_resource_is_valid_for_the_cli() {
+    let out = operator()
+        .args(["sync", "--name", "no-such-sync", "-f"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no ClassLinkSync named \"no-such-sync\""),
+        "the examples pass validation and only the name is missing: {stderr}"
+    );
+}
