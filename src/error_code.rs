@@ -97,7 +97,7 @@ error_codes! {
     /// 401: the credentials or the signature were refused.
     AuthenticationFailed => (
         "The Roster Server refused the credentials (HTTP 401): wrong Client Key or Secret, a bad signature, or an expired token.",
-        "Copy the Key and Secret again from ClassLink's API Credentials page into the Secret. Check `credentials.method` and `signatureMethod` match what the server expects."
+        "Read the message's \"Likely cause\": it quotes what the server said and names the cause it points at (the Client Key, the Client Secret, the signature method, the clock, the token). Copy the Key and Secret again from ClassLink's API Credentials page into the Secret; check that `credentials.method` and `signatureMethod` match what the server expects."
     ),
     /// 403: the credentials may not read the roster.
     AccessDenied => (
@@ -174,10 +174,10 @@ error_codes! {
         "The sync took longer than `spec.syncTimeoutMinutes` and was cancelled; nothing was changed.",
         "Raise `syncTimeoutMinutes` for a very large district (a first sync can take hours), or check the server's speed."
     ),
-    /// The sync was cancelled (operator shutdown).
+    /// The sync was cancelled (operator shutdown, or a signal to `classlink-operator sync`).
     SyncCancelled => (
-        "The sync was cancelled before it finished, usually because the operator shut down; nothing was changed.",
-        "Nothing to do: the sync runs again after the operator restarts."
+        "The sync was cancelled before it finished: the operator shut down (or lost its Lease, or the ClassLinkSync was deleted), or `classlink-operator sync` got SIGTERM or SIGINT. Its transaction rolled back; nothing was changed.",
+        "Nothing to do: the sync runs again after the operator restarts. From the command line, run `classlink-operator sync` again."
     ),
 }
 

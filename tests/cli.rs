@@ -244,3 +244,131 @@ fn rust_log_turns_on_the_sync_commands_logs() {
     assert!(chatty.contains("sync from resource files"), "{chatty}");
     assert!(chatty.contains("INFO"), "{chatty}");
 }
+
+#[test]
+fn the_sqlite_file_alone_holds_what_identities_import_wrote() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "email,given_name,family_name,role\nana@x.edu,Ana,Lee,teacher\nbo@x.edu,Bo,,student\n",
+    )
+    .expect("write");
+    let db = dir.path().join("roster.db");
+    // Another process has the file open (the operator, a report): the command's connections
+    // are then not the file's last, and closing them alone would leave its rows in the
+    // `-wal` file.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let reader = runtime
+        .block_on(classlink_operator::store::Store::open(
+            &db.display().to_string(),
+        ))
+        .expect("the store opens");
+    let out = operator()
+        .args(["identities", "import", "-n", "schools", "--store"])
+        .arg(&db)
+        .arg(&csv)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A user copies the database file, and only it.
+    let copy_dir = tempfile::tempdir().expect("temp dir");
+    let copy = copy_dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).expect("copy the .db file");
+    let out = operator()
+        .args(["identities", "list", "-n", "schools", "--store"])
+        .arg(&copy)
+        .output()
+        .expect("runs");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("ana@x.edu") && listing.contains("2 users in namespace schools"),
+        "the copy holds the import: {listing}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wal = dir.path().join("roster.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the write-ahead log is empty or gone after the command"
+    );
+    drop(reader);
+}
+
+#[test]
+fn sync_refuses_files_the_api_server_would_refuse_and_names_every_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("classlinksync.yaml"),
+        r#"apiVersion: rostersync.io/v1alpha1
+kind: ClassLinkSync
+metadata:
+  name: riverside
+spec:
+  displayName: Riverside
+  endpoint: https://district-ca-v2.oneroster.com
+  region: US
+  credentials:
+    secretRef:
+      name: riverside-classlink
+  pageSize: 0
+  shrinkGuardPercent: 500
+  maxConcurrentRequests: 100000
+  options:
+    respectEnrollmentDate: true
+---
+apiVersion: rostersync.io/v1alpha1
+kind: ClassLinkSync
+metadata:
+  name: lakeside
+spec:
+  displayName: Lakeside
+  endpoint: https://lakeside.oneroster.com
+  region: US
+  credentials:
+    secretRef:
+      name: lakeside-classlink
+    method: OAuth2ClientCredentials
+"#,
+    )
+    .expect("write");
+    let store = dir.path().join("roster.db");
+    let out = operator()
+        .args(["sync", "--name", "riverside", "-f"])
+        .arg(dir.path())
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "ClassLinkSync riverside: spec.options.respectEnrollmentDate: field not declared in schema",
+        "ClassLinkSync riverside: spec.pageSize: Invalid value: 0: spec.pageSize in body should be greater than or equal to 1",
+        "ClassLinkSync riverside: spec.shrinkGuardPercent: Invalid value: 500: spec.shrinkGuardPercent in body should be less than or equal to 100",
+        "ClassLinkSync riverside: spec.maxConcurrentRequests: Invalid value: 100000: spec.maxConcurrentRequests in body should be less than or equal to",
+        // A CEL rule of the CRD.
+        "ClassLinkSync lakeside: ",
+        "tokenUrl is required",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\nin:\n{stderr}");
+    }
+    assert!(!store.exists(), "nothing was synced");
+}
+
+#[test]
+fn every_example_resource_is_valid_for_the_cli() {
+    let out = operator()
+        .args(["sync", "--name", "no-such-sync", "-f"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no ClassLinkSync named \"no-such-sync\""),
+        "the examples pass validation and only the name is missing: {stderr}"
+    );
+}

@@ -147,9 +147,32 @@ async fn oauth1_with_a_wrong_secret_is_authentication_failed_without_the_secret(
     assert_eq!(error.code(), ErrorCode::AuthenticationFailed);
     let message = error.to_string();
     assert!(message.contains("invalid signature"), "{message}");
+    assert!(
+        message.contains("Likely cause: the Client Secret is wrong"),
+        "{message}"
+    );
     assert!(!message.contains("wrong-secret-value"), "{message}");
     // 401 is not retried.
     assert_eq!(sim.metrics().requests_served, 1);
+}
+
+#[tokio::test]
+async fn oauth1_with_a_signature_method_the_server_rejects_says_so_not_the_secret() {
+    let sim = start(tiny().signature_methods(&["HMAC-SHA1"])).await;
+    let error = error_of(config(&sim, oauth1(SignatureMethod::HmacSha256))).await;
+    assert_eq!(error.code(), ErrorCode::AuthenticationFailed);
+    let message = error.to_string();
+    assert!(message.contains("signature_method_rejected"), "{message}");
+    assert!(
+        message.contains(
+            "Likely cause: the signature method (HMAC-SHA256) is not what the server expects; set spec.credentials.signatureMethod to HMAC-SHA1"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("Client Secret"), "{message}");
+    // The method it takes works.
+    let roster = roster_ok(config(&sim, oauth1(SignatureMethod::HmacSha1))).await;
+    assert_matches_ground_truth(&roster, &sim);
 }
 
 #[tokio::test]

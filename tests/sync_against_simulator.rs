@@ -319,6 +319,428 @@ async fn a_sync_killed_mid_write_leaves_the_previous_snapshot_whole() {
     }
 }
 
+/// `classlink-operator sync -f DIR` into `store`, as a user runs it; `hold` is the
+/// store's test hook that stops the sync just before its commit.
+fn cli_sync(
+    dir: &std::path::Path,
+    store: &str,
+    hold: Option<&std::path::Path>,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_classlink-operator"));
+    cmd.args(["sync", "-f"])
+        .arg(dir)
+        .args([
+            "-n",
+            "schools",
+            "--allow-insecure-http",
+            "--as-of",
+            "2026-11-18",
+            "-o",
+            "json",
+            "--store",
+            store,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(hold) = hold {
+        cmd.env(classlink_operator::store::HOLD_BEFORE_COMMIT_ENV, hold);
+    }
+    cmd
+}
+
+// Multi-threaded: the simulator keeps serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sync_exits_the_sqlite_file_alone_holds_the_roster() {
+    let sim = small_district().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("roster.db");
+    let sync = class_link_sync("district", &sim, |_| {});
+    common::roster::write_resource_files(dir.path(), &sync);
+    // Another process has the file open (the operator, a report): the sync's connections
+    // are then not the file's last, and closing them alone would leave the roster in the
+    // `-wal` file.
+    let reader = classlink_operator::store::Store::open(&db.display().to_string())
+        .await
+        .expect("the store opens");
+    let out = cli_sync(dir.path(), &db.display().to_string(), None)
+        .output()
+        .expect("the sync runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wal = dir.path().join("roster.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the write-ahead log is empty or gone after the sync"
+    );
+    // A user copies the database file, and only it, before anything opens the original.
+    let copy_dir = tempfile::tempdir().expect("temp dir");
+    let copy = copy_dir.path().join("copy.db");
+    std::fs::copy(&db, &copy).expect("copy the .db file");
+    let copied = classlink_operator::store::Store::open(&copy.display().to_string())
+        .await
+        .expect("the copy opens");
+    let (in_copy, in_original) = (
+        copied
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot"),
+        reader
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot"),
+    );
+    assert!(!in_original.people.is_empty(), "the sync wrote people");
+    assert!(in_copy == in_original, "the copy holds the whole roster");
+    let runs = copied.sync_runs("schools", "district").await.expect("runs");
+    assert_eq!(runs.len(), 1, "the copy holds the recorded run");
+    assert_eq!(runs[0].report.result, SyncResult::Succeeded);
+}
+
+/// What `run` does when the controller stops: its cancelled syncs may still hold the
+/// controller's connections, so a connection of its own checkpoints the file.
+#[tokio::test]
+async fn checkpointing_by_url_moves_the_log_into_the_file_while_other_connections_stay_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("roster.db").display().to_string();
+    let store = classlink_operator::store::Store::open(&db)
+        .await
+        .expect("the store opens");
+    let person = classlink_operator::store::NewIdentity {
+        email: "ana@example.edu".into(),
+        given_name: None,
+        family_name: None,
+        role: None,
+    };
+    store
+        .import_identities("schools", &[person])
+        .await
+        .expect("import");
+    classlink_operator::store::checkpoint_url(&db)
+        .await
+        .expect("the checkpoint completes");
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(dir.path().join("roster.db"), &copy).expect("copy the .db file");
+    let copied = classlink_operator::store::Store::open(&copy.display().to_string())
+        .await
+        .expect("the copy opens");
+    assert_eq!(
+        copied
+            .identities("schools")
+            .await
+            .expect("identities")
+            .len(),
+        1,
+        "the copy holds the import"
+    );
+    // No file, nothing to checkpoint: the URL's file is never created.
+    let missing = dir.path().join("missing.db");
+    classlink_operator::store::checkpoint_url(&missing.display().to_string())
+        .await
+        .expect("a missing file is nothing to checkpoint");
+    assert!(!missing.exists(), "checkpointing creates no file");
+    drop(store);
+}
+
+// Multi-threaded: the simulator keeps serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_cancels_the_sync_records_the_run_and_prints_the_report() {
+    for backend in BACKENDS {
+        let sim = small_district().await;
+        let db = TestStore::new(backend).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sync = class_link_sync("district", &sim, |_| {});
+        common::roster::write_resource_files(dir.path(), &sync);
+        let out = cli_sync(dir.path(), &db.url, None)
+            .output()
+            .expect("first sync runs");
+        assert!(out.status.success(), "{backend}: first sync");
+        let before = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+
+        sim.mutate(Mutation::AddUsers { count: 40 })
+            .expect("mutation");
+        let marker = dir.path().join("holding");
+        let child = cli_sync(dir.path(), &db.url, Some(&marker))
+            .spawn()
+            .expect("second sync starts");
+        let waited = std::time::Instant::now();
+        while !marker.exists() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(120),
+                "{backend}: the sync never reached its commit"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success(), "{backend}: SIGTERM sent");
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::task::spawn_blocking(move || child.wait_with_output()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{backend}: the sync ends within a minute of SIGTERM"))
+        .expect("joined")
+        .expect("reaped");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{backend}: exit 4 (Failed): {stderr}"
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{backend}: a JSON report ({e}): {stderr}"));
+        assert_eq!(report["result"], "Failed", "{backend}");
+        assert_eq!(report["errorCode"], "SyncCancelled", "{backend}");
+        assert!(
+            report["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("SIGTERM"),
+            "{backend}: {report}"
+        );
+
+        let after = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            before == after,
+            "{backend}: the cancelled sync changed nothing"
+        );
+        let runs = db
+            .store
+            .sync_runs("schools", "district")
+            .await
+            .expect("runs");
+        assert_eq!(runs.len(), 2, "{backend}: both syncs are recorded");
+        assert_eq!(runs[1].report.result, SyncResult::Failed, "{backend}");
+        assert_eq!(
+            runs[1].report.error_code,
+            Some(ErrorCode::SyncCancelled),
+            "{backend}"
+        );
+        db.drop_database().await;
+    }
+}
+
+/// Writes `documents` as one YAML file `file` in `dir`.
+fn write_yaml(dir: &std::path::Path, file: &str, documents: &[serde_json::Value]) {
+    let text = documents
+        .iter()
+        .map(|d| serde_yaml::to_string(d).expect("yaml"))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    std::fs::write(dir.join(file), text).expect("write");
+}
+
+fn school_exclusion(
+    name: &str,
+    namespace: Option<&str>,
+    sync: &str,
+    schools: serde_json::Value,
+) -> serde_json::Value {
+    let mut metadata = serde_json::json!({"name": name});
+    if let Some(namespace) = namespace {
+        metadata["namespace"] = namespace.into();
+    }
+    serde_json::json!({
+        "apiVersion": "rostersync.io/v1alpha1",
+        "kind": "SchoolExclusion",
+        "metadata": metadata,
+        "spec": {"classLinkSyncName": sync, "schools": schools},
+    })
+}
+
+fn run_cli(dir: &std::path::Path, store: &str) -> (Option<i32>, serde_json::Value, String) {
+    let out = cli_sync(dir, store, None).output().expect("the sync runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("a JSON report ({e}): {stderr}"));
+    (out.status.code(), report, stderr)
+}
+
+// Multi-threaded: the simulator keeps serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_never_uses_a_secret_or_school_exclusion_of_another_namespace() {
+    let sim = small_district().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let sync = class_link_sync("district", &sim, |_| {});
+    std::fs::write(
+        dir.path().join("classlinksync.yaml"),
+        serde_yaml::to_string(&sync).expect("yaml"),
+    )
+    .expect("write");
+    let secret = |namespace: &str, client_secret: &str| {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "sim-credentials", "namespace": namespace},
+            "stringData": {
+                "clientId": oneroster_sim::config::DEFAULT_CLIENT_ID,
+                "clientSecret": client_secret,
+            }
+        })
+    };
+    // Only another namespace's Secret: not found, and the message says why.
+    write_yaml(
+        dir.path(),
+        "a-secrets.yaml",
+        &[secret(
+            "elsewhere",
+            oneroster_sim::config::DEFAULT_CLIENT_SECRET,
+        )],
+    );
+    let (code, report, _) = run_cli(dir.path(), &store);
+    assert_eq!(code, Some(4));
+    assert_eq!(report["errorCode"], "SecretNotFound", "{report}");
+    let message = report["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("namespace elsewhere") && message.contains("own namespace"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(oneroster_sim::config::DEFAULT_CLIENT_SECRET),
+        "{message}"
+    );
+
+    // Another namespace's Secret first in the files (a wrong secret), then the sync's own;
+    // another namespace's exclusion of a school of this district.
+    write_yaml(
+        dir.path(),
+        "a-secrets.yaml",
+        &[
+            secret("elsewhere", "not-the-secret"),
+            secret("schools", oneroster_sim::config::DEFAULT_CLIENT_SECRET),
+        ],
+    );
+    write_yaml(
+        dir.path(),
+        "exclusions.yaml",
+        &[school_exclusion(
+            "foreign",
+            Some("elsewhere"),
+            "district",
+            serde_json::json!([{"sourcedId": "org-00001"}]),
+        )],
+    );
+    let (code, report, stderr) = run_cli(dir.path(), &store);
+    assert_eq!(code, Some(0), "{report}{stderr}");
+    assert_eq!(report["counts"]["excludedSchools"], 0, "{report}");
+    let exclusions = report["exclusions"].as_array().expect("exclusions listed");
+    assert_eq!(exclusions.len(), 1, "{report}");
+    assert_eq!(exclusions[0]["name"], "foreign");
+    assert_eq!(exclusions[0]["namespace"], "elsewhere");
+    assert_eq!(exclusions[0]["reason"], "OtherNamespace");
+    assert_eq!(exclusions[0]["ready"], false);
+}
+
+// Multi-threaded: the simulator keeps serving while the test waits for the CLI process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_reports_every_school_exclusion_as_its_status_would() {
+    let sim = small_district().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let sync = class_link_sync("district", &sim, |_| {});
+    common::roster::write_resource_files(dir.path(), &sync);
+    write_yaml(
+        dir.path(),
+        "exclusions.yaml",
+        &[
+            school_exclusion(
+                "closed",
+                None,
+                "district",
+                serde_json::json!([{"sourcedId": "org-00001"}]),
+            ),
+            school_exclusion(
+                "typo",
+                None,
+                "distrct",
+                serde_json::json!([{"sourcedId": "org-00002"}]),
+            ),
+            school_exclusion(
+                "nothing",
+                None,
+                "district",
+                serde_json::json!([{"name": "No Such School"}]),
+            ),
+        ],
+    );
+    let (code, report, stderr) = run_cli(dir.path(), &store);
+    assert_eq!(code, Some(0), "{report}{stderr}");
+    assert_eq!(report["counts"]["excludedSchools"], 1, "{report}");
+    let exclusions = report["exclusions"].as_array().expect("exclusions listed");
+    let by_name = |name: &str| {
+        exclusions
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in the report: {report}"))
+    };
+    let closed = by_name("closed");
+    assert_eq!(closed["reason"], "SchoolsExcluded");
+    assert_eq!(closed["ready"], true);
+    assert_eq!(closed["found"], "1/1");
+    assert_eq!(closed["schools"][0]["sourcedId"], "org-00001");
+    let typo = by_name("typo");
+    assert_eq!(typo["reason"], "ClassLinkSyncNotFound");
+    assert!(
+        typo["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"distrct\""),
+        "{typo}"
+    );
+    let nothing = by_name("nothing");
+    assert_eq!(nothing["reason"], "SchoolsNotFound");
+    assert_eq!(nothing["found"], "0/1");
+    assert_eq!(nothing["schools"][0]["found"], false);
+
+    // The table says the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_classlink-operator"))
+        .args([
+            "sync",
+            "-n",
+            "schools",
+            "--allow-insecure-http",
+            "--as-of",
+            "2026-11-18",
+        ])
+        .args(["--store", &store, "-f"])
+        .arg(dir.path())
+        .output()
+        .expect("the sync runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("SchoolExclusions:"), "{table}");
+    assert!(
+        table.contains("schools/closed: SchoolsExcluded (1/1 found)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("schools/typo: ClassLinkSyncNotFound"),
+        "{table}"
+    );
+    assert!(
+        table.contains("schools/nothing: SchoolsNotFound (0/1 found)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("not found: name \"No Such School\""),
+        "{table}"
+    );
+}
+
 #[tokio::test]
 async fn an_incomplete_school_is_left_as_stored_and_named() {
     let sim = small_district().await;

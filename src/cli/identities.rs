@@ -3,32 +3,59 @@
 
 use std::process::ExitCode;
 
-use super::IdentitiesCommand;
+use super::{IdentitiesCommand, interrupt};
 use crate::store::{NewIdentity, Store};
 
 pub(super) async fn run(command: IdentitiesCommand) -> ExitCode {
-    let result = match command {
+    let (store_url, namespace) = match &command {
         IdentitiesCommand::Import {
-            namespace,
-            file,
-            store,
-        } => import(&store.store, &namespace, &file).await,
-        IdentitiesCommand::List { namespace, store } => list(&store.store, &namespace).await,
+            namespace, store, ..
+        }
+        | IdentitiesCommand::List { namespace, store } => (store.store.clone(), namespace.clone()),
     };
+    // A bad file is reported before the store is touched.
+    let people = match &command {
+        IdentitiesCommand::Import { file, .. } => match read_csv(file) {
+            Ok(people) => Some(people),
+            Err(message) => return fail(&message),
+        },
+        IdentitiesCommand::List { .. } => None,
+    };
+    let store = match Store::open(&store_url).await {
+        Ok(store) => store,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let work = async {
+        match &people {
+            Some(people) => import(&store, &namespace, people).await,
+            None => list(&store, &namespace).await,
+        }
+    };
+    let result = tokio::select! {
+        result = work => result,
+        signal = interrupt::interrupted() => {
+            // The import's transaction rolled back with the dropped work.
+            let what = if people.is_some() { "; nothing was imported" } else { "" };
+            eprintln!("error: stopped by {}{what}", signal.name());
+            interrupt::cleanup_unless_interrupted_again(signal, super::close_store(store)).await;
+            return signal.exit_code();
+        }
+    };
+    super::close_store(store).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
+        Err(message) => fail(&message),
     }
 }
 
-async fn import(store_url: &str, namespace: &str, file: &std::path::Path) -> Result<(), String> {
-    let people = read_csv(file)?;
-    let store = Store::open(store_url).await.map_err(|e| e.to_string())?;
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+async fn import(store: &Store, namespace: &str, people: &[NewIdentity]) -> Result<(), String> {
     let added = store
-        .import_identities(namespace, &people)
+        .import_identities(namespace, people)
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -78,8 +105,7 @@ fn read_csv(file: &std::path::Path) -> Result<Vec<NewIdentity>, String> {
     Ok(people)
 }
 
-async fn list(store_url: &str, namespace: &str) -> Result<(), String> {
-    let store = Store::open(store_url).await.map_err(|e| e.to_string())?;
+async fn list(store: &Store, namespace: &str) -> Result<(), String> {
     let identities = store
         .identities(namespace)
         .await

@@ -1,6 +1,7 @@
 //! The command line: `run`, `sync`, `crds`, `trigger` and `identities`.
 
 mod identities;
+mod interrupt;
 pub mod resources;
 mod run;
 mod sync;
@@ -239,6 +240,14 @@ impl Cli {
             Command::Run(args) => run::run(args).await,
             Command::Trigger(args) => run::trigger(args).await,
         }
+    }
+}
+
+/// Closes the store when a command ends (SQLite: checkpointed into its `.db` file). A failure
+/// is a warning: the command's outcome stands, and the data is safe in the `-wal` file.
+async fn close_store(store: crate::store::Store) {
+    if let Err(e) = store.close().await {
+        eprintln!("warning: {e}");
     }
 }
 

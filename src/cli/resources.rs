@@ -31,6 +31,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Resources, String> {
         return Err("no YAML files found in the given paths".into());
     }
     let mut resources = Resources::default();
+    let mut refused = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("reading {}: {e}", file.display()))?;
@@ -45,6 +46,23 @@ pub fn load(paths: &[PathBuf]) -> Result<Resources, String> {
                 .and_then(|k| k.as_str())
                 .unwrap_or_default()
                 .to_owned();
+            if matches!(kind.as_str(), "ClassLinkSync" | "SchoolExclusion") {
+                // Checked as the API server would check it: a file a cluster refuses is
+                // refused here too.
+                let json = serde_json::to_value(&value)
+                    .map_err(|e| format!("{}: {kind}: {e}", file.display()))?;
+                let name = json
+                    .pointer("/metadata/name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("(no name)");
+                let problems = crate::crd::validate::problems(&json);
+                if !problems.is_empty() {
+                    for problem in problems {
+                        refused.push(format!("{}: {kind} {name}: {problem}", file.display()));
+                    }
+                    continue;
+                }
+            }
             let parse_error = |e: serde_yaml::Error| format!("{}: {kind}: {e}", file.display());
             match kind.as_str() {
                 "ClassLinkSync" => resources
@@ -59,6 +77,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Resources, String> {
                 _ => {}
             }
         }
+    }
+    if !refused.is_empty() {
+        return Err(format!(
+            "the API server would refuse these resources:\n  {}",
+            refused.join("\n  ")
+        ));
     }
     Ok(resources)
 }

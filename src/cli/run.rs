@@ -57,7 +57,13 @@ pub(super) async fn run(args: RunArgs) -> ExitCode {
         leader_election = config.lease.is_some(),
         "classlink-operator starting"
     );
-    match controller::run(config).await {
+    let stopped = controller::run(config).await;
+    // Cancelled syncs may still hold connections of the controller's pool: a connection of
+    // its own moves SQLite's write-ahead log into the `.db` file before the process ends.
+    if let Err(e) = crate::store::checkpoint_url(&args.store.store).await {
+        tracing::warn!(error = %e, "checkpointing the roster store");
+    }
+    match stopped {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "classlink-operator stopped");

@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::interrupt;
 use super::resources::{self, Resources};
 use super::{EXIT_FAILED, EXIT_PARTIAL, OutputFormat, SyncArgs};
-use crate::crd::ClassLinkSync;
+use crate::crd::{ClassLinkSync, SchoolExclusion};
 use crate::engine::report::{SyncReport, SyncResult};
+use crate::error_code::ErrorCode;
 use crate::oneroster::Progress;
 use crate::store::Store;
-use crate::sync::{JobOptions, SyncOutcome, Trigger};
+use crate::sync::exclusions::ExclusionOutcome;
+use crate::sync::{JobOptions, SyncJob, SyncOutcome, Trigger};
 
 /// The JSON/YAML report: the keys of `status.lastSync`, plus `schools`.
 #[derive(Serialize)]
@@ -31,6 +34,9 @@ struct Printed<'a> {
     #[serde(flatten)]
     report: &'a SyncReport,
     rows_written: u64,
+    /// Every SchoolExclusion of the files but those of other ClassLinkSyncs, as a
+    /// SchoolExclusion's status shows it.
+    exclusions: &'a [ExclusionOutcome],
 }
 
 pub(super) async fn run(args: SyncArgs) -> ExitCode {
@@ -55,12 +61,33 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         .clone()
         .unwrap_or_else(|| args.namespace.clone());
     tracing::info!(namespace = %namespace, name = %name, "sync from resource files");
+    // As on a cluster: only the sync's own namespace. A resource without a namespace is in
+    // the namespace of `-n`, as `kubectl apply -n` would put it.
+    let in_namespace =
+        |ns: Option<&String>| ns.map_or(args.namespace.as_str(), String::as_str) == namespace;
     let secret_name = &sync.spec.credentials.secret_ref.name;
+    let named_secret = |s: &&k8s_openapi::api::core::v1::Secret| {
+        s.metadata.name.as_deref() == Some(secret_name.as_str())
+    };
     let secret = resources
         .secrets
         .iter()
-        .find(|s| s.metadata.name.as_deref() == Some(secret_name))
+        .filter(named_secret)
+        .find(|s| in_namespace(s.metadata.namespace.as_ref()))
         .map(resources::secret_data);
+    let elsewhere: Vec<String> = resources
+        .secrets
+        .iter()
+        .filter(named_secret)
+        .filter_map(|s| s.metadata.namespace.clone())
+        .filter(|ns| *ns != namespace)
+        .collect();
+    let exclusions: Vec<SchoolExclusion> = resources
+        .exclusions
+        .iter()
+        .filter(|x| in_namespace(x.metadata.namespace.as_ref()))
+        .cloned()
+        .collect();
     let extra_ca_pem = match &args.connection.ca_file {
         Some(path) => {
             Some(std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
@@ -73,13 +100,17 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         confirm_shrink: args.confirm_shrink,
     };
     let store = Store::open(&args.store.store).await;
-    let job = crate::sync::job::build(
-        &namespace,
-        sync,
-        secret.as_ref(),
-        &resources.exclusions,
-        &options,
-    );
+    let job = crate::sync::job::build(&namespace, sync, secret.as_ref(), &exclusions, &options)
+        .map_err(|mut e| {
+            if e.code == ErrorCode::SecretNotFound && !elsewhere.is_empty() {
+                let _ = write!(
+                    e.message,
+                    " The files hold a Secret {secret_name:?} in namespace {}, which is not used: a ClassLinkSync reads the Secret of its own namespace only.",
+                    elsewhere.join(", ")
+                );
+            }
+            e
+        });
     let outcome = match (store, job) {
         // A store that cannot be opened is a failed sync like any other: its code and exit 4.
         (Err(e), _) => failed_before_start(SyncReport::failed(
@@ -87,17 +118,24 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
             format!("The roster store cannot be opened: {e}"),
         )),
         (Ok(store), Ok(job)) => {
-            let progress = ProgressPrinter::new();
-            let outcome = crate::sync::run(&job, &store, Trigger::Manual, args.as_of, |p| {
-                progress.show(&p)
-            })
-            .await;
-            progress.finish();
+            let outcome = sync_until_interrupted(&job, &store, args).await;
+            super::close_store(store).await;
             outcome
         }
-        (Ok(_), Err(e)) => failed_before_start(SyncReport::failed(e.code, e.message)),
+        (Ok(store), Err(e)) => {
+            super::close_store(store).await;
+            failed_before_start(SyncReport::failed(e.code, e.message))
+        }
     };
 
+    let exclusion_outcomes = crate::sync::exclusions::outcomes(
+        &namespace,
+        &name,
+        &resources.syncs,
+        &resources.exclusions,
+        &outcome.exclusions,
+        &args.namespace,
+    );
     let duration = outcome
         .completed
         .duration_since(outcome.started)
@@ -113,6 +151,7 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         duration_seconds: duration,
         report: &outcome.report,
         rows_written: outcome.rows_written,
+        exclusions: &exclusion_outcomes,
     };
     let text = match args.output {
         OutputFormat::Table => table(&printed),
@@ -128,6 +167,28 @@ async fn sync(args: &SyncArgs) -> Result<ExitCode, String> {
         SyncResult::PartiallySucceeded => ExitCode::from(EXIT_PARTIAL),
         SyncResult::Failed => ExitCode::from(EXIT_FAILED),
     })
+}
+
+/// Runs the sync; SIGTERM or SIGINT cancels it (its transaction rolls back) and records the
+/// cancelled run, so the report is printed and `sync_runs` shows it either way.
+async fn sync_until_interrupted(job: &SyncJob, store: &Store, args: &SyncArgs) -> SyncOutcome {
+    let progress = ProgressPrinter::new();
+    let started = jiff::Timestamp::now();
+    let work = crate::sync::run(job, store, Trigger::Manual, args.as_of, |p| {
+        progress.show(&p)
+    });
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        signal = interrupt::interrupted() => {
+            progress.finish();
+            eprintln!("{}: cancelling the sync; nothing will be changed", signal.name());
+            let cancelled =
+                crate::sync::record_cancelled(job, store, Trigger::Manual, started, signal.name());
+            interrupt::cleanup_unless_interrupted_again(signal, cancelled).await
+        }
+    };
+    progress.finish();
+    outcome
 }
 
 /// The outcome of a sync that failed before it could start.
@@ -249,6 +310,34 @@ fn table(p: &Printed<'_>) -> String {
                 s.counts.staff,
                 s.counts.classes
             );
+        }
+    }
+    if !p.exclusions.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "  SchoolExclusions:");
+        for x in p.exclusions {
+            let found = x
+                .found
+                .as_ref()
+                .map_or_else(String::new, |f| format!(" ({f} found)"));
+            let _ = writeln!(
+                out,
+                "  - {}/{}: {}{found}: {}",
+                x.namespace, x.name, x.reason, x.message
+            );
+            for school in x.schools.iter().filter(|s| !s.found) {
+                let selector = &school.selector;
+                let (field, value) = if let Some(id) = &selector.sourced_id {
+                    ("sourcedId", id)
+                } else if let Some(identifier) = &selector.identifier {
+                    ("identifier", identifier)
+                } else if let Some(name) = &selector.name {
+                    ("name", name)
+                } else {
+                    continue;
+                };
+                let _ = writeln!(out, "      not found: {field} {value:?}");
+            }
         }
     }
     if !r.problems.is_empty() {

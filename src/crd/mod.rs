@@ -5,6 +5,7 @@
 mod classlinksync;
 pub mod reference;
 mod schoolexclusion;
+pub mod validate;
 
 pub use classlinksync::*;
 pub use schoolexclusion::*;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::config::SignatureMethod;
 use super::redact::{QUOTE_CHARS, Redactor, cap};
 use crate::error_code::ErrorCode;
 
@@ -40,14 +41,17 @@ pub enum Error {
     },
     /// 401: the credentials or the signature were refused.
     #[error(
-        "the Roster Server refused the credentials (401) at {url}{}",
+        "the Roster Server refused the credentials (401) at {url}{}. Likely cause: {likely_cause}",
         describe(description)
     )]
     AuthenticationFailed {
         /// The URL (no query).
         url: String,
-        /// The server's `imsx_description`, trimmed.
+        /// The server's short error (`error`, `error_description` or `imsx_description`).
         description: Option<String>,
+        /// The likely cause in a school admin's words, from what the server said and the
+        /// auth method ([`likely_cause_of_401`]).
+        likely_cause: String,
     },
     /// 403: the credentials are valid but may not read this.
     #[error(
@@ -145,6 +149,70 @@ pub enum Error {
     },
 }
 
+/// How the client authenticated a refused request, for [`likely_cause_of_401`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SentCredentials {
+    /// An OAuth 1.0a signature with this method.
+    OAuth1(SignatureMethod),
+    /// An OAuth 2.0 access token from the token endpoint.
+    OAuth2,
+    /// A static bearer token.
+    Bearer,
+}
+
+/// Why a Roster Server most likely answered 401, in words a school admin understands: from
+/// what the server said (OAuth 1.0a's problem names such as `signature_method_rejected`,
+/// `signature_invalid`, `consumer_key_unknown`, `timestamp_refused`; OAuth 2.0's
+/// `invalid_token`; or the same in prose) and how the request was authenticated.
+pub(crate) fn likely_cause_of_401(sent: SentCredentials, said: Option<&str>) -> String {
+    let said = said
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .replace('_', " ");
+    let mentions = |words: &[&str]| words.iter().any(|w| said.contains(w));
+    const COPY_AGAIN: &str =
+        "copy it again from the application's API Credentials page in ClassLink";
+    match sent {
+        SentCredentials::OAuth1(method) => {
+            let ours = method.as_oauth_str();
+            let other = match method {
+                SignatureMethod::HmacSha256 => SignatureMethod::HmacSha1,
+                SignatureMethod::HmacSha1 => SignatureMethod::HmacSha256,
+            }
+            .as_oauth_str();
+            if mentions(&["signature method", "oauth signature method"]) {
+                format!(
+                    "the signature method ({ours}) is not what the server expects; set spec.credentials.signatureMethod to {other}."
+                )
+            } else if mentions(&["timestamp", "clock"]) {
+                "the clock of the machine the operator runs on is off (OAuth 1.0a signatures carry the time); check its time synchronisation.".into()
+            } else if mentions(&["nonce"]) {
+                "the server saw this request's nonce before (a proxy that resends requests?); it usually passes on the next sync.".into()
+            } else if mentions(&["consumer", "client id", "client key", "invalid client", "unknown client"]) {
+                format!("the Client Key (the Secret's clientId) is wrong; {COPY_AGAIN}.")
+            } else if mentions(&["signature"]) {
+                format!(
+                    "the Client Secret is wrong ({COPY_AGAIN}), or, if it is right, the signature method ({ours}) may not be what the server expects (try {other})."
+                )
+            } else {
+                format!(
+                    "the Client Key or Client Secret is wrong ({COPY_AGAIN}), or the signature method ({ours}) is not what the server expects (try {other})."
+                )
+            }
+        }
+        SentCredentials::OAuth2 => {
+            if mentions(&["expired"]) {
+                "the access token expired, and a fresh one was refused too; check that the token URL belongs to this Roster Server.".into()
+            } else {
+                "the Roster Server does not accept the access token its token URL issued; check that spec.credentials.tokenUrl and the scopes belong to this Roster Server.".into()
+            }
+        }
+        SentCredentials::Bearer => {
+            "the token (the Secret's token key) is wrong, expired or revoked; ask for a new one and update the Secret.".into()
+        }
+    }
+}
+
 fn describe(description: &Option<String>) -> String {
     match description {
         Some(d) if !d.is_empty() => format!(": {d}"),
@@ -192,7 +260,9 @@ impl Error {
                 clean(url);
                 clean(reason);
             }
-            Error::AuthenticationFailed { url, description }
+            Error::AuthenticationFailed {
+                url, description, ..
+            }
             | Error::AccessDenied { url, description }
             | Error::RateLimited {
                 url, description, ..
@@ -226,9 +296,50 @@ mod tests {
         let e = Error::AuthenticationFailed {
             url: "https://x/ims/oneroster/v1p1/users".into(),
             description: Some("Invalid signature".into()),
+            likely_cause: "the Client Secret is wrong.".into(),
         };
         assert_eq!(e.code(), ErrorCode::AuthenticationFailed);
-        assert!(e.to_string().ends_with(": Invalid signature"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with(": Invalid signature. Likely cause: the Client Secret is wrong."),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_401_names_its_likely_cause_from_what_the_server_said() {
+        let sha256 = SentCredentials::OAuth1(SignatureMethod::HmacSha256);
+        let cause = |sent, said: Option<&str>| likely_cause_of_401(sent, said);
+        for said in [
+            "signature_method_rejected",
+            "Unsupported oauth_signature_method",
+            "Invalid signature method",
+        ] {
+            let c = cause(sha256, Some(said));
+            assert!(
+                c.contains("signature method (HMAC-SHA256) is not what the server expects")
+                    && c.contains("HMAC-SHA1")
+                    && !c.contains("Client Secret"),
+                "{said}: {c}"
+            );
+        }
+        for said in [
+            "invalid_signature",
+            "signature_invalid",
+            "Invalid signature",
+        ] {
+            let c = cause(sha256, Some(said));
+            assert!(c.starts_with("the Client Secret is wrong"), "{said}: {c}");
+        }
+        let c = cause(SentCredentials::OAuth1(SignatureMethod::HmacSha1), None);
+        assert!(
+            c.contains("Client Key or Client Secret") && c.contains("try HMAC-SHA256"),
+            "{c}"
+        );
+        assert!(cause(sha256, Some("consumer_key_unknown")).contains("Client Key"));
+        assert!(cause(sha256, Some("timestamp_refused")).contains("clock"));
+        assert!(cause(SentCredentials::OAuth2, Some("invalid_token")).contains("tokenUrl"));
+        assert!(cause(SentCredentials::Bearer, None).contains("token"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::config::{
     Auth, ClientConfig, RetryNotice, RetryObserver, RetryPolicy, Secret, SignatureMethod,
 };
 use super::decode::{DecodeError, imsx_description, looks_like_html};
-use super::error::Error;
+use super::error::{Error, SentCredentials, likely_cause_of_401};
 use super::oauth1::{Nonce, authorization_header};
 use super::redact::Redactor;
 use super::url::{Target, display_url, encode, parse_http_url};
@@ -288,9 +288,11 @@ impl Transport {
         let description = error_description(response).await;
         let url = shown.to_owned();
         match status {
-            StatusCode::UNAUTHORIZED => {
-                Failure::Final(Error::AuthenticationFailed { url, description })
-            }
+            StatusCode::UNAUTHORIZED => Failure::Final(Error::AuthenticationFailed {
+                likely_cause: likely_cause_of_401(self.auth.sent(), description.as_deref()),
+                url,
+                description,
+            }),
             StatusCode::FORBIDDEN => Failure::Final(Error::AccessDenied { url, description }),
             StatusCode::TOO_MANY_REQUESTS => Failure::Retry {
                 error: Error::RateLimited {
@@ -576,6 +578,17 @@ enum Authenticator {
     },
     OAuth2(Box<OAuth2>),
     Bearer(Secret),
+}
+
+impl Authenticator {
+    /// How this authenticator authenticates requests, for the cause of a 401.
+    fn sent(&self) -> SentCredentials {
+        match self {
+            Authenticator::OAuth1 { method, .. } => SentCredentials::OAuth1(*method),
+            Authenticator::OAuth2(_) => SentCredentials::OAuth2,
+            Authenticator::Bearer(_) => SentCredentials::Bearer,
+        }
+    }
 }
 
 struct OAuth2 {

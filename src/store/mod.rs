@@ -46,6 +46,11 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("roster store: {0}")]
     Corrupt(String),
+    /// Another connection kept SQLite's write-ahead log from being emptied on close.
+    #[error(
+        "roster store: the write-ahead log could not be checkpointed (another process uses the SQLite file); the data is safe in the -wal file next to it"
+    )]
+    CheckpointBusy,
 }
 
 impl StoreError {
@@ -179,6 +184,25 @@ impl Store {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Closes the store. On SQLite the write-ahead log is first copied into the database
+    /// file and emptied (`PRAGMA wal_checkpoint(TRUNCATE)`), so the `.db` file alone holds
+    /// everything: a user may copy it, back it up or open it read-only. Every command that
+    /// opened the store calls this when it ends, also after SIGTERM or SIGINT.
+    ///
+    /// The pool is closed even when the checkpoint fails; the data is then still safe in the
+    /// `-wal` file next to the database, which SQLite replays on the next open.
+    pub async fn close(self) -> Result<(), StoreError> {
+        let checkpointed = match self.backend {
+            Backend::Sqlite => match self.pool.acquire().await {
+                Ok(mut conn) => checkpoint(&mut conn).await,
+                Err(e) => Err(db("connecting to checkpoint the write-ahead log")(e)),
+            },
+            Backend::Postgres => Ok(()),
+        };
+        self.pool.close().await;
+        checkpointed
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -536,6 +560,62 @@ impl SyncTransaction {
 
 fn now() -> i64 {
     jiff::Timestamp::now().as_second()
+}
+
+/// How long closing waits for another SQLite writer before it gives up on the checkpoint: a
+/// stopping process must not wait [`SQLITE_BUSY_TIMEOUT`].
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Moves SQLite's write-ahead log into the database file and truncates the log.
+async fn checkpoint(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    let busy = format!(
+        "PRAGMA busy_timeout = {}",
+        CHECKPOINT_BUSY_TIMEOUT.as_millis()
+    );
+    sqlx::query(&busy)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("shortening the busy timeout to checkpoint"))?;
+    // One row: (busy, pages in the log, pages checkpointed); busy = 1 when another
+    // connection kept the checkpoint from finishing.
+    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("checkpointing the write-ahead log"))?;
+    let busy: i64 = row
+        .try_get(0)
+        .map_err(db("reading the checkpoint's result"))?;
+    if busy != 0 {
+        return Err(StoreError::CheckpointBusy);
+    }
+    Ok(())
+}
+
+/// Checkpoints the SQLite store at `url` from a connection of its own (nothing to do for
+/// PostgreSQL, or when the file does not exist): for a process that stops while connections it cannot reach, such as
+/// cancelled sync tasks, may still be open.
+pub async fn checkpoint_url(url: &str) -> Result<(), StoreError> {
+    sqlx::any::install_default_drivers();
+    let (url, backend) = normalise_url(url)?;
+    if backend == Backend::Postgres {
+        return Ok(());
+    }
+    // No file (the process stopped before it opened the store), nothing to checkpoint; and
+    // never create one here.
+    let path = url
+        .strip_prefix("sqlite://")
+        .and_then(|rest| rest.split('?').next())
+        .unwrap_or_default();
+    if !std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    let url = url.replace("mode=rwc", "mode=rw");
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .map_err(db("connecting to checkpoint the write-ahead log"))?;
+    let checkpointed = checkpoint(&mut conn).await;
+    let _ = sqlx::Connection::close(conn).await;
+    checkpointed
 }
 
 /// Takes the namespace's lock for the rest of the transaction: the upsert holds the row's

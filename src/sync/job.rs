@@ -60,7 +60,8 @@ pub struct SyncJob {
 }
 
 /// Builds the job of `sync` (in `namespace`) from its Secret's data and the exclusions of
-/// the namespace (those naming other ClassLinkSyncs are ignored).
+/// the namespace: those naming other ClassLinkSyncs, and those of another namespace
+/// (`metadata.namespace` set and different), are never used.
 pub fn build(
     namespace: &str,
     sync: &ClassLinkSync,
@@ -152,7 +153,13 @@ pub fn build(
 
     let exclusions = exclusions
         .iter()
-        .filter(|x| x.spec.class_link_sync_name == name)
+        .filter(|x| {
+            x.spec.class_link_sync_name == name
+                && x.metadata
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|ns| ns == namespace)
+        })
         .map(|x| Exclusion {
             name: x.metadata.name.clone().unwrap_or_default(),
             schools: x
@@ -203,4 +210,55 @@ fn check_cross_field_rules(sync: &ClassLinkSync) -> Result<(), JobError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).expect("a valid resource")
+    }
+
+    #[test]
+    fn only_exclusions_of_the_syncs_namespace_and_naming_it_are_used() {
+        let sync: ClassLinkSync = resource(serde_json::json!({
+            "apiVersion": "rostersync.io/v1alpha1",
+            "kind": "ClassLinkSync",
+            "metadata": {"name": "district"},
+            "spec": {
+                "displayName": "District",
+                "endpoint": "https://district.example",
+                "region": "US",
+                "credentials": {"secretRef": {"name": "creds"}},
+            },
+        }));
+        let exclusion = |name: &str, namespace: Option<&str>, target: &str| -> SchoolExclusion {
+            resource(serde_json::json!({
+                "apiVersion": "rostersync.io/v1alpha1",
+                "kind": "SchoolExclusion",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"classLinkSyncName": target, "schools": [{"sourcedId": "s1"}]},
+            }))
+        };
+        let data = BTreeMap::from([
+            ("clientId".to_owned(), b"id".to_vec()),
+            ("clientSecret".to_owned(), b"secret".to_vec()),
+        ]);
+        let job = build(
+            "schools",
+            &sync,
+            Some(&data),
+            &[
+                exclusion("same-namespace", Some("schools"), "district"),
+                exclusion("no-namespace", None, "district"),
+                exclusion("other-namespace", Some("elsewhere"), "district"),
+                exclusion("other-sync", Some("schools"), "another"),
+            ],
+            &JobOptions::default(),
+        )
+        .expect("the job builds");
+        let used: Vec<&str> = job.exclusions.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(used, ["same-namespace", "no-namespace"]);
+    }
 }

@@ -2,6 +2,7 @@
 //! write the result into the store in one transaction. The CLI's `sync` command and the
 //! controller both run syncs through [`run`].
 
+pub mod exclusions;
 pub mod job;
 
 use jiff::Timestamp;
@@ -151,6 +152,30 @@ pub async fn run(
             outcome(report, plan.exclusions, started, 0, None)
         }
     }
+}
+
+/// Ends a sync that was stopped before it finished (`why` says what stopped it, e.g.
+/// "SIGTERM"): the caller dropped the future of [`run`], so its transaction rolled back and
+/// nothing changed. The run is recorded as `Failed` with `SyncCancelled`, so `sync_runs`
+/// shows every sync that started, also the ones that never ended on their own.
+pub async fn record_cancelled(
+    job: &SyncJob,
+    store: &Store,
+    trigger: Trigger,
+    started: Timestamp,
+    why: &str,
+) -> SyncOutcome {
+    let report = SyncReport::failed(
+        ErrorCode::SyncCancelled,
+        format!("The sync was cancelled ({why}) before it finished; nothing was changed."),
+    );
+    let log = vec![format!(
+        "{} sync of {}/{} cancelled ({why})",
+        trigger.as_str(),
+        job.settings.namespace,
+        job.settings.provider
+    )];
+    finish_failed(job, store, trigger, started, report, log).await
 }
 
 /// Records a sync that failed before the store's transaction, when the store is reachable.

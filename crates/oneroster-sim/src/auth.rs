@@ -124,6 +124,8 @@ pub struct Auth {
     pub bearer_token: Option<String>,
     pub token_ttl: Duration,
     pub window: Duration,
+    /// OAuth 1.0a signature methods accepted.
+    pub signature_methods: Vec<String>,
     nonces: Mutex<HashMap<String, i64>>,
     tokens: Mutex<HashMap<String, Token>>,
     counter: AtomicU64,
@@ -151,6 +153,7 @@ impl Auth {
             bearer_token,
             token_ttl,
             window,
+            signature_methods: vec!["HMAC-SHA256".into(), "HMAC-SHA1".into()],
             nonces: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
@@ -246,6 +249,12 @@ impl Auth {
         }
         if sig_method != "HMAC-SHA256" && sig_method != "HMAC-SHA1" {
             return unauthorized("unsupported oauth_signature_method");
+        }
+        if !self.signature_methods.iter().any(|m| m == sig_method) {
+            return unauthorized(&format!(
+                "signature_method_rejected: this server accepts {} only",
+                self.signature_methods.join(", ")
+            ));
         }
         let Ok(ts) = ts.parse::<i64>() else {
             return unauthorized("oauth_timestamp is not a number");

@@ -285,6 +285,8 @@ pub struct SimConfig {
     pub token_ttl: Duration,
     /// Allowed OAuth1 clock skew (and nonce memory).
     pub oauth1_window: Duration,
+    /// OAuth 1.0a signature methods accepted (`HMAC-SHA256`, `HMAC-SHA1`); both by default.
+    pub signature_methods: Vec<String>,
     pub listen: SocketAddr,
 }
 
@@ -309,6 +311,7 @@ impl SimConfig {
             auth: AuthMethods::default(),
             token_ttl: Duration::from_secs(3600),
             oauth1_window: Duration::from_secs(300),
+            signature_methods: vec!["HMAC-SHA256".into(), "HMAC-SHA1".into()],
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
@@ -348,6 +351,12 @@ impl SimConfig {
     }
     pub fn auth_methods(mut self, auth: AuthMethods) -> Self {
         self.auth = auth;
+        self
+    }
+    /// Accept only these OAuth 1.0a signature methods; a request signed with another is
+    /// refused (401) with `signature_method_rejected`, as OAuth's problem reporting names it.
+    pub fn signature_methods(mut self, methods: &[&str]) -> Self {
+        self.signature_methods = methods.iter().map(|m| (*m).to_owned()).collect();
         self
     }
     pub fn token_ttl(mut self, ttl: Duration) -> Self {

@@ -72,7 +72,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let auth = auth::Auth::new(
+    let mut auth = auth::Auth::new(
         config.auth,
         config.client_id.clone(),
         config.client_secret.clone(),
@@ -80,6 +80,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
         config.token_ttl,
         config.oauth1_window,
     );
+    auth.signature_methods = config.signature_methods.clone();
     let shared = Arc::new(server::Shared::new(
         ds,
         config.faults.clone(),

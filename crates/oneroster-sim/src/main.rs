@@ -84,6 +84,10 @@ struct ServeArgs {
     /// Accept only these auth methods (comma list of oauth1, oauth2, bearer); default all.
     #[arg(long, value_delimiter = ',')]
     auth: Vec<String>,
+    /// Accept only these OAuth 1.0a signature methods (comma list of HMAC-SHA256,
+    /// HMAC-SHA1); default both. Others are refused with `signature_method_rejected`.
+    #[arg(long, value_delimiter = ',')]
+    signature_methods: Vec<String>,
     /// A fault, NAME=VALUE (repeatable): rate-limit=SHARE[:RETRY_AFTER], server-error=SHARE,
     /// latency-ms=MS, reset=SHARE, truncate=SHARE, perm-rev-change=BOOL, mask-emails=SHARE,
     /// incomplete-school=SOURCEDID, minimal=BOOL, next-past-end=BOOL, bare-array=BOOL,
@@ -153,6 +157,18 @@ async fn main() -> anyhow::Result<()> {
                     oauth2: has("oauth2"),
                     bearer: has("bearer"),
                 });
+            }
+            if !s.signature_methods.is_empty() {
+                let methods: Vec<&str> = s.signature_methods.iter().map(|m| m.trim()).collect();
+                if let Some(unknown) = methods
+                    .iter()
+                    .find(|m| !["HMAC-SHA256", "HMAC-SHA1"].contains(m))
+                {
+                    anyhow::bail!(
+                        "--signature-methods: unknown method {unknown:?} (HMAC-SHA256, HMAC-SHA1)"
+                    );
+                }
+                c = c.signature_methods(&methods);
             }
             for f in s.faults {
                 c = c.fault(f);
