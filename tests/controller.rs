@@ -992,6 +992,15 @@ async fn shutdown_cancels_a_running_sync_rolls_it_back_and_says_so() {
         snapshot.people.is_empty() && snapshot.schools.is_empty(),
         "nothing was written"
     );
+    let runs = store
+        .sync_runs(&s.namespace, "district")
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 1, "the cancelled sync is recorded");
+    assert_eq!(
+        runs[0].report.error_code,
+        Some(classlink_operator::error_code::ErrorCode::SyncCancelled)
+    );
 }
 
 /// When the slot of `namespace/name` starts in the US window that is open at

@@ -177,12 +177,24 @@ async fn run(
             let _ = progress_tx.send(Some(p));
         },
     );
-    let outcome = tokio::select! {
-        outcome = work => outcome,
-        () = cancel.cancelled() => failed(
-            ErrorCode::SyncCancelled,
-            "The sync was cancelled (operator shutdown, lost leadership, or the ClassLinkSync was deleted); nothing was changed.".into(),
-        ),
+    let finished = tokio::select! {
+        outcome = work => Some(outcome),
+        () = cancel.cancelled() => None,
+    };
+    // Cancelled: the sync's future is dropped, so its transaction rolled back; the store
+    // still records the run, so `sync_runs` shows every sync that started.
+    let outcome = match finished {
+        Some(outcome) => outcome,
+        None => {
+            sync::record_cancelled(
+                &job,
+                &ctx.store,
+                trigger,
+                started,
+                "operator shutdown, lost leadership, or the ClassLinkSync was deleted",
+            )
+            .await
+        }
     };
     reporter.abort();
     if let Ok(read) = read.lock() {
