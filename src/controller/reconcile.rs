@@ -51,6 +51,8 @@ impl Error {
 
 /// How long to wait when the cap on concurrent syncs holds a sync back.
 const CAPACITY_REQUEUE: Duration = Duration::from_secs(30);
+/// How long a reconcile waits for the caches of Secrets and SchoolExclusions.
+const CACHE_WAIT: Duration = Duration::from_secs(10);
 /// A look again after a sync started, should its end go unseen.
 const RUNNING_REQUEUE: Duration = Duration::from_secs(600);
 /// Attempts to remove a deleted ClassLinkSync's data before the finalizer lets go anyway.
@@ -74,7 +76,14 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
     let Some(fresh) = api.get_opt(&name).await? else {
         return Ok(Action::await_change());
     };
-    ctx.watched.ready().await;
+    // The inputs' fingerprint needs the caches of Secrets and SchoolExclusions; until their
+    // first list is in (the API server is slow, or a CRD is missing), look again later
+    // rather than hold the reconcile, which would also hold a shutdown.
+    tokio::select! {
+        () = ctx.watched.ready() => {}
+        () = tokio::time::sleep(CACHE_WAIT) => return Ok(Action::requeue(CACHE_WAIT)),
+        () = ctx.shutdown.cancelled() => return Ok(Action::await_change()),
+    }
     let now = ctx.clock.now();
     let observed = observe(&ctx, &fresh, running, now);
     let generation = fresh.meta().generation;
