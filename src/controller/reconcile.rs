@@ -209,7 +209,7 @@ pub fn apply_wait(
     s.next_sync_time = wait.next_sync_time.map(Time);
     let at = wait
         .next_sync_time
-        .map_or_else(String::new, |t| t.to_string());
+        .map_or_else(String::new, |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
     let message = match wait.reason {
         WaitReason::Running => return,
         WaitReason::Suspended => "spec.suspend is true: no sync starts".to_owned(),
@@ -273,12 +273,7 @@ async fn start(
         .await;
     match started {
         Ok(Some(object)) => {
-            tracing::info!(
-                namespace = %namespace,
-                name = %name,
-                trigger = trigger.as_str(),
-                "sync started"
-            );
+            // The sync itself logs its start (src/sync), for the CLI and the operator alike.
             publish(
                 ctx,
                 &object,
