@@ -67,6 +67,12 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS"; then
   echo "$KUBEBUILDER_ASSETS"
   exit 0
 fi
+# promtool (Debian's prometheus package) checks the Helm chart's alert rules.
+if ! command -v promtool >/dev/null && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2 ||
+    { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2; }
+fi
+
 if have_all "$assets" && is_version kube-apiserver && is_version etcd && command -v openssl >/dev/null; then
   echo "$assets"
   exit 0
