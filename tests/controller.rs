@@ -14,6 +14,7 @@ use classlink_operator::crd::{
 };
 use classlink_operator::store::Store;
 use common::ControlPlane;
+use common::gitops::{argocd_health, flux_health};
 use common::operator::{Operator, OperatorOptions, condition_of, create_secret, wait_for};
 use common::roster::{TestStore, class_link_sync, small_district};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -282,6 +283,13 @@ async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() 
     for (column, value) in expected {
         assert_eq!(row.get(column), Some(&value), "{column} in {row:?}");
     }
+    // The GitOps health checks of examples/gitops/ call this one healthy.
+    let (argocd, message) = argocd_health(&idle);
+    assert_eq!(
+        (argocd.as_str(), message.as_str()),
+        ("Healthy", ready.message.as_str())
+    );
+    assert_eq!(flux_health(&idle), "Current");
     let wide = s.kubectl_row("district", true);
     assert_eq!(wide.get("REGION").map(String::as_str), Some("US"));
     assert_eq!(
@@ -529,6 +537,18 @@ async fn a_wrong_secret_is_reported_and_fixing_it_recovers_without_a_restart() {
     assert!(
         !events.contains("wrong-secret-value") && !operator.log().contains("wrong-secret-value")
     );
+    let failed = s.syncs().get("district").await.expect("get");
+    let (argocd, message) = argocd_health(&failed);
+    assert_eq!(argocd, "Degraded", "{message}");
+    assert!(
+        message.starts_with("AuthenticationFailed: ") && message.contains("API Credentials"),
+        "the reason and what to do: {message}"
+    );
+    assert_eq!(
+        flux_health(&failed),
+        "Failed",
+        "Stalled: a person must fix it"
+    );
     let row = s.kubectl_row("district", true);
     for (column, value) in [
         ("READY", "False"),
@@ -701,6 +721,13 @@ async fn suspend_stops_new_syncs_and_clears_the_next_sync_time() {
     assert!(
         status.last_sync.is_none(),
         "no initial sync while suspended"
+    );
+    let object = s.syncs().get("district").await.expect("get");
+    assert_eq!(argocd_health(&object).0, "Suspended");
+    assert_eq!(
+        flux_health(&object),
+        "InProgress",
+        "suspended before any sync"
     );
     let row = s.kubectl_row("district", false);
     assert_eq!(
