@@ -67,6 +67,17 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS"; then
   echo "$KUBEBUILDER_ASSETS"
   exit 0
 fi
+# promtool (Debian's prometheus package) checks the Helm chart's alert rules; lua5.4 runs
+# the Argo CD health check of examples/gitops/ on real statuses.
+missing=""
+command -v promtool >/dev/null || missing="$missing prometheus"
+command -v lua5.4 >/dev/null || missing="$missing lua5.4"
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2 ||
+    { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2; }
+fi
+
 if have_all "$assets" && is_version kube-apiserver && is_version etcd && command -v openssl >/dev/null; then
   echo "$assets"
   exit 0

@@ -83,9 +83,12 @@ async fn crds_install_and_every_example_applies_with_server_side_dry_run() {
 
     let mut applied = 0;
     for file in common::yaml_files(&common::repo_root().join("examples")) {
-        // Flux and Argo CD objects need their controllers' CRDs: tests/gitops.rs checks them.
+        // Flux, Argo CD and External Secrets objects need their controllers' CRDs, and the
+        // SOPS example names its namespace: tests/gitops.rs checks them.
         if file.file_name().is_some_and(|n| n == "kustomization.yaml")
-            || file.components().any(|c| c.as_os_str() == "gitops")
+            || file
+                .components()
+                .any(|c| c.as_os_str() == "gitops" || c.as_os_str() == "secrets")
         {
             continue;
         }
@@ -395,8 +398,12 @@ async fn kubectl_get_classlink_lists_both_kinds_with_printer_columns() {
                 "durationSeconds": 190,
                 "result": "PartiallySucceeded",
                 "errorCode": "IncompleteSchoolData",
-                "counts": {"matchedStudents": 987, "matchedTeachers": 65, "importedClasses": 432, "unmatchedUsers": 12}
-            }
+                "counts": {"matchedStudents": 0, "matchedTeachers": 0, "syncedStudents": 987, "syncedTeachers": 65, "importedClasses": 432, "unmatchedUsers": 12}
+            },
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "PartiallySucceeded", "message": "Incomplete data in 1 of 3 schools", "lastTransitionTime": "2026-11-28T00:03:10Z"},
+                {"type": "Syncing", "status": "False", "reason": "Scheduled", "message": "the next nightly sync starts at 2026-11-29T00:00:00Z", "lastTransitionTime": "2026-11-28T00:03:10Z"}
+            ]
         }
     });
     syncs
@@ -457,7 +464,7 @@ async fn kubectl_get_classlink_lists_both_kinds_with_printer_columns() {
 
     let header = lines
         .iter()
-        .find(|l| l.contains("REGION"))
+        .find(|l| l.contains("UNMATCHED"))
         .unwrap_or_else(|| panic!("a ClassLinkSync table:\n{table}"));
     let columns: Vec<&str> = header
         .split("  ")
@@ -468,7 +475,8 @@ async fn kubectl_get_classlink_lists_both_kinds_with_printer_columns() {
         columns,
         [
             "NAME",
-            "REGION",
+            "READY",
+            "STATUS",
             "RESULT",
             "STUDENTS",
             "TEACHERS",
@@ -487,10 +495,11 @@ async fn kubectl_get_classlink_lists_both_kinds_with_printer_columns() {
         .unwrap_or_else(|| panic!("{table}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
-        &cells[..8],
+        &cells[..9],
         [
             "classlinksync.rostersync.io/riverside",
-            "US",
+            "True",
+            "Scheduled",
             "PartiallySucceeded",
             "987",
             "65",

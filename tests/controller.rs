@@ -14,6 +14,7 @@ use classlink_operator::crd::{
 };
 use classlink_operator::store::Store;
 use common::ControlPlane;
+use common::gitops::{argocd_health, flux_health};
 use common::operator::{Operator, OperatorOptions, condition_of, create_secret, wait_for};
 use common::roster::{TestStore, class_link_sync, small_district};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -118,6 +119,46 @@ impl Setup {
         .await;
     }
 
+    /// `kubectl get classlinksyncs` (with `-o wide` when `wide`): the row of `name`, cell by
+    /// column header, read at the offsets kubectl aligns its columns at.
+    fn kubectl_row(&self, name: &str, wide: bool) -> std::collections::BTreeMap<String, String> {
+        let mut cmd = self.cp.kubectl();
+        cmd.args(["get", "classlinksyncs", "-n", &self.namespace]);
+        if wide {
+            cmd.args(["-o", "wide"]);
+        }
+        let out = cmd.output().expect("kubectl");
+        let table = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = table.lines();
+        let header = lines.next().unwrap_or_else(|| panic!("no table: {out:?}"));
+        // Headers are separated by at least two spaces ("LAST SYNC" holds one).
+        let mut starts = Vec::new();
+        let mut spaces = 2;
+        for (i, c) in header.char_indices() {
+            if c != ' ' && spaces >= 2 {
+                starts.push(i);
+            }
+            spaces = if c == ' ' { spaces + 1 } else { 0 };
+        }
+        let row = lines
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row {name} in:\n{table}"));
+        let cell = |line: &str, i: usize| -> String {
+            let from = starts[i].min(line.len());
+            let to = starts
+                .get(i + 1)
+                .copied()
+                .unwrap_or(line.len())
+                .min(line.len());
+            line[from..to].trim().to_owned()
+        };
+        let cells: std::collections::BTreeMap<String, String> = (0..starts.len())
+            .map(|i| (cell(header, i), cell(row, i)))
+            .collect();
+        println!("{table}");
+        cells
+    }
+
     async fn request_sync(&self, name: &str, value: &str) {
         let patch = json!({"metadata": {"annotations": {SYNC_REQUESTED_AT_ANNOTATION: value}}});
         self.syncs()
@@ -201,25 +242,61 @@ async fn a_new_classlinksync_syncs_once_and_its_status_matches_the_cli_report() 
     let counts = serde_json::to_value(last.counts).expect("counts");
     assert_eq!(report["counts"], counts, "status counts equal the CLI's");
 
-    // kubectl shows the columns filled.
-    let out =
-        s.cp.kubectl()
-            .args(["get", "classlinksyncs", "-n", &s.namespace])
-            .output()
-            .expect("kubectl");
-    let table = String::from_utf8_lossy(&out.stdout);
-    let row = table
-        .lines()
-        .find(|l| l.starts_with("district"))
-        .unwrap_or_else(|| panic!("{table}"));
-    let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cells[1..=3], ["US", "Succeeded", "0"], "{table}");
+    // kubectl answers "is it working": Ready, what comes next, and the synced totals of a
+    // first sync that matched no one.
+    let idle = wait_for(&s.syncs(), "district", SYNC_WAIT, "the idle status", |o| {
+        o.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Syncing" && c.reason == "Scheduled")
+        })
+    })
+    .await;
+    let counts = idle
+        .status
+        .clone()
+        .expect("status")
+        .last_sync
+        .expect("lastSync")
+        .counts;
+    assert_eq!(counts.matched_students, 0, "a first sync matches no one");
+    assert!(counts.synced_students > 900, "{counts:?}");
+    let row = s.kubectl_row("district", false);
+    let expected = [
+        ("READY", "True".to_owned()),
+        ("STATUS", "Scheduled".to_owned()),
+        ("RESULT", "Succeeded".to_owned()),
+        ("STUDENTS", counts.synced_students.to_string()),
+        ("TEACHERS", counts.synced_teachers.to_string()),
+        ("CLASSES", counts.imported_classes.to_string()),
+        ("UNMATCHED", report["counts"]["unmatchedUsers"].to_string()),
+        ("ERROR", String::new()),
+        (
+            "NEXT SYNC",
+            idle.status
+                .as_ref()
+                .and_then(|s| s.next_sync_time.as_ref())
+                .map(|t| t.0.to_string())
+                .expect("nextSyncTime"),
+        ),
+    ];
+    for (column, value) in expected {
+        assert_eq!(row.get(column), Some(&value), "{column} in {row:?}");
+    }
+    // The GitOps health checks of examples/gitops/ call this one healthy.
+    let (argocd, message) = argocd_health(&idle);
     assert_eq!(
-        cells[6],
-        report["counts"]["unmatchedUsers"].to_string(),
-        "{table}"
+        (argocd.as_str(), message.as_str()),
+        ("Healthy", ready.message.as_str())
     );
-    assert!(cells[5] != "0", "imported classes shown: {table}");
+    assert_eq!(flux_health(&idle), "Current");
+    let wide = s.kubectl_row("district", true);
+    assert_eq!(wide.get("REGION").map(String::as_str), Some("US"));
+    assert_eq!(
+        wide.get("MESSAGE").map(String::as_str),
+        Some(ready.message.as_str()),
+        "the Ready message under -o wide"
+    );
 
     // Exactly one sync ran, and an event says so.
     let store = Store::open(&db.url).await.expect("store");
@@ -460,6 +537,35 @@ async fn a_wrong_secret_is_reported_and_fixing_it_recovers_without_a_restart() {
     assert!(
         !events.contains("wrong-secret-value") && !operator.log().contains("wrong-secret-value")
     );
+    let failed = s.syncs().get("district").await.expect("get");
+    let (argocd, message) = argocd_health(&failed);
+    assert_eq!(argocd, "Degraded", "{message}");
+    assert!(
+        message.starts_with("AuthenticationFailed: ") && message.contains("API Credentials"),
+        "the reason and what to do: {message}"
+    );
+    assert_eq!(
+        flux_health(&failed),
+        "Failed",
+        "Stalled: a person must fix it"
+    );
+    let row = s.kubectl_row("district", true);
+    for (column, value) in [
+        ("READY", "False"),
+        ("RESULT", "Failed"),
+        ("ERROR", "AuthenticationFailed"),
+        ("STUDENTS", "0"),
+    ] {
+        assert_eq!(
+            row.get(column).map(String::as_str),
+            Some(value),
+            "{column} in {row:?}"
+        );
+    }
+    assert!(
+        row.get("MESSAGE").is_some_and(|m| !m.is_empty()),
+        "the reason is one -o wide away: {row:?}"
+    );
 
     // Fix the Secret, and ask nothing: the change alone starts a sync in the same process.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
@@ -615,6 +721,24 @@ async fn suspend_stops_new_syncs_and_clears_the_next_sync_time() {
     assert!(
         status.last_sync.is_none(),
         "no initial sync while suspended"
+    );
+    let object = s.syncs().get("district").await.expect("get");
+    assert_eq!(argocd_health(&object).0, "Suspended");
+    assert_eq!(
+        flux_health(&object),
+        "InProgress",
+        "suspended before any sync"
+    );
+    let row = s.kubectl_row("district", false);
+    assert_eq!(
+        row.get("STATUS").map(String::as_str),
+        Some("Suspended"),
+        "{row:?}"
+    );
+    assert_eq!(
+        row.get("NEXT SYNC").map(String::as_str),
+        Some(""),
+        "{row:?}"
     );
 
     // A manual request waits too, and runs once suspend is lifted.
@@ -832,6 +956,139 @@ async fn wait_gone(api: &Api<ClassLinkSync>, name: &str) {
     }
 }
 
+/// `GET http://{address}{path}`: the body, a newline and the status code.
+fn http_get(address: &str, path: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{address}{path}"),
+        ])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of the series `series` (name and labels, exactly) in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<i64> {
+    scrape.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Scrapes `address` until `check` holds (at most `SYNC_WAIT`); returns the scrape.
+async fn scrape_until(address: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + SYNC_WAIT;
+    loop {
+        let scrape = http_get(address, "/metrics");
+        if check(&scrape) {
+            return scrape;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last scrape:\n{scrape}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_metrics_come_back_from_status_and_follow_each_classlinksync() {
+    let (s, sim, db) = with_district("metrics-restart", "sqlite").await;
+    let mut first = s.operator(&db.url, "before-restart", false);
+    s.create(&class_link_sync("district", &sim, |_| {})).await;
+    s.create(&class_link_sync("paused", &sim, |spec| spec.suspend = true))
+        .await;
+    let synced = wait_for(&s.syncs(), "district", SYNC_WAIT, "the first sync", |o| {
+        result_of(o).is_some()
+    })
+    .await;
+    wait_for(
+        &s.syncs(),
+        "paused",
+        SYNC_WAIT,
+        "the suspended status",
+        |o| o.status.is_some(),
+    )
+    .await;
+    assert!(
+        first.terminate(Duration::from_secs(30)),
+        "the operator stops"
+    );
+
+    let second = s.operator(&db.url, "after-restart", false);
+    let status = synced.status.expect("status");
+    let ns = &s.namespace;
+    let district = format!(r#"{{namespace="{ns}",name="district"}}"#);
+    let paused = format!(r#"{{namespace="{ns}",name="paused"}}"#);
+    let scrape = scrape_until(&second.metrics, "both ClassLinkSyncs' series", |m| {
+        m.contains(&district) && m.contains(&paused)
+    })
+    .await;
+    println!("{scrape}");
+    let last_success = status
+        .last_successful_sync_time
+        .as_ref()
+        .expect("lastSuccessfulSyncTime")
+        .0
+        .as_second();
+    assert_eq!(
+        sample(
+            &scrape,
+            &format!("classlink_last_success_timestamp_seconds{district}")
+        ),
+        Some(last_success),
+        "the last success survives the restart"
+    );
+    assert_eq!(
+        sample(&scrape, &format!("classlink_ready{district}")),
+        Some(1)
+    );
+    let counts = status.last_sync.as_ref().expect("lastSync").counts;
+    assert_eq!(
+        sample(
+            &scrape,
+            &format!(
+                r#"classlink_last_sync_counts{{namespace="{ns}",name="district",count="syncedStudents"}}"#
+            )
+        ),
+        Some(i64::try_from(counts.synced_students).expect("a count"))
+    );
+    // One that never synced has its series too, at 0, so "never succeeded" can alert.
+    for (gauge, value) in [
+        ("last_success_timestamp_seconds", 0),
+        ("ready", 0),
+        ("suspended", 1),
+    ] {
+        assert_eq!(
+            sample(&scrape, &format!("classlink_{gauge}{paused}")),
+            Some(value),
+            "{gauge} of the suspended one"
+        );
+    }
+    // The restart ran no sync to get there.
+    s.looked_again("district").await;
+    assert_eq!(triggers(&db, ns, "district").await, ["Initial"]);
+
+    // Deleted, its series go.
+    s.syncs()
+        .delete("paused", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let scrape = scrape_until(&second.metrics, "the deleted one's series to go", |m| {
+        !m.contains(r#"name="paused""#)
+    })
+    .await;
+    assert!(scrape.contains(&district), "{scrape}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_are_served() {
     let (s, sim, db) = with_district("metrics", "sqlite").await;
@@ -858,13 +1115,17 @@ async fn metrics_and_health_are_served() {
     assert!(get("/healthz").ends_with("200"));
     assert!(get("/readyz").ends_with("200"));
     let metrics = get("/metrics");
+    println!("{metrics}");
     for needle in [
         "classlink_sync_total{namespace=",
         "result=\"Succeeded\"",
         "classlink_sync_duration_seconds_bucket",
         "classlink_last_success_timestamp_seconds{",
-        "classlink_records_fetched_total{collection=\"users\"}",
-        "classlink_sync_count{",
+        "classlink_records_fetched_total{namespace=",
+        "collection=\"users\"}",
+        "classlink_last_sync_counts{",
+        "classlink_ready{namespace=",
+        "classlink_build_info{version=",
         "classlink_syncs_in_flight 0",
         "classlink_leader 1",
     ] {

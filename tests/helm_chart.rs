@@ -11,15 +11,39 @@ use common::ControlPlane;
 use common::helm::{self, ServiceAccountKubeconfig};
 use serde_json::{Value, json};
 
-/// The metrics the operator serves; the dashboard must query these and no others.
-const OPERATOR_METRICS: &[&str] = &[
-    "classlink_sync_total",
-    "classlink_sync_duration_seconds",
-    "classlink_records_fetched_total",
-    "classlink_last_success_timestamp_seconds",
-    "classlink_syncs_in_flight",
+/// The names of the series the operator serves, read from its own exposition: a gauge by
+/// its name, a counter with `_total`, an info with `_info`, a histogram by its base name.
+fn operator_metrics() -> BTreeSet<String> {
+    classlink_operator::controller::metrics::Metrics::new()
+        .encode()
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.strip_prefix("# TYPE ")?.split_whitespace();
+            let (name, kind) = (parts.next()?, parts.next()?);
+            Some(match kind {
+                "counter" => format!("{name}_total"),
+                "info" => format!("{name}_info"),
+                _ => name.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Whether `metric` (as a PromQL expression names it) is one the operator serves.
+fn served(metric: &str, served: &BTreeSet<String>) -> bool {
+    served.contains(metric)
+        || ["_bucket", "_sum", "_count"].iter().any(|s| {
+            metric
+                .strip_suffix(s)
+                .is_some_and(|base| served.contains(base))
+        })
+}
+
+/// Series about the operator itself, not about one ClassLinkSync: no namespace or name.
+const OPERATOR_WIDE: &[&str] = &[
     "classlink_leader",
-    "classlink_sync_count",
+    "classlink_syncs_in_flight",
+    "classlink_build_info",
 ];
 
 /// Renders the chart with `sets`, asserts the API server accepts every object with a
@@ -173,6 +197,7 @@ fn helm_lint_is_clean_for_every_value_combination() {
             "networkPolicy.enabled=true",
             "metrics.serviceMonitor.enabled=true",
             "grafanaDashboard.enabled=true",
+            "prometheusRule.enabled=true",
             "caBundle.configMap=district-ca",
         ],
     ];
@@ -524,6 +549,10 @@ async fn service_monitor_scrapes_the_metrics_service() {
     );
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
     assert_eq!(
+        monitor["spec"]["endpoints"][0]["honorLabels"], true,
+        "the metrics' namespace label is the ClassLinkSync's, not the target's"
+    );
+    assert_eq!(
         monitor["spec"]["namespaceSelector"]["matchNames"],
         json!([ns])
     );
@@ -600,34 +629,53 @@ fn dashboard_shows_results_duration_counts_and_last_success_from_the_operator_me
     let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let panels = dashboard["panels"].as_array().expect("panels");
 
+    let operator = operator_metrics();
     let mut used = BTreeSet::new();
     for panel in panels {
         for target in panel["targets"].as_array().expect("targets") {
             let expr = target["expr"].as_str().expect("expr");
             for metric in metric_names(expr) {
-                let known = OPERATOR_METRICS.iter().any(|m| {
-                    metric == *m
-                        || metric
-                            .strip_prefix(m)
-                            .is_some_and(|s| ["_bucket", "_sum", "_count"].contains(&s))
-                });
                 assert!(
-                    known,
-                    "panel {:?} queries {metric}, which the operator does not serve",
+                    served(metric, &operator),
+                    "panel {:?} queries {metric}, which the operator does not serve ({operator:?})",
                     panel["title"]
                 );
-                used.insert(
-                    OPERATOR_METRICS
-                        .iter()
-                        .find(|m| metric.starts_with(**m))
-                        .copied()
-                        .unwrap_or(""),
+                used.insert(metric.to_owned());
+            }
+            // Each panel about ClassLinkSyncs follows the dashboard's variables.
+            for (at, _) in expr.match_indices("classlink_") {
+                let metric = metric_names(&expr[at..])[0];
+                if OPERATOR_WIDE.contains(&metric) {
+                    continue;
+                }
+                let selector = &expr[at + metric.len()..];
+                assert!(
+                    selector.starts_with(r#"{namespace=~"$namespace", name=~"$name""#),
+                    "panel {:?} ignores the namespace and name variables: {expr}",
+                    panel["title"]
                 );
             }
         }
     }
-    let all: BTreeSet<&str> = OPERATOR_METRICS.iter().copied().collect();
-    assert_eq!(used, all, "every operator metric is on the dashboard");
+    for wanted in [
+        "classlink_sync_total",
+        "classlink_sync_duration_seconds_bucket",
+        "classlink_last_success_timestamp_seconds",
+        "classlink_last_sync_counts",
+        "classlink_records_fetched_total",
+        "classlink_syncing",
+    ] {
+        assert!(used.contains(wanted), "no panel shows {wanted}: {used:?}");
+    }
+    // The variables list ClassLinkSyncs from a series every one has from its creation on.
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+    {
+        if let Some(query) = variable["query"]["query"].as_str() {
+            assert!(query.contains("classlink_ready"), "{query}");
+        }
+    }
 
     let titles: Vec<String> = panels
         .iter()
@@ -900,4 +948,94 @@ async fn service_account_with_all_namespaces_reads_classlinksyncs_everywhere_but
     assert!(!operator.can_i(&["create", "leases.coordination.k8s.io", "-n", &ns]));
 
     helm::uninstall(cp, release, &ns).expect("helm uninstall");
+}
+
+/// The `PrometheusRule`'s groups, as a Prometheus rule file.
+fn rule_file(cp: &ControlPlane, ns: &str, sets: &[&str]) -> Value {
+    let manifest = helm::template(cp, "cls", ns, sets).expect("renders");
+    let docs = helm::documents(&manifest);
+    let rule = helm::one(&docs, "PrometheusRule");
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    rule["spec"].clone()
+}
+
+#[tokio::test]
+async fn the_prometheus_rule_is_valid_and_alerts_only_on_metrics_the_operator_serves() {
+    let cp = ControlPlane::shared();
+    let (_client, ns) = release_namespace(cp, "chart-rules").await;
+    let without = helm::template(cp, "cls", &ns, &[]).expect("renders");
+    assert!(
+        helm::of_kind(&helm::documents(&without), "PrometheusRule").is_empty(),
+        "off by default"
+    );
+    let spec = rule_file(
+        cp,
+        &ns,
+        &[
+            "prometheusRule.enabled=true",
+            "prometheusRule.alertLabels.team=platform",
+        ],
+    );
+
+    // promtool (Debian's prometheus package) parses the expressions and templates.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rules.yaml");
+    std::fs::write(&path, serde_yaml::to_string(&spec).expect("YAML")).expect("write");
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("promtool: {e}; install Debian's prometheus package (hack/install-test-tools.sh does)")
+        });
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("SUCCESS: 5 rules found"), "{said}");
+
+    let operator = operator_metrics();
+    let rules = spec["groups"][0]["rules"].as_array().expect("rules");
+    let alerts: BTreeSet<&str> = rules
+        .iter()
+        .map(|r| r["alert"].as_str().expect("an alert"))
+        .collect();
+    assert_eq!(
+        alerts,
+        BTreeSet::from([
+            "ClassLinkSyncFailing",
+            "ClassLinkSyncNoSuccessIn26Hours",
+            "ClassLinkSyncNeverSucceeded",
+            "ClassLinkOperatorDown",
+            "ClassLinkSyncsWaitingForCapacity",
+        ])
+    );
+    for rule in rules {
+        let expr = rule["expr"].as_str().expect("expr");
+        let names = metric_names(expr);
+        if rule["alert"] == "ClassLinkOperatorDown" {
+            assert!(
+                expr.contains(&format!(
+                    r#"up{{job="cls-classlink-operator-metrics", namespace="{ns}"}}"#
+                )),
+                "the ServiceMonitor's job: {expr}"
+            );
+        } else {
+            assert!(!names.is_empty(), "{expr}");
+        }
+        for metric in names {
+            assert!(
+                served(metric, &operator),
+                "{} names {metric}, which the operator does not serve",
+                rule["alert"]
+            );
+        }
+        assert_eq!(rule["labels"]["team"], "platform");
+        // Suspended ClassLinkSyncs stay quiet.
+        if expr.contains("classlink_last_success") || expr.contains("classlink_ready") {
+            assert!(expr.contains("unless classlink_suspended == 1"), "{expr}");
+        }
+    }
 }

@@ -267,6 +267,9 @@ fn table(p: &Printed<'_>) -> String {
     }
     let _ = writeln!(out);
     let counts = [
+        ("Synced Students", c.synced_students),
+        ("Synced Teachers", c.synced_teachers),
+        ("Synced Staff", c.synced_staff),
         ("Unmatched Users", c.unmatched_users),
         ("Matched Students", c.matched_students),
         ("Matched Teachers", c.matched_teachers),

@@ -223,6 +223,8 @@ async fn controller(
     };
     let controller = Controller::new(syncs.clone(), watcher::Config::default());
     let reader = controller.store();
+    // The per-ClassLinkSync metrics are read from this cache at every scrape.
+    ctx.metrics.watch(reader.clone());
     // Secrets are watched by metadata only: their data never crosses the watch. A change
     // re-queues the ClassLinkSyncs that name the Secret, and the cache gives each reconcile
     // the Secret's version for the inputs' fingerprint; likewise for SchoolExclusions.

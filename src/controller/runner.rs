@@ -199,7 +199,8 @@ async fn run(
     reporter.abort();
     if let Ok(read) = read.lock() {
         for (collection, records) in read.iter() {
-            ctx.metrics.records_fetched(collection, *records);
+            ctx.metrics
+                .records_fetched(&namespace, &name, collection, *records);
         }
     }
     let handled = (outcome.report.result != SyncResult::Failed)
@@ -311,13 +312,8 @@ async fn finish(
         .completed
         .duration_since(outcome.started)
         .as_secs_f64();
-    ctx.metrics.sync_finished(
-        &namespace,
-        &name,
-        report,
-        seconds,
-        outcome.completed.as_second(),
-    );
+    ctx.metrics
+        .sync_finished(&namespace, &name, report, seconds);
     let (type_, reason) = match report.result {
         SyncResult::Succeeded => (EventType::Normal, "SyncSucceeded"),
         SyncResult::PartiallySucceeded => (EventType::Warning, "SyncPartiallySucceeded"),

@@ -37,23 +37,34 @@ pub const DEFAULT_MERGE_PRIORITY: i32 = 100;
     shortname = "clsync",
     category = "classlink",
     doc = "A ClassLink Roster Server integration whose roster the operator syncs on its region's nightly schedule or on demand.",
-    printcolumn(json_path = ".spec.region", name = "Region", type_ = "string"),
+    printcolumn(
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        name = "Ready",
+        type_ = "string",
+        description = "True while the last sync succeeded (fully or partially)"
+    ),
+    printcolumn(
+        json_path = ".status.conditions[?(@.type==\"Syncing\")].reason",
+        name = "Status",
+        type_ = "string",
+        description = "Running, or what comes next: Scheduled, Retrying, ChangePending, WaitingForCapacity, Suspended"
+    ),
     printcolumn(
         json_path = ".status.lastSync.result",
         name = "Result",
         type_ = "string"
     ),
     printcolumn(
-        json_path = ".status.lastSync.counts.matchedStudents",
+        json_path = ".status.lastSync.counts.syncedStudents",
         name = "Students",
         type_ = "integer",
-        description = "Matched Students in the last sync"
+        description = "Students synced by the last sync, matched or not"
     ),
     printcolumn(
-        json_path = ".status.lastSync.counts.matchedTeachers",
+        json_path = ".status.lastSync.counts.syncedTeachers",
         name = "Teachers",
         type_ = "integer",
-        description = "Matched Teachers in the last sync"
+        description = "Teachers synced by the last sync, matched or not"
     ),
     printcolumn(
         json_path = ".status.lastSync.counts.importedClasses",
@@ -81,12 +92,18 @@ pub const DEFAULT_MERGE_PRIORITY: i32 = 100;
         json_path = ".status.nextSyncTime",
         name = "Next Sync",
         type_ = "string",
-        description = "When the next scheduled sync may start (RFC 3339)"
+        description = "When the next sync may start (RFC 3339); empty while suspended or running"
     ),
     printcolumn(
         json_path = ".metadata.creationTimestamp",
         name = "Age",
         type_ = "date"
+    ),
+    printcolumn(
+        json_path = ".spec.region",
+        name = "Region",
+        type_ = "string",
+        priority = 1
     ),
     printcolumn(
         json_path = ".spec.displayName",
@@ -95,8 +112,8 @@ pub const DEFAULT_MERGE_PRIORITY: i32 = 100;
         priority = 1
     ),
     printcolumn(
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
-        name = "Ready",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        name = "Message",
         type_ = "string",
         priority = 1
     )
@@ -588,6 +605,16 @@ pub struct SyncCounts {
     /// Classes written to the store.
     #[serde(default)]
     pub imported_classes: u64,
+    /// Students this sync kept (active, of an included and complete school), matched or
+    /// not: what the roster holds for this provider now.
+    #[serde(default)]
+    pub synced_students: u64,
+    /// Teachers this sync kept, matched or not.
+    #[serde(default)]
+    pub synced_teachers: u64,
+    /// Administrators, aides and other staff this sync kept, matched or not.
+    #[serde(default)]
+    pub synced_staff: u64,
     /// Guardians synced with their relationship to students.
     #[serde(default)]
     pub synced_guardians: u64,

@@ -331,15 +331,18 @@ impl<'a> Planner<'a> {
             .filter(|g| !g.schools.iter().any(|s| frozen.contains(s)))
             .count() as u64;
         counts.excluded_schools = self.excluded.len() as u64;
+        counts.synced_students = count_role(&considered, PersonRole::Student) as u64;
+        counts.synced_teachers = count_role(&considered, PersonRole::Teacher) as u64;
+        counts.synced_staff = count_role(&considered, PersonRole::Staff) as u64;
 
         let schools = self.school_reports(&frozen, &considered, &classes);
         let (result, error_code, message) = if incomplete.is_empty() {
             let message = format!(
                 "Synced {} schools: {} students, {} teachers, {} staff, {} classes, {} guardians; {} unmatched users, {} users created.",
                 included.len(),
-                count_role(&considered, PersonRole::Student),
-                count_role(&considered, PersonRole::Teacher),
-                count_role(&considered, PersonRole::Staff),
+                counts.synced_students,
+                counts.synced_teachers,
+                counts.synced_staff,
                 counts.imported_classes,
                 counts.synced_guardians,
                 counts.unmatched_users,

@@ -46,6 +46,12 @@ pub struct Counts {
     pub matched_staff: u64,
     /// Classes synced.
     pub imported_classes: u64,
+    /// Students synced (matched or not).
+    pub synced_students: u64,
+    /// Teachers synced (matched or not).
+    pub synced_teachers: u64,
+    /// Staff synced (matched or not).
+    pub synced_staff: u64,
     /// Guardians synced.
     pub synced_guardians: u64,
     /// Platform users created.

@@ -259,6 +259,15 @@ fn first_sync_creates_everyone_and_a_second_identical_sync_matches_everyone_and_
     assert_eq!(first.report.counts.created_users, 5);
     assert_eq!(first.report.counts.matched_students, 0);
     assert_eq!(first.report.counts.imported_classes, 2);
+    // A first sync matches no one, yet it synced everyone: the synced totals say so.
+    assert_eq!(
+        (
+            first.report.counts.synced_students,
+            first.report.counts.synced_teachers,
+            first.report.counts.synced_staff
+        ),
+        (3, 2, 0)
+    );
     apply(&first, &mut stored, &mut identities);
     assert_eq!(identities.len(), 5);
 
@@ -272,6 +281,11 @@ fn first_sync_creates_everyone_and_a_second_identical_sync_matches_everyone_and_
             counts.created_users
         ),
         (0, 3, 2, 0)
+    );
+    assert_eq!(
+        (counts.synced_students, counts.synced_teachers),
+        (3, 2),
+        "matched or not, the same people were synced"
     );
     assert_eq!(
         second.changes.expect("changes").rows(),
@@ -854,6 +868,14 @@ fn an_incomplete_school_is_left_as_stored_while_the_others_sync() {
         plan.report.message
     );
     assert!(plan.report.message.contains("SchoolExclusion"));
+    // Riverside's p1, p2, p4 and t1; Oak Middle, left as stored, counts for nothing.
+    assert_eq!(
+        (
+            plan.report.counts.synced_students,
+            plan.report.counts.synced_teachers
+        ),
+        (3, 1)
+    );
     let problem = &plan.report.problems[0];
     assert_eq!(
         (

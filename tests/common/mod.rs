@@ -78,6 +78,7 @@ pub async fn install_crds(client: &kube::Client) {
     }
 }
 
+pub mod gitops;
 pub mod helm;
 pub mod operator;
 pub mod roster;
