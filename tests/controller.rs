@@ -76,6 +76,7 @@ impl Setup {
     ) -> Operator {
         Operator::start(OperatorOptions {
             now,
+            extra_args: &[],
             kubeconfig: self.cp.kubeconfig(),
             store,
             namespace: &self.namespace,
@@ -1513,4 +1514,78 @@ async fn an_exclusion_naming_no_classlinksync_says_so() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_each_sync_only_their_own_and_the_main_instance_neither() {
+    let (s, sim, db) = with_district("shards", "postgres").await;
+    let start = |holder: &str, extra_args: &[&str]| {
+        Operator::start(OperatorOptions {
+            now: None,
+            extra_args,
+            kubeconfig: s.cp.kubeconfig(),
+            store: &db.url,
+            namespace: &s.namespace,
+            lease_namespace: Some(&s.namespace),
+            holder,
+            log_dir: s.dir.path(),
+        })
+    };
+    // The main instance with its default selector, and two shards, each with its own Lease
+    // as the chart's shards have.
+    let main = start("main", &[]);
+    let shard_a = start(
+        "shard-a",
+        &[
+            "--watch-label-selector",
+            "rostersync.io/shard=a",
+            "--lease-name",
+            "classlink-operator-shard-a",
+        ],
+    );
+    let shard_b = start(
+        "shard-b",
+        &[
+            "--watch-label-selector",
+            "rostersync.io/shard=b",
+            "--lease-name",
+            "classlink-operator-shard-b",
+        ],
+    );
+    let labelled = |name: &str, shard: Option<&str>| {
+        let mut obj = class_link_sync(name, &sim, |_| {});
+        if let Some(shard) = shard {
+            obj.metadata.labels = Some(
+                [(classlink_operator::crd::SHARD_LABEL.to_owned(), shard.to_owned())].into(),
+            );
+        }
+        obj
+    };
+    s.create(&labelled("alpha", Some("a"))).await;
+    s.create(&labelled("beta", Some("b"))).await;
+    s.create(&labelled("plain", None)).await;
+    for name in ["alpha", "beta", "plain"] {
+        wait_for(&s.syncs(), name, SYNC_WAIT, "the first sync", |o| {
+            result_of(o).is_some() && idle_status(o)
+        })
+        .await;
+    }
+    let finished = |log: String, name: &str| {
+        log.lines()
+            .any(|l| l.contains("sync finished") && l.contains(&format!("name=\"{name}\"")))
+    };
+    assert!(finished(shard_a.log(), "alpha") && !finished(shard_a.log(), "beta"));
+    assert!(!finished(shard_a.log(), "plain"));
+    assert!(finished(shard_b.log(), "beta") && !finished(shard_b.log(), "alpha"));
+    assert!(!finished(shard_b.log(), "plain"));
+    assert!(finished(main.log(), "plain"));
+    assert!(
+        !finished(main.log(), "alpha") && !finished(main.log(), "beta"),
+        "the unsharded instance syncs neither shard's ClassLinkSyncs:\n{}",
+        main.log()
+    );
+    for name in ["alpha", "beta", "plain"] {
+        assert_eq!(triggers(&db, &s.namespace, name).await, ["Initial"], "{name}");
+    }
+    db.drop_database().await;
 }

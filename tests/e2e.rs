@@ -105,6 +105,7 @@ async fn install_sync_trigger_exclude_break_fix_and_uninstall() {
     let logs = tempfile::tempdir().expect("temp dir");
     let operator = Operator::start(OperatorOptions {
         now: None,
+        extra_args: &[],
         kubeconfig: account.path(),
         store: &db.url,
         namespace: &schools,
@@ -345,6 +346,7 @@ async fn without_one_needed_rule_the_sync_fails_with_a_clear_code_and_message() 
     let db = TestStore::new("sqlite").await;
     let _operator = Operator::start(OperatorOptions {
         now: None,
+        extra_args: &[],
         kubeconfig: account.path(),
         store: &db.url,
         namespace: &schools,

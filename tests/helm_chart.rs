@@ -1039,3 +1039,118 @@ async fn the_prometheus_rule_is_valid_and_alerts_only_on_metrics_the_operator_se
         }
     }
 }
+
+#[tokio::test]
+async fn shards_each_get_a_deployment_with_their_selector_and_lease_and_install_for_real() {
+    let cp = ControlPlane::shared();
+    let (_client, ns) = release_namespace(cp, "chart-shards").await;
+    let sets = [
+        "store.type=postgres",
+        "store.postgres.existingSecret=roster-db",
+        "shards={east,west}",
+        "networkPolicy.enabled=true",
+    ];
+    let docs = render_and_dry_run(cp, "cls", &ns, &sets);
+    let deployments = helm::of_kind(&docs, "Deployment");
+    assert_eq!(
+        names(&deployments),
+        BTreeSet::from([
+            "cls-classlink-operator".to_owned(),
+            "cls-classlink-operator-shard-east".to_owned(),
+            "cls-classlink-operator-shard-west".to_owned(),
+        ])
+    );
+    let env_of = |deployment: &Value, name: &str| -> Option<String> {
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str().map(str::to_owned))
+    };
+    let mut selectors = Vec::new();
+    for deployment in &deployments {
+        let name = deployment["metadata"]["name"].as_str().expect("name");
+        let shard = name.strip_prefix("cls-classlink-operator-shard-");
+        assert_eq!(
+            env_of(deployment, "CLASSLINK_WATCH_LABEL_SELECTOR"),
+            shard.map(|s| format!("rostersync.io/shard={s}")),
+            "{name}: the main Deployment keeps the operator's default (!rostersync.io/shard)"
+        );
+        assert_eq!(
+            env_of(deployment, "CLASSLINK_LEASE_NAME"),
+            shard.map(|s| format!("classlink-operator-shard-{s}")),
+            "{name}: a Lease of its own"
+        );
+        let selector = deployment["spec"]["selector"]["matchLabels"].clone();
+        assert_eq!(
+            deployment["spec"]["template"]["metadata"]["labels"]
+                .as_object()
+                .map(|labels| selector
+                    .as_object()
+                    .expect("matchLabels")
+                    .iter()
+                    .all(|(k, v)| labels.get(k) == Some(v))),
+            Some(true),
+            "{name} selects its own pods"
+        );
+        selectors.push((name.to_owned(), selector));
+    }
+    // No Deployment selects another's pods.
+    for (name, selector) in &selectors {
+        for other in &deployments {
+            let other_name = other["metadata"]["name"].as_str().expect("name");
+            if other_name == name {
+                continue;
+            }
+            let labels = &other["spec"]["template"]["metadata"]["labels"];
+            let overlaps = selector
+                .as_object()
+                .expect("matchLabels")
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v));
+            assert!(!overlaps, "{name} would select the pods of {other_name}");
+        }
+    }
+    // The shards' pods are scraped and covered by the NetworkPolicy.
+    let services = names(&helm::of_kind(&docs, "Service"));
+    assert!(services.contains("cls-classlink-operator-shards-metrics"), "{services:?}");
+    let policy = helm::one(&docs, "NetworkPolicy");
+    let values = &policy["spec"]["podSelector"]["matchExpressions"][0]["values"];
+    assert_eq!(
+        values,
+        &serde_json::json!(["classlink-operator", "classlink-operator-shard"])
+    );
+
+    // And a real install (no kubelet here: the Deployments exist, their pods never run).
+    helm::install(cp, "cls", &ns, &sets).expect("helm install with shards");
+    let listed = cp
+        .kubectl()
+        .args(["get", "deployments", "-n", &ns, "-o", "name"])
+        .output()
+        .expect("kubectl runs");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for name in ["cls-classlink-operator", "cls-classlink-operator-shard-east", "cls-classlink-operator-shard-west"] {
+        assert!(listed.contains(&format!("deployment.apps/{name}\n")), "{listed}");
+    }
+    helm::uninstall(cp, "cls", &ns).expect("helm uninstall");
+}
+
+#[test]
+fn shards_are_refused_on_sqlite_and_bad_shard_names_are_refused() {
+    let cp = ControlPlane::shared();
+    let err = helm::template(cp, "cls", "default", &["shards={east}"])
+        .expect_err("shards on SQLite");
+    assert!(err.contains("shards need store.type=postgres"), "{err}");
+    let err = helm::template(
+        cp,
+        "cls",
+        "default",
+        &[
+            "store.type=postgres",
+            "store.postgres.existingSecret=roster-db",
+            "shards={East_1}",
+        ],
+    )
+    .expect_err("a bad shard name");
+    assert!(err.contains("East_1"), "{err}");
+}

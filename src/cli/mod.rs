@@ -95,6 +95,15 @@ pub struct RunArgs {
         default_value = ""
     )]
     pub namespaces: Vec<String>,
+    /// Label selector of the ClassLinkSyncs this instance syncs. The default leaves the
+    /// ones labelled `rostersync.io/shard` to their shard's instance (run with
+    /// `rostersync.io/shard=NAME`); an empty selector takes every ClassLinkSync.
+    #[arg(
+        long,
+        env = "CLASSLINK_WATCH_LABEL_SELECTOR",
+        default_value = "!rostersync.io/shard"
+    )]
+    pub watch_label_selector: String,
     /// Most syncs running at once, over all ClassLinkSyncs.
     #[arg(long, env = "CLASSLINK_MAX_CONCURRENT_SYNCS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_syncs: u16,

@@ -33,6 +33,7 @@ pub(super) async fn run(args: RunArgs) -> ExitCode {
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty())
             .collect(),
+        watch_label_selector: args.watch_label_selector.trim().to_owned(),
         settings: Settings {
             job: JobOptions {
                 allow_insecure_http: args.connection.allow_insecure_http,

@@ -40,6 +40,8 @@ pub struct RunConfig {
     pub store: String,
     /// Namespaces to watch; empty means all.
     pub namespaces: Vec<String>,
+    /// Label selector of the ClassLinkSyncs this instance syncs (its shard); empty: all.
+    pub watch_label_selector: String,
     /// Settings shared by every reconcile.
     pub settings: Settings,
     /// Where `/metrics`, `/healthz` and `/readyz` listen.
@@ -57,6 +59,15 @@ pub enum RunError {
     /// The store could not be opened.
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    /// The API server refused `--watch-label-selector`.
+    #[error("--watch-label-selector {selector:?} was refused by the API server: {source}")]
+    Selector {
+        /// The selector.
+        selector: String,
+        /// The API server's answer.
+        #[source]
+        source: kube::Error,
+    },
     /// `CLASSLINK_FAKE_NOW` is not a time.
     #[error("{0}")]
     Clock(String),
@@ -78,6 +89,7 @@ pub enum RunError {
 pub async fn run(config: RunConfig) -> Result<(), RunError> {
     let clock = crate::schedule::clock_from_env().map_err(RunError::Clock)?;
     let client = kube::Client::try_default().await?;
+    check_selector(&client, &config).await?;
     let store = Store::open(&config.store).await?;
     let metrics = Arc::new(metrics::Metrics::new());
 
@@ -172,6 +184,7 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
         controller(
             client.clone(),
             namespace,
+            &config.watch_label_selector,
             writers,
             ctx.clone(),
             shutdown.clone(),
@@ -197,10 +210,34 @@ type Writers = (
     reflector::store::Writer<SchoolExclusion>,
 );
 
+/// A bad `--watch-label-selector` stops the operator at once with the API server's reason,
+/// instead of a watch that fails forever.
+async fn check_selector(client: &kube::Client, config: &RunConfig) -> Result<(), RunError> {
+    if config.watch_label_selector.is_empty() {
+        return Ok(());
+    }
+    let api: Api<ClassLinkSync> = match config.namespaces.first() {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let params = kube::api::ListParams::default()
+        .labels(&config.watch_label_selector)
+        .limit(1);
+    match api.list_metadata(&params).await {
+        Err(kube::Error::Api(status)) if status.code == 400 => Err(RunError::Selector {
+            selector: config.watch_label_selector.clone(),
+            source: kube::Error::Api(status),
+        }),
+        // Other faults (RBAC, the API server away) show in the controllers' own requests.
+        _ => Ok(()),
+    }
+}
+
 /// One controller for one scope (a namespace, or all).
 async fn controller(
     client: kube::Client,
     namespace: Option<String>,
+    label_selector: &str,
     (secret_writer, exclusion_writer): Writers,
     ctx: Arc<Context>,
     shutdown: CancellationToken,
@@ -221,7 +258,13 @@ async fn controller(
             Api::all(client.clone()),
         ),
     };
-    let controller = Controller::new(syncs.clone(), watcher::Config::default());
+    // Only this instance's ClassLinkSyncs: its shard, or those of no shard.
+    let sync_watch = if label_selector.is_empty() {
+        watcher::Config::default()
+    } else {
+        watcher::Config::default().labels(label_selector)
+    };
+    let controller = Controller::new(syncs.clone(), sync_watch.clone());
     let reader = controller.store();
     // The per-ClassLinkSync metrics are read from this cache at every scrape.
     ctx.metrics.watch(reader.clone());
@@ -270,7 +313,7 @@ async fn controller(
     let exclusion_controller = Controller::new(exclusions, watcher::Config::default());
     let exclusion_reader = exclusion_controller.store();
     let excluding = exclusion_controller
-        .watches(syncs, watcher::Config::default(), move |sync| {
+        .watches(syncs, sync_watch, move |sync| {
             let namespace = sync.metadata.namespace.clone().unwrap_or_default();
             let name = sync.metadata.name.clone().unwrap_or_default();
             exclusion_reader

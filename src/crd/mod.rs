@@ -28,6 +28,11 @@ pub const CONFIRM_SHRINK_ANNOTATION: &str = "rostersync.io/confirm-shrink";
 /// Finalizer that removes a ClassLinkSync's data from the store (`deletionPolicy: Delete`).
 pub const STORE_CLEANUP_FINALIZER: &str = "rostersync.io/store-cleanup";
 
+/// Label that assigns a ClassLinkSync to a shard: the operator instance run with
+/// `--watch-label-selector rostersync.io/shard=NAME` syncs it, and the main instance (whose
+/// default selector is `!rostersync.io/shard`) leaves it alone.
+pub const SHARD_LABEL: &str = "rostersync.io/shard";
+
 /// Both CRDs, in the order `crds/` and the chart hold them.
 pub fn all() -> Vec<CustomResourceDefinition> {
     let mut crds = vec![ClassLinkSync::crd(), SchoolExclusion::crd()];

@@ -33,6 +33,8 @@ pub struct OperatorOptions<'a> {
     /// The time its clock starts at (`CLASSLINK_FAKE_NOW`), for a test that needs an hour.
     /// `None`: `CLASSLINK_TEST_NOW` when set, else [`DEFAULT_TEST_NOW`].
     pub now: Option<&'a str>,
+    /// More arguments of `run` (`--watch-label-selector`, `--lease-name`, …).
+    pub extra_args: &'a [&'a str],
 }
 
 /// The hour a test that does not pin one runs at: outside the US and UK windows, inside
@@ -66,6 +68,7 @@ impl Operator {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file);
+        cmd.args(options.extra_args);
         if let Some(lease_namespace) = options.lease_namespace {
             cmd.args([
                 "--leader-election",

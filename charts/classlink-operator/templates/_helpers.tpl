@@ -33,6 +33,21 @@ app.kubernetes.io/name: {{ include "classlink-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+Labels a Deployment's pods are selected by: the chart's for the main Deployment, and for a
+shard's pods a name of their own, so that no two Deployments select the same pods. Takes a
+dict with "root" and "shard".
+*/}}
+{{- define "classlink-operator.podSelectorLabels" -}}
+{{- if .shard -}}
+app.kubernetes.io/name: {{ include "classlink-operator.name" .root }}-shard
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+rostersync.io/shard: {{ .shard }}
+{{- else -}}
+{{ include "classlink-operator.selectorLabels" .root }}
+{{- end }}
+{{- end }}
+
 {{- define "classlink-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "classlink-operator.fullname" .) .Values.serviceAccount.name }}
@@ -63,6 +78,14 @@ Included by the Deployment, so every rendering checks them.
 {{- end }}
 {{- if and (eq .Values.store.type "postgres") (not .Values.store.postgres.existingSecret) }}
 {{- fail "store.type is postgres but store.postgres.existingSecret is empty: name an existing Secret in the release namespace whose key store.postgres.urlKey holds the postgres:// URL." }}
+{{- end }}
+{{- if and .Values.shards (eq .Values.store.type "sqlite") }}
+{{- fail "shards are set but store.type is sqlite: every shard writes the same roster store, so shards need store.type=postgres." }}
+{{- end }}
+{{- range .Values.shards }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$" (toString .)) }}
+{{- fail (printf "shards: %q is not a valid shard name: use lower-case letters, digits and '-', at most 32 characters (it becomes a label value and part of a Deployment's name)." (toString .)) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.caBundle.configMap .Values.caBundle.secret }}
 {{- fail "caBundle.configMap and caBundle.secret are both set: the extra CA bundle comes from one of them." }}
