@@ -1556,7 +1556,11 @@ async fn two_shards_each_sync_only_their_own_and_the_main_instance_neither() {
         let mut obj = class_link_sync(name, &sim, |_| {});
         if let Some(shard) = shard {
             obj.metadata.labels = Some(
-                [(classlink_operator::crd::SHARD_LABEL.to_owned(), shard.to_owned())].into(),
+                [(
+                    classlink_operator::crd::SHARD_LABEL.to_owned(),
+                    shard.to_owned(),
+                )]
+                .into(),
             );
         }
         obj
@@ -1585,7 +1589,11 @@ async fn two_shards_each_sync_only_their_own_and_the_main_instance_neither() {
         main.log()
     );
     for name in ["alpha", "beta", "plain"] {
-        assert_eq!(triggers(&db, &s.namespace, name).await, ["Initial"], "{name}");
+        assert_eq!(
+            triggers(&db, &s.namespace, name).await,
+            ["Initial"],
+            "{name}"
+        );
     }
     db.drop_database().await;
 }

@@ -1113,7 +1113,10 @@ async fn shards_each_get_a_deployment_with_their_selector_and_lease_and_install_
     }
     // The shards' pods are scraped and covered by the NetworkPolicy.
     let services = names(&helm::of_kind(&docs, "Service"));
-    assert!(services.contains("cls-classlink-operator-shards-metrics"), "{services:?}");
+    assert!(
+        services.contains("cls-classlink-operator-shards-metrics"),
+        "{services:?}"
+    );
     let policy = helm::one(&docs, "NetworkPolicy");
     let values = &policy["spec"]["podSelector"]["matchExpressions"][0]["values"];
     assert_eq!(
@@ -1129,8 +1132,15 @@ async fn shards_each_get_a_deployment_with_their_selector_and_lease_and_install_
         .output()
         .expect("kubectl runs");
     let listed = String::from_utf8_lossy(&listed.stdout);
-    for name in ["cls-classlink-operator", "cls-classlink-operator-shard-east", "cls-classlink-operator-shard-west"] {
-        assert!(listed.contains(&format!("deployment.apps/{name}\n")), "{listed}");
+    for name in [
+        "cls-classlink-operator",
+        "cls-classlink-operator-shard-east",
+        "cls-classlink-operator-shard-west",
+    ] {
+        assert!(
+            listed.contains(&format!("deployment.apps/{name}\n")),
+            "{listed}"
+        );
     }
     helm::uninstall(cp, "cls", &ns).expect("helm uninstall");
 }
@@ -1138,8 +1148,8 @@ async fn shards_each_get_a_deployment_with_their_selector_and_lease_and_install_
 #[test]
 fn shards_are_refused_on_sqlite_and_bad_shard_names_are_refused() {
     let cp = ControlPlane::shared();
-    let err = helm::template(cp, "cls", "default", &["shards={east}"])
-        .expect_err("shards on SQLite");
+    let err =
+        helm::template(cp, "cls", "default", &["shards={east}"]).expect_err("shards on SQLite");
     assert!(err.contains("shards need store.type=postgres"), "{err}");
     let err = helm::template(
         cp,
