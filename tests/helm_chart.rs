@@ -1054,11 +1054,10 @@ async fn shards_each_get_a_deployment_with_their_selector_and_lease_and_install_
     let deployments = helm::of_kind(&docs, "Deployment");
     assert_eq!(
         names(&deployments),
-        BTreeSet::from([
-            "cls-classlink-operator".to_owned(),
-            "cls-classlink-operator-shard-east".to_owned(),
-            "cls-classlink-operator-shard-west".to_owned(),
-        ])
+        ["", "-shard-east", "-shard-west"]
+            .iter()
+            .map(|suffix| format!("{ns}/cls-classlink-operator{suffix}"))
+            .collect::<BTreeSet<_>>()
     );
     let env_of = |deployment: &Value, name: &str| -> Option<String> {
         deployment["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -1114,7 +1113,7 @@ async fn shards_each_get_a_deployment_with_their_selector_and_lease_and_install_
     // The shards' pods are scraped and covered by the NetworkPolicy.
     let services = names(&helm::of_kind(&docs, "Service"));
     assert!(
-        services.contains("cls-classlink-operator-shards-metrics"),
+        services.contains(&format!("{ns}/cls-classlink-operator-shards-metrics")),
         "{services:?}"
     );
     let policy = helm::one(&docs, "NetworkPolicy");
