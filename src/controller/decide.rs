@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crd::{InitialSync, Region};
 use crate::error_code::ErrorCode;
-use crate::schedule::{next_sync_time, slot_for};
+use crate::schedule::{Window, next_sync_time, slot_for};
 use crate::sync::Trigger;
 
 /// How long the inputs must stay unchanged before a change starts a sync: a burst of edits
@@ -131,6 +131,12 @@ pub enum WaitReason {
     ChangePending,
     /// The next sync is the nightly one.
     Scheduled,
+    /// The next sync is the nightly one, and last night's window closed without a sync: the
+    /// operator was down, or at its cap on concurrent syncs all night (docs/schedule.md).
+    MissedWindow {
+        /// The night whose window had no sync.
+        night: jiff::civil::Date,
+    },
 }
 
 impl WaitReason {
@@ -142,6 +148,7 @@ impl WaitReason {
             WaitReason::Retrying { .. } => "Retrying",
             WaitReason::ChangePending => "ChangePending",
             WaitReason::Scheduled => "Scheduled",
+            WaitReason::MissedWindow { .. } => "MissedWindow",
         }
     }
 }
@@ -206,10 +213,33 @@ pub fn decide(now: Timestamp, observed: &Observed) -> Decision {
         .min_by_key(|(due, ..)| *due)
         .unwrap_or((nightly, Trigger::Scheduled, WaitReason::Scheduled));
     if due <= now {
-        Decision::Start(trigger)
-    } else {
-        wait(Some(due), reason)
+        return Decision::Start(trigger);
     }
+    let reason = match (reason, missed_window(observed, previous_start, now)) {
+        (WaitReason::Scheduled, Some(night)) => WaitReason::MissedWindow { night },
+        (reason, _) => reason,
+    };
+    wait(Some(due), reason)
+}
+
+/// The night whose window closed last before `now`, when it should have had this
+/// integration's nightly sync (the integration existed at its slot) and no sync started in
+/// it or since.
+fn missed_window(
+    observed: &Observed,
+    previous_start: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<jiff::civil::Date> {
+    let latest = Window::at_or_before(observed.region, now);
+    let closed = if latest.contains(now) {
+        Window::on_night(observed.region, latest.night().yesterday().ok()?)
+    } else {
+        latest
+    };
+    let slot_time = closed.slot_start(slot_for(&observed.key));
+    let expected = observed.created < slot_time;
+    let ran = previous_start.is_some_and(|start| start >= closed.opens());
+    (expected && !ran).then(|| closed.night())
 }
 
 /// A sync started (its start is in status) but neither runs nor finished: the replica that

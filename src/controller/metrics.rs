@@ -74,6 +74,13 @@ pub struct CollectionLabels {
 }
 
 /// Labels of `classlink_build_info`.
+/// Labels of a region's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct RegionLabels {
+    /// `spec.region`.
+    pub region: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
@@ -131,6 +138,14 @@ impl Metrics {
     }
 
     /// Exports the ClassLinkSyncs in `cache` (one per watched scope), read at every scrape.
+    /// `--max-concurrent-syncs`, which the windows' load is measured against.
+    pub fn set_max_concurrent_syncs(&self, max: usize) {
+        self.syncs.max_concurrent_syncs.store(
+            u64::try_from(max).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     pub fn watch(&self, cache: reflector::Store<ClassLinkSync>) {
         lock(&self.syncs.caches).push(cache);
     }
@@ -210,6 +225,13 @@ pub struct SyncGauges {
     pub running: bool,
     /// A sync waits for a free slot (`Syncing` reason `WaitingForCapacity`).
     pub waiting_for_capacity: bool,
+    /// Last night's window closed without its nightly sync (`Syncing` reason
+    /// `MissedWindow`).
+    pub missed_window: bool,
+    /// `spec.region`, for the window's load.
+    pub region: String,
+    /// How long the last sync took, in seconds; 0 before the first.
+    pub last_duration: i64,
     /// When the object was created (Unix seconds).
     pub created: i64,
     /// When the last sync that did not fail completed; 0 when none did.
@@ -244,6 +266,11 @@ impl SyncGauges {
             suspended: sync.spec.suspend,
             running: syncing.is_some_and(|c| c.status == "True"),
             waiting_for_capacity: syncing.is_some_and(|c| c.reason == "WaitingForCapacity"),
+            missed_window: syncing.is_some_and(|c| c.reason == "MissedWindow"),
+            region: format!("{:?}", sync.spec.region),
+            last_duration: last
+                .and_then(|l| l.duration_seconds)
+                .map_or(0, |d| i64::try_from(d).unwrap_or(i64::MAX)),
             created: sync
                 .metadata
                 .creation_timestamp
@@ -267,6 +294,8 @@ impl SyncGauges {
 #[derive(Debug, Default)]
 struct SyncCollector {
     caches: Mutex<Vec<reflector::Store<ClassLinkSync>>>,
+    /// `--max-concurrent-syncs`, for the windows' load; 0 until set.
+    max_concurrent_syncs: std::sync::atomic::AtomicU64,
     finished: Mutex<BTreeMap<IntegrationLabels, Ran>>,
 }
 
@@ -332,6 +361,11 @@ const GAUGES: &[GaugeSpec] = &[
         value: |g| i64::from(g.running),
     },
     GaugeSpec {
+        name: "missed_window",
+        help: "1 when last night's window closed without this ClassLinkSync's nightly sync (the operator was down, suspended or at its cap all night)",
+        value: |g| i64::from(g.missed_window),
+    },
+    GaugeSpec {
         name: "waiting_for_capacity",
         help: "1 while a sync waits because --max-concurrent-syncs syncs run already",
         value: |g| i64::from(g.waiting_for_capacity),
@@ -391,6 +425,29 @@ impl Collector for SyncCollector {
                 encoder.encode_descriptor(spec.name, spec.help, None, MetricType::Gauge)?;
             for (labels, gauges) in &objects {
                 ConstGauge::new((spec.value)(gauges)).encode(family.encode_family(labels)?)?;
+            }
+        }
+        // How full each region's nightly window is: the last durations of its ClassLinkSyncs
+        // (suspended ones aside) over what the window holds at the cap on concurrent syncs.
+        // Above 1, some nightly syncs cannot run in their window (docs/schedule.md).
+        let max = self
+            .max_concurrent_syncs
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if max > 0 {
+            let mut busy: BTreeMap<String, i64> = BTreeMap::new();
+            for gauges in objects.values().filter(|g| !g.suspended) {
+                *busy.entry(gauges.region.clone()).or_default() += gauges.last_duration;
+            }
+            let capacity = crate::schedule::WINDOW_LENGTH.as_secs() as f64 * max as f64;
+            let mut family = encoder.encode_descriptor(
+                "window_load_ratio",
+                "Seconds of nightly syncs (their last durations) per second the window offers at --max-concurrent-syncs; above 1 the window overflows",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (region, seconds) in busy {
+                ConstGauge::new(seconds as f64 / capacity)
+                    .encode(family.encode_family(&RegionLabels { region })?)?;
             }
         }
         let mut family = encoder.encode_descriptor(
@@ -622,6 +679,44 @@ mod tests {
         writer.apply_watcher_event(&watcher::Event::Delete(obj));
         let text = metrics.encode();
         assert!(!text.contains(r#"name="gone""#), "{text}");
+    }
+
+    #[test]
+    fn the_window_load_adds_the_last_durations_of_a_region_against_its_capacity() {
+        let metrics = Metrics::new();
+        metrics.set_max_concurrent_syncs(2);
+        let (cache, mut writer) = reflector::store();
+        let synced = |name: &str, region: &str, seconds: u64, suspend: bool| {
+            let mut obj = sync(
+                name,
+                serde_json::json!({
+                    "lastSync": {"trigger": "Scheduled", "startTime": "2026-11-30T00:00:00Z", "durationSeconds": seconds, "result": "Succeeded"}
+                }),
+            );
+            obj.spec.region = serde_json::from_value(serde_json::json!(region)).expect("region");
+            obj.spec.suspend = suspend;
+            obj
+        };
+        for obj in [
+            synced("a", "US", 21_600, false),
+            synced("b", "US", 21_600, false),
+            synced("c", "UK", 4_320, false),
+            synced("paused", "UK", 86_400, true),
+        ] {
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(obj));
+        }
+        metrics.watch(cache);
+        let text = metrics.encode();
+        // Two 6-hour syncs fill half of a 12-hour window at 2 syncs at once; a suspended
+        // one adds nothing.
+        assert!(
+            text.contains(r#"classlink_window_load_ratio{region="US"} 0.5"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"classlink_window_load_ratio{region="UK"} 0.05"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
     check_selector(&client, &config).await?;
     let store = Store::open(&config.store).await?;
     let metrics = Arc::new(metrics::Metrics::new());
+    metrics.set_max_concurrent_syncs(config.settings.max_concurrent_syncs);
 
     let listener = tokio::net::TcpListener::bind(config.metrics_address)
         .await

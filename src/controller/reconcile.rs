@@ -220,6 +220,9 @@ pub fn apply_wait(
             "the spec, the Secret or a SchoolExclusion changed: a sync starts at {at} unless they change again"
         ),
         WaitReason::Scheduled => format!("the next nightly sync starts at {at}"),
+        WaitReason::MissedWindow { night } => format!(
+            "no sync ran in the nightly window of {night}: the operator was down, suspended or at its cap on concurrent syncs (--max-concurrent-syncs) all night; the next nightly sync starts at {at}"
+        ),
     };
     set_condition(
         &mut s.conditions,

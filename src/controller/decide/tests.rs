@@ -517,3 +517,36 @@ fn over_three_nights_of_random_events_the_rules_hold() {
         assert_eq!(manual, sim.handled_values.len(), "seed {seed}");
     }
 }
+
+#[test]
+fn a_night_without_a_sync_is_reported_until_the_next_one() {
+    // Last synced on the night of the 27th (UK slot); the nights of the 28th and 29th had
+    // none. On the 30th at noon the next sync is tonight's, and status says a window was
+    // missed.
+    let slot = slot_for(KEY);
+    let synced_at = Window::on_night(Region::UK, jiff::civil::date(2026, 11, 27)).slot_start(slot);
+    let o = synced(Region::UK, synced_at);
+    let noon = ts("2026-11-30T12:00:00Z");
+    match decide(noon, &o) {
+        Decision::Wait(w) => assert_eq!(
+            w.reason,
+            WaitReason::MissedWindow {
+                night: jiff::civil::date(2026, 11, 29)
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Synced last night: nothing missed.
+    let last_night = Window::on_night(Region::UK, jiff::civil::date(2026, 11, 29)).slot_start(slot);
+    match decide(noon, &synced(Region::UK, last_night)) {
+        Decision::Wait(w) => assert_eq!(w.reason, WaitReason::Scheduled),
+        other => panic!("{other:?}"),
+    }
+    // Created after last night's slot: it was not due, so nothing was missed.
+    let mut new = never_synced(Region::UK, ts("2026-11-30T11:00:00Z"));
+    new.initial_sync = InitialSync::NextWindow;
+    match decide(noon, &new) {
+        Decision::Wait(w) => assert_eq!(w.reason, WaitReason::Scheduled),
+        other => panic!("{other:?}"),
+    }
+}
