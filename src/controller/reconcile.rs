@@ -207,9 +207,9 @@ pub fn apply_wait(
         return;
     }
     s.next_sync_time = wait.next_sync_time.map(Time);
-    let at = wait
-        .next_sync_time
-        .map_or_else(String::new, |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let at = wait.next_sync_time.map_or_else(String::new, |t| {
+        t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    });
     let message = match wait.reason {
         WaitReason::Running => return,
         WaitReason::Suspended => "spec.suspend is true: no sync starts".to_owned(),
