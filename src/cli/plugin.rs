@@ -22,12 +22,7 @@ pub const PLUGIN_NAME: &str = "kubectl-classlink";
 /// kubectl plugin for ClassLinkSyncs: Sync Details, sync and wait, suspend and resume, and
 /// one person's roster state.
 #[derive(Parser, Debug)]
-#[command(
-    name = "kubectl classlink",
-    bin_name = "kubectl classlink",
-    version,
-    about
-)]
+#[command(name = "kubectl classlink", bin_name = "kubectl classlink", version)]
 pub struct PluginCli {
     #[command(flatten)]
     pub kube: KubeArgs,
