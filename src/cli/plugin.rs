@@ -88,7 +88,9 @@ pub enum PluginCommand {
 impl PluginCli {
     /// Runs the chosen subcommand and returns the process exit code.
     pub async fn run(self) -> ExitCode {
-        super::run::init_logging(super::LogFormat::Text, "warn");
+        // kube-client warns on every run against a cluster whose kubeconfig skips TLS
+        // verification; kubectl does not, and neither does its plugin.
+        super::run::init_logging(super::LogFormat::Text, "warn,kube_client=error");
         let namespace = self.namespace.as_deref();
         let outcome = match &self.command {
             PluginCommand::Status { name, store, runs } => {
