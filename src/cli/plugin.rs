@@ -137,7 +137,7 @@ async fn status(
     let obj = cluster::get(&api, name, &namespace).await?;
     let recent = match store {
         Some(url) => {
-            let store = Store::open(url).await.map_err(|e| e.to_string())?;
+            let store = open_existing(url).await?;
             let recorded = store.sync_runs(&namespace, name).await;
             super::close_store(store).await;
             let mut recorded = recorded.map_err(|e| e.to_string())?;
@@ -278,6 +278,22 @@ pub(super) fn sync_details(obj: &ClassLinkSync, recent: Option<&[SyncRunRecord]>
     out
 }
 
+/// Opens a store that exists: a mistyped SQLite path must not become a new, empty store in
+/// which nobody is found.
+async fn open_existing(url: &str) -> Result<Store, String> {
+    let (normalised, backend) = crate::store::normalise_url(url).map_err(|e| e.to_string())?;
+    if backend == crate::store::Backend::Sqlite {
+        let path = normalised
+            .strip_prefix("sqlite://")
+            .and_then(|rest| rest.split('?').next())
+            .unwrap_or_default();
+        if !std::path::Path::new(path).is_file() {
+            return Err(format!("no roster store at {path}"));
+        }
+    }
+    Store::open(url).await.map_err(|e| e.to_string())
+}
+
 fn counts(c: &crate::crd::SyncCounts) -> Counts {
     Counts {
         unmatched_users: c.unmatched_users,
@@ -316,7 +332,7 @@ async fn whois(
         Some(ns) => ns.to_owned(),
         None => kube.config().await?.default_namespace,
     };
-    let store = Store::open(store).await.map_err(|e| e.to_string())?;
+    let store = open_existing(store).await?;
     let found = store.person_by_email(&namespace, email).await;
     super::close_store(store).await;
     let found = found.map_err(|e| e.to_string())?;
