@@ -2,6 +2,10 @@
 #
 #   docker build -t registry.example.com/classlink-operator:0.1.0 .
 #
+# The same binary is the kubectl plugin when named kubectl-classlink: copy it out with
+#   docker cp "$(docker create IMAGE)":/usr/local/bin/classlink-operator ~/.local/bin/kubectl-classlink
+# (docs/operating.md, "The kubectl plugin").
+#
 # cc-debian12 rather than static: the binary links glibc (SQLite is compiled in, TLS is
 # rustls, so nothing else is needed at run time).
 

@@ -372,3 +372,51 @@ fn every_example_resource_is_valid_for_the_cli() {
         "the examples pass validation and only the name is missing: {stderr}"
     );
 }
+
+#[test]
+fn a_copy_named_kubectl_classlink_is_the_kubectl_plugin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugin = dir.path().join("kubectl-classlink");
+    std::fs::copy(env!("CARGO_BIN_EXE_classlink-operator"), &plugin).expect("copy");
+    let out = Command::new(&plugin).arg("--help").output().expect("runs");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Usage: kubectl classlink"), "{help}");
+    for command in ["status", "sync", "suspend", "resume", "whois"] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "--help lists {command}:\n{help}"
+        );
+    }
+    assert!(
+        !help.lines().any(|l| l.trim_start().starts_with("crds")),
+        "the operator's own commands are not the plugin's:\n{help}"
+    );
+}
+
+#[test]
+fn whois_on_a_store_that_does_not_exist_says_so_and_creates_none() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugin = dir.path().join("kubectl-classlink");
+    std::fs::copy(env!("CARGO_BIN_EXE_classlink-operator"), &plugin).expect("copy");
+    let missing = dir.path().join("typo.db");
+    let out = Command::new(&plugin)
+        .args([
+            "whois",
+            "someone@example.invalid",
+            "-n",
+            "schools",
+            "--store",
+        ])
+        .arg(&missing)
+        .env_remove("CLASSLINK_STORE")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no roster store at"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!missing.exists());
+}

@@ -1,7 +1,10 @@
-//! The command line: `run`, `sync`, `crds`, `trigger` and `identities`.
+//! The command line: `run`, `sync`, `crds`, `trigger` and `identities`; and, as
+//! `kubectl-classlink`, the kubectl plugin.
 
+pub mod cluster;
 mod identities;
 mod interrupt;
+pub mod plugin;
 pub mod resources;
 mod run;
 mod sync;
@@ -49,7 +52,7 @@ pub enum Command {
         page: DocsPage,
     },
     /// Ask for a manual sync of a ClassLinkSync now (sets the
-    /// `rostersync.io/sync-requested-at` annotation).
+    /// `rostersync.io/sync-requested-at` annotation); with `--wait`, wait for its result.
     Trigger(TriggerArgs),
     /// Seed and inspect the platform's existing users in the roster store.
     #[command(subcommand)]
@@ -209,6 +212,15 @@ pub struct TriggerArgs {
     /// Namespace of the ClassLinkSync (default: the kubeconfig context's).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    /// Wait until the operator ran the sync, print its Sync Details and exit with its
+    /// result: 0 Succeeded, 3 PartiallySucceeded, 4 Failed, 1 not finished in time.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long `--wait` waits: 90s, 10m, 1h.
+    #[arg(long, default_value = "10m", value_parser = cluster::parse_timeout)]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub kube: cluster::KubeArgs,
 }
 
 /// `identities` subcommands.
@@ -233,6 +245,21 @@ pub enum IdentitiesCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+/// Parses the command line and runs it: as `kubectl-classlink` (a link to or a copy of this
+/// binary, which kubectl runs for `kubectl classlink`) the plugin's commands, otherwise
+/// `classlink-operator`'s.
+pub async fn main() -> ExitCode {
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    if invoked_as.as_deref() == Some(plugin::PLUGIN_NAME) {
+        plugin::PluginCli::parse().run().await
+    } else {
+        Cli::parse().run().await
+    }
 }
 
 impl Cli {

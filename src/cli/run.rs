@@ -2,11 +2,8 @@
 
 use std::process::ExitCode;
 
-use kube::api::{Api, Patch, PatchParams};
-
 use super::{LogFormat, RunArgs, TriggerArgs};
 use crate::controller::{self, LeaseConfig, RunConfig, Settings};
-use crate::crd::{ClassLinkSync, SYNC_REQUESTED_AT_ANNOTATION};
 use crate::sync::JobOptions;
 
 pub(super) async fn run(args: RunArgs) -> ExitCode {
@@ -88,44 +85,14 @@ pub(super) fn init_logging(format: LogFormat, default: &str) {
     };
 }
 
-/// Sets the manual-sync annotation to the current time: the operator syncs once per new value.
+/// Sets the manual-sync annotation to the current time: the operator syncs once per new
+/// value. With `--wait`, waits for the result as `kubectl classlink sync --wait` does.
 pub(super) async fn trigger(args: TriggerArgs) -> ExitCode {
-    let client = match kube::Client::try_default().await {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("error: connecting to Kubernetes: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_owned());
-    let api: Api<ClassLinkSync> = Api::namespaced(client, &namespace);
-    let requested = jiff::Timestamp::now().to_string();
-    let patch = serde_json::json!({
-        "metadata": {"annotations": {SYNC_REQUESTED_AT_ANNOTATION: requested}}
-    });
-    match api
-        .patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => {
-            println!(
-                "classlinksync.rostersync.io/{} sync requested at {requested} (namespace {namespace})",
-                args.name
-            );
-            ExitCode::SUCCESS
-        }
-        Err(kube::Error::Api(status)) if status.code == 404 => {
-            eprintln!(
-                "error: no ClassLinkSync {} in namespace {namespace}",
-                args.name
-            );
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: requesting the sync: {e}");
+    let wait = args.wait.then_some(args.timeout);
+    match super::cluster::sync_now(&args.kube, args.namespace.as_deref(), &args.name, wait).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -21,22 +21,23 @@ use crate::sync::exclusions::ExclusionOutcome;
 use crate::sync::{JobOptions, SyncJob, SyncOutcome, Trigger};
 
 /// The JSON/YAML report: the keys of `status.lastSync`, plus `schools`.
+/// Also what `kubectl classlink status` prints, from a ClassLinkSync's status.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Printed<'a> {
-    name: &'a str,
-    namespace: &'a str,
-    display_name: &'a str,
-    trigger: &'static str,
-    start_time: String,
-    completion_time: String,
-    duration_seconds: u64,
+pub(super) struct Printed<'a> {
+    pub(super) name: &'a str,
+    pub(super) namespace: &'a str,
+    pub(super) display_name: &'a str,
+    pub(super) trigger: &'a str,
+    pub(super) start_time: String,
+    pub(super) completion_time: String,
+    pub(super) duration_seconds: u64,
     #[serde(flatten)]
-    report: &'a SyncReport,
-    rows_written: u64,
+    pub(super) report: &'a SyncReport,
+    pub(super) rows_written: u64,
     /// Every SchoolExclusion of the files but those of other ClassLinkSyncs, as a
     /// SchoolExclusion's status shows it.
-    exclusions: &'a [ExclusionOutcome],
+    pub(super) exclusions: &'a [ExclusionOutcome],
 }
 
 pub(super) async fn run(args: SyncArgs) -> ExitCode {
@@ -205,7 +206,7 @@ fn failed_before_start(report: SyncReport) -> SyncOutcome {
 }
 
 /// `2026-11-28T15:24:55Z`: status's format, without the sub-second noise.
-fn rfc3339_seconds(t: jiff::Timestamp) -> String {
+pub(super) fn rfc3339_seconds(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -241,7 +242,7 @@ fn pick<'a>(resources: &'a Resources, name: Option<&str>) -> Result<&'a ClassLin
 }
 
 /// The guide's Sync Details, in a terminal.
-fn table(p: &Printed<'_>) -> String {
+pub(super) fn table(p: &Printed<'_>) -> String {
     let r = p.report;
     let c = &r.counts;
     let mut out = String::new();
@@ -251,7 +252,7 @@ fn table(p: &Printed<'_>) -> String {
         p.display_name, p.namespace, p.name
     );
     let _ = writeln!(out);
-    let rows: [(&str, String); 5] = [
+    let rows: [(&str, String); 6] = [
         ("Result", r.result.as_str().to_owned()),
         (
             "Error code",
@@ -259,6 +260,7 @@ fn table(p: &Printed<'_>) -> String {
                 .map_or("-".to_owned(), |c| c.as_str().to_owned()),
         ),
         ("Message", r.message.clone()),
+        ("Trigger", p.trigger.to_owned()),
         ("Started", p.start_time.clone()),
         ("Duration", format!("{}s", p.duration_seconds)),
     ];

@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
-use crate::engine::model::{ChangeSet, Identity, ProviderSnapshot, TableChanges};
+use crate::engine::model::{ChangeSet, Identity, PersonRow, ProviderSnapshot, TableChanges};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use tables::{ProviderTable, Value};
@@ -114,6 +114,54 @@ pub struct SyncRunRecord {
     pub rows_written: u64,
     /// Log lines (no personal data).
     pub log: Vec<String>,
+}
+
+/// One person as the store knows them, found by email (`kubectl classlink whois`): their
+/// platform user and each provider's record of them. Nobody else's data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonLookup {
+    /// The platform user with that email, when there is one.
+    pub identity: Option<IdentityRecord>,
+    /// Each provider's record of the person: linked to that platform user, or carrying the
+    /// email (a person no platform user was created for).
+    pub records: Vec<ProviderRecord>,
+}
+
+/// A platform user and when it was added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityRecord {
+    /// The platform user.
+    pub identity: Identity,
+    /// When it was added, Unix seconds.
+    pub created_at: i64,
+}
+
+/// One provider's record of a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRecord {
+    /// Provider (ClassLinkSync name).
+    pub provider: String,
+    /// The person as the provider's last sync wrote them.
+    pub person: crate::engine::model::PersonRow,
+    /// Their schools: sourcedId and name.
+    pub schools: Vec<(String, String)>,
+    /// Their classes.
+    pub classes: Vec<ClassMembership>,
+    /// The provider's newest sync that wrote rows: when the roster last changed.
+    pub last_change: Option<SyncRunRecord>,
+}
+
+/// A class a person is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassMembership {
+    /// The class's sourcedId.
+    pub sourced_id: String,
+    /// Its title, when it has one.
+    pub title: Option<String>,
+    /// The class's school (sourcedId).
+    pub school: String,
+    /// The person's role in it.
+    pub role: String,
 }
 
 /// Normalises a store URL: a bare path is a SQLite file.
@@ -433,6 +481,126 @@ impl Store {
             log,
             run_id,
         })
+    }
+
+    /// The person with `email` in `namespace` (compared without regard to case): their
+    /// platform user and every provider's record of them, with schools, classes and the
+    /// provider's last change. Reads only rows of that person (and their classes' and
+    /// schools' names).
+    pub async fn person_by_email(
+        &self,
+        namespace: &str,
+        email: &str,
+    ) -> Result<PersonLookup, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
+        let row = sqlx::query(
+            "SELECT id, email, given_name, family_name, role, source, attributes_from, attributes_priority, created_at \
+             FROM identities WHERE namespace = $1 AND lower(email) = lower($2) ORDER BY id LIMIT 1",
+        )
+        .bind(namespace)
+        .bind(email)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("looking up an identity"))?;
+        let identity = row
+            .map(|row| {
+                let text = |i: usize| row.try_get::<Option<String>, _>(i);
+                Ok::<_, sqlx::Error>(IdentityRecord {
+                    identity: Identity {
+                        id: text(0)?.unwrap_or_default(),
+                        email: text(1)?,
+                        given_name: text(2)?,
+                        family_name: text(3)?,
+                        role: text(4)?,
+                        source: text(5)?.unwrap_or_default(),
+                        attributes_from: text(6)?,
+                        attributes_priority: row
+                            .try_get::<Option<i64>, _>(7)?
+                            .and_then(|p| i32::try_from(p).ok()),
+                    },
+                    created_at: row.try_get::<i64, _>(8)?,
+                })
+            })
+            .transpose()
+            .map_err(db("decoding an identity"))?;
+        let identity_id = identity.as_ref().map(|i| i.identity.id.clone());
+
+        let columns: Vec<&str> = <PersonRow as ProviderTable>::KEY_COLUMNS
+            .iter()
+            .chain(<PersonRow as ProviderTable>::VALUE_COLUMNS)
+            .copied()
+            .collect();
+        let sql = format!(
+            "SELECT {}, provider FROM people WHERE namespace = $1 AND (identity_id = $2 OR lower(email) = lower($3)) ORDER BY provider, sourced_id",
+            columns.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(namespace)
+            .bind(identity_id.unwrap_or_default())
+            .bind(email)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("looking up a person"))?;
+        let provider_column = columns.len();
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let person =
+                PersonRow::decode(row).map_err(|e| StoreError::Corrupt(format!("people: {e}")))?;
+            let provider: String = row
+                .try_get::<Option<String>, _>(provider_column)
+                .map_err(db("decoding a person"))?
+                .unwrap_or_default();
+            let mut schools = Vec::with_capacity(person.schools.len());
+            for school in &person.schools {
+                let name: Option<String> = sqlx::query_scalar(
+                    "SELECT name FROM schools WHERE namespace = $1 AND provider = $2 AND sourced_id = $3",
+                )
+                .bind(namespace)
+                .bind(&provider)
+                .bind(school)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db("reading a school"))?;
+                schools.push((school.clone(), name.unwrap_or_default()));
+            }
+            let classes = sqlx::query(
+                "SELECT m.class_id, c.title, m.school, m.role FROM memberships m \
+                 LEFT JOIN classes c ON c.namespace = m.namespace AND c.provider = m.provider AND c.sourced_id = m.class_id \
+                 WHERE m.namespace = $1 AND m.provider = $2 AND m.person_id = $3 ORDER BY m.class_id",
+            )
+            .bind(namespace)
+            .bind(&provider)
+            .bind(&person.sourced_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("reading a person's classes"))?
+            .iter()
+            .map(|row| {
+                let text = |i: usize| row.try_get::<Option<String>, _>(i);
+                Ok(ClassMembership {
+                    sourced_id: text(0)?.unwrap_or_default(),
+                    title: text(1)?,
+                    school: text(2)?.unwrap_or_default(),
+                    role: text(3)?.unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db("decoding a person's classes"))?;
+            let last_change = self
+                .sync_runs(namespace, &provider)
+                .await?
+                .into_iter()
+                .filter(|run| run.rows_written > 0)
+                .max_by_key(|run| run.completed_at);
+            records.push(ProviderRecord {
+                provider,
+                person,
+                schools,
+                classes,
+                last_change,
+            });
+        }
+        Ok(PersonLookup { identity, records })
     }
 
     /// Removes everything one provider wrote (its `deletionPolicy: Delete`), except the

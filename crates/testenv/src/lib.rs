@@ -294,6 +294,14 @@ impl ControlPlane {
         cmd
     }
 
+    /// kubectl with the admin kubeconfig in `KUBECONFIG` rather than a flag: kubectl finds a
+    /// plugin only when its name is the first argument.
+    pub fn kubectl_for_plugins(&self) -> Command {
+        let mut cmd = Command::new(self.tool("kubectl"));
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
     fn tool(&self, name: &str) -> PathBuf {
         match &self.assets {
             Some(dir) if dir.join(name).exists() => dir.join(name),
