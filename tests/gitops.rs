@@ -236,10 +236,21 @@ async fn the_integrations_build_with_kustomize_create_their_namespace_and_the_ap
         .filter_map(|d| d["secretKey"].as_str())
         .collect();
     assert_eq!(keys, ["clientId", "clientSecret"]);
-    let sops_secret = &common::yaml_documents(
-        &common::repo_root().join("examples/secrets/sops/riverside-classlink.yaml"),
-    )[0];
+    // The SOPS example is encrypted: no credential in the clear, and the tests' throw-away
+    // age key decrypts it into the Secret the ClassLinkSync names.
+    let sops_file = common::repo_root().join("examples/secrets/sops/riverside-classlink.yaml");
+    let committed = std::fs::read_to_string(&sops_file).expect("the SOPS example");
+    assert!(
+        !committed.contains("replace-with-client-secret") && committed.contains("ENC[AES256_GCM,"),
+        "the SOPS example is committed encrypted:\n{committed}"
+    );
+    let decrypted = sops_decrypt(&sops_file);
+    let sops_secret: &serde_json::Value = &serde_yaml::from_str(&decrypted).expect("YAML");
     assert_eq!(&sops_secret["metadata"]["name"], secret_name);
+    assert_eq!(
+        sops_secret["stringData"]["clientSecret"], "replace-with-client-secret",
+        "decrypts to the placeholder credentials"
+    );
     let sops_rules =
         std::fs::read_to_string(common::repo_root().join("examples/secrets/sops/.sops.yaml"))
             .expect(".sops.yaml");
@@ -277,4 +288,34 @@ fn example_endpoints_cannot_reach_the_internet_by_accident() {
         }
     }
     assert!(checked >= 4, "{checked} URLs checked");
+}
+
+/// `sops --decrypt FILE` with the tests' throw-away age key. sops comes from
+/// `hack/install-test-tools.sh` (next to kube-apiserver in `KUBEBUILDER_ASSETS`) or PATH.
+fn sops_decrypt(file: &std::path::Path) -> String {
+    let bundled = std::env::var_os("KUBEBUILDER_ASSETS")
+        .map(|dir| std::path::PathBuf::from(dir).join("sops"))
+        .filter(|path| path.exists());
+    let sops = bundled.unwrap_or_else(|| "sops".into());
+    let out = std::process::Command::new(&sops)
+        .arg("--decrypt")
+        .arg(file)
+        .env(
+            "SOPS_AGE_KEY_FILE",
+            common::repo_root().join("tests/fixtures/sops/age-test-key.txt"),
+        )
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "running {} (hack/install-test-tools.sh builds it): {e}",
+                sops.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "sops --decrypt {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
 }
