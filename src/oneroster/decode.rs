@@ -1274,6 +1274,19 @@ mod tests {
     }
 
     #[test]
+    fn decode_page_as_picks_the_record_type_of_the_collection() {
+        let users = br#"{"users":[{"sourcedId":"u1"},{"sourcedId":"u2"},3]}"#;
+        assert_eq!(decode_page_as(Collection::Users, users), Ok(3));
+        // Schools answer in an `orgs` envelope, not `users`.
+        assert!(decode_page_as(Collection::Schools, users).is_err());
+        assert_eq!(
+            decode_page_as(Collection::Schools, br#"{"orgs":[{"sourcedId":"s1"}]}"#),
+            Ok(1)
+        );
+        assert!(decode_page_as(Collection::Enrollments, b"{\"enrollments\":[").is_err());
+    }
+
+    #[test]
     fn a_long_field_is_too_large_and_the_limit_is_per_page() {
         let body = format!(
             r#"{{"users":[{{"sourcedId":"u1","givenName":"{}"}}]}}"#,
