@@ -139,6 +139,16 @@ error_codes! {
         "The school's data kept changing while the sync read it (ClassLink's `x-perm-rev` header changed on every attempt).",
         "Nothing to fix: the store keeps its previous snapshot and the next sync tries again. Avoid large SIS imports during the sync window."
     ),
+    /// An answer would take more memory than the sync's budget allows.
+    MemoryBudgetExceeded => (
+        "An answer from the Roster Server would take more memory than one sync may use: the pages being read at once hold more than 128 MiB, one text field is longer than 64 KiB, or a collection has far more records than the server announced (more than twice its `X-Total-Count` plus one page). The sync stops before the operator runs out of memory; nothing was changed.",
+        "Lower `maxConcurrentRequests` or `pageSize` when the message names the pages in flight. Otherwise the server sends data no roster has: contact the SIS vendor or ClassLink with the collection named in the message. docs/sync.md describes the budget."
+    ),
+    /// The server answered pages whose records the sync already had.
+    PagesRepeated => (
+        "The Roster Server answered a page holding only records the sync had already read (it ignores `offset`, or its paging goes round in circles), while it said more records were left. Reading on would never end; nothing was changed.",
+        "A server fault: contact the SIS vendor or ClassLink with the collection named in the message. Turning on `compatibilityMode` does not help; the paging must honour `offset`."
+    ),
     /// DataGuard hides the emails.
     DataGuardMasked => (
         "Too many people arrive with a masked email (more than 10%), or most (more than 50%) with no usable one: ClassLink DataGuard is hiding fields, so people cannot be matched safely. Nothing was changed.",
@@ -212,6 +222,8 @@ impl ErrorCode {
             | ErrorCode::AuthenticationFailed
             | ErrorCode::AccessDenied
             | ErrorCode::TokenRequestFailed
+            | ErrorCode::MemoryBudgetExceeded
+            | ErrorCode::PagesRepeated
             | ErrorCode::DataGuardMasked
             | ErrorCode::IncompleteSchoolData
             | ErrorCode::AllSchoolsIncomplete

@@ -1309,3 +1309,169 @@ async fn a_medium_district_is_read_completely() {
     let roster = roster_ok(cfg).await;
     assert_matches_ground_truth(&roster, &sim);
 }
+
+// ---- the memory budget (issue 11 item 3) ------------------------------------------
+
+#[tokio::test]
+async fn a_huge_page_announced_by_its_length_is_refused_before_it_is_read() {
+    // 1 GiB of valid JSON: its Content-Length alone breaks the 128 MiB budget, so the
+    // client stops before reading the body.
+    let sim = start(tiny().fault(Fault::HugePage {
+        mib: 1024,
+        chunked: false,
+    }))
+    .await;
+    let error = error_of(config(&sim, oauth1(SignatureMethod::HmacSha256))).await;
+    assert_eq!(error.code(), ErrorCode::MemoryBudgetExceeded, "{error}");
+    let message = error.to_string();
+    assert!(message.contains("128 MiB"), "{message}");
+    assert!(message.contains("/users"), "{message}");
+}
+
+#[tokio::test]
+async fn a_huge_page_without_a_length_stops_at_the_budget() {
+    // 64 MiB sent chunked, against a budget of 1 MiB: reading stops at the budget.
+    let sim = start(tiny().fault(Fault::HugePage {
+        mib: 64,
+        chunked: true,
+    }))
+    .await;
+    let mut config = config(&sim, oauth1(SignatureMethod::HmacSha256));
+    config.memory.max_bytes_in_flight = 1024 * 1024;
+    let error = error_of(config).await;
+    assert_eq!(error.code(), ErrorCode::MemoryBudgetExceeded, "{error}");
+    assert!(error.to_string().contains("1 MiB"), "{error}");
+}
+
+#[tokio::test]
+async fn the_default_budget_reads_a_whole_district_with_many_requests_at_once() {
+    let sim = start(tiny()).await;
+    let mut config = config(&sim, oauth1(SignatureMethod::HmacSha256));
+    config.max_concurrent_requests = 32;
+    let roster = roster_ok(config).await;
+    assert_matches_ground_truth(&roster, &sim);
+}
+
+#[tokio::test]
+async fn a_text_field_beyond_the_limit_is_memory_budget_exceeded() {
+    let long_name = "x".repeat(100 * 1024);
+    let server = scripted::serve(move |_, _| {
+        Answer::json(format!(
+            r#"{{"users":[{{"sourcedId":"u00","status":"active","givenName":"{long_name}"}}]}}"#
+        ))
+    })
+    .await;
+    let error = users_of(scripted_config(&server.base)).await.err();
+    let error = error.expect("a 100 KiB field fails the fetch");
+    assert_eq!(error.code(), ErrorCode::MemoryBudgetExceeded, "{error}");
+    let message = error.to_string();
+    assert!(message.contains("102400 bytes"), "{message}");
+    assert!(message.contains("65536 bytes"), "{message}");
+    assert!(
+        !message.contains("xxxx"),
+        "the field's text is never quoted"
+    );
+
+    // The same field fits a raised limit.
+    let mut config = scripted_config(&server.base);
+    config.memory.max_field_bytes = 200 * 1024;
+    assert_eq!(users_of(config).await.ok(), Some(ids(0..1)));
+}
+
+#[tokio::test]
+async fn far_more_records_than_announced_is_memory_budget_exceeded() {
+    // X-Total-Count says 3; the first page holds 50 (asked for 2). At most 3 * 2 + 2 = 8
+    // are decoded.
+    let server =
+        scripted::serve(|_, _| Answer::json(users_json(&ids(0..50))).header("x-total-count", "3"))
+            .await;
+    let error = users_of(scripted_config(&server.base)).await.err();
+    let error = error.expect("50 records where 3 were announced fail the fetch");
+    assert_eq!(error.code(), ErrorCode::MemoryBudgetExceeded, "{error}");
+    assert!(error.to_string().contains("X-Total-Count"), "{error}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_few_more_records_than_announced_are_read() {
+    // Data grows while it is read: the last page brings 3 where 1 was left, 5 records
+    // where 3 were announced, within the budget.
+    let server = scripted::serve(|_, target| {
+        let ids = match param(target, "offset").as_deref() {
+            Some("2") => ids(2..5),
+            _ => ids(0..2),
+        };
+        Answer::json(users_json(&ids)).header("x-total-count", "3")
+    })
+    .await;
+    assert_eq!(
+        users_of(scripted_config(&server.base)).await.ok(),
+        Some(ids(0..5))
+    );
+}
+
+#[tokio::test]
+async fn a_server_ignoring_offset_is_pages_repeated_in_the_parallel_path() {
+    let sim = start(tiny().fault(Fault::IgnoreOffset {
+        on: true,
+        announced: None,
+    }))
+    .await;
+    let error = error_of(config(&sim, oauth1(SignatureMethod::HmacSha256))).await;
+    assert_eq!(error.code(), ErrorCode::PagesRepeated, "{error}");
+    assert!(!error.code().retried());
+}
+
+#[tokio::test]
+async fn a_server_ignoring_offset_with_a_vast_total_stops_at_the_first_repeat() {
+    // 400,000 announced in pages of 10: 40,000 pages planned, every one the first page
+    // again. The fetch stops at the first repeat, after a handful of requests.
+    let sim = start(tiny().fault(Fault::IgnoreOffset {
+        on: true,
+        announced: Some(400_000),
+    }))
+    .await;
+    let mut config = config(&sim, oauth1(SignatureMethod::HmacSha256));
+    config.max_concurrent_requests = 4;
+    let error = match client(config).fetch_users().await {
+        Ok(_) => panic!("the fetch succeeded but should have failed"),
+        Err(e) => e,
+    };
+    assert_eq!(error.code(), ErrorCode::PagesRepeated, "{error}");
+    let served = sim.metrics().requests_served;
+    assert!(served <= 10, "{served} requests served");
+}
+
+#[tokio::test]
+async fn a_server_ignoring_offset_without_a_total_is_pages_repeated() {
+    // No total, no links: the sequential path asks by offset and gets page one again.
+    let server = scripted::serve(|_, _| Answer::json(users_json(&ids(0..2)))).await;
+    let error = users_of(scripted_config(&server.base)).await.err();
+    let error = error.expect("the fetch fails");
+    assert_eq!(error.code(), ErrorCode::PagesRepeated, "{error}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_repeat_after_the_parallel_pages_is_pages_repeated_in_the_sequential_path() {
+    // The total says 8, pages of 2: the pages at 2, 4 and 6 are read in parallel; the
+    // one at 4 is short (data moved), the last one full, so with 7 of 8 read the
+    // sequential read goes on at 8, where the server answers page one again.
+    let server = scripted::serve(|_, target| {
+        let offset: usize = param(target, "offset")
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
+        let ids = match offset {
+            2 => ids(2..4),
+            4 => ids(4..5),
+            6 => ids(6..8),
+            _ => ids(0..2),
+        };
+        Answer::json(users_json(&ids)).header("x-total-count", "8")
+    })
+    .await;
+    let error = users_of(scripted_config(&server.base)).await.err();
+    let error = error.expect("the fetch fails");
+    assert_eq!(error.code(), ErrorCode::PagesRepeated, "{error}");
+    assert!(error.to_string().contains("7 of 8"), "{error}");
+}

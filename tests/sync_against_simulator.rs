@@ -1223,3 +1223,74 @@ async fn a_junk_enabled_user_is_named_and_treated_as_disabled() {
         db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn a_server_beyond_the_memory_budget_fails_the_sync_and_keeps_the_snapshot() {
+    for backend in BACKENDS {
+        let sim = small_district().await;
+        let db = TestStore::new(backend).await;
+        // Pages of 10, so every collection takes several requests and the parallel path
+        // runs.
+        let sync = class_link_sync("district", &sim, |spec| spec.page_size = 10);
+        let first = sync_once(&db.store, &sync, false).await;
+        assert_eq!(first.report.result, SyncResult::Succeeded, "{backend}");
+        let before = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        sim.mutate(Mutation::AddUsers { count: 30 })
+            .expect("mutation");
+
+        // One 1 GiB page of users: refused from its length, long before the pod's limit.
+        sim.set_fault(Fault::HugePage {
+            mib: 1024,
+            chunked: false,
+        });
+        let huge = sync_once(&db.store, &sync, false).await;
+        assert_eq!(huge.report.result, SyncResult::Failed, "{backend}");
+        assert_eq!(
+            huge.report.error_code,
+            Some(ErrorCode::MemoryBudgetExceeded),
+            "{backend}: {}",
+            huge.report.message
+        );
+        assert!(!ErrorCode::MemoryBudgetExceeded.retried());
+        sim.clear_faults();
+
+        // A server that ignores `offset`: the first repeated page fails the sync.
+        sim.set_fault(Fault::IgnoreOffset {
+            on: true,
+            announced: None,
+        });
+        let repeated = sync_once(&db.store, &sync, false).await;
+        assert_eq!(repeated.report.result, SyncResult::Failed, "{backend}");
+        assert_eq!(
+            repeated.report.error_code,
+            Some(ErrorCode::PagesRepeated),
+            "{backend}: {}",
+            repeated.report.message
+        );
+        sim.clear_faults();
+
+        let after = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(
+            before == after,
+            "{backend}: failed syncs keep the previous snapshot"
+        );
+        // Without the faults the new users arrive.
+        let clean = sync_once(&db.store, &sync, false).await;
+        assert_eq!(clean.report.result, SyncResult::Succeeded, "{backend}");
+        let synced = db
+            .store
+            .snapshot("schools", "district")
+            .await
+            .expect("snapshot");
+        assert!(synced.people.len() > before.people.len(), "{backend}");
+        db.drop_database().await;
+    }
+}

@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::stream::{self, StreamExt};
 
 use super::config::ClientConfig;
-use super::decode::{Page, Record, decode_page};
+use super::decode::{DecodeLimits, Page, Record, decode_page_within};
 use super::error::Error;
 use super::records::{
     AcademicSession, Class, Collection, Course, Enrollment, Fetched, Org, OrgType, Roster, Status,
@@ -22,6 +23,53 @@ const ACTIVE_FILTER: &str = "status='active'";
 /// Most pages read from one collection: a server whose paging never ends fails with
 /// `MalformedResponse` instead of looping.
 const MAX_PAGES: u64 = 50_000;
+
+/// Records one read of a collection may decode, against what the server announced: at
+/// most twice the first page's `X-Total-Count` (or `x-count`) plus one page. Every page
+/// is decoded with the rest of this allowance as its element limit, so a page that goes
+/// far beyond stops while it is decoded, not after.
+struct RecordAllowance {
+    /// The page size asked for (`limit`).
+    page: u64,
+    /// The allowance from the first page's total; `u64::MAX` until then, or without one.
+    allowed: AtomicU64,
+    /// Elements decoded so far in this read.
+    decoded: AtomicU64,
+}
+
+impl RecordAllowance {
+    fn new(page: u64) -> Self {
+        RecordAllowance {
+            page,
+            allowed: AtomicU64::new(u64::MAX),
+            decoded: AtomicU64::new(0),
+        }
+    }
+
+    /// The allowance for an announced total.
+    fn for_total(&self, total: u64) -> u64 {
+        total.saturating_mul(2).saturating_add(self.page)
+    }
+
+    /// Fixes the allowance from the first page's total.
+    fn announce(&self, total: Option<u64>) {
+        if let Some(total) = total {
+            self.allowed.store(self.for_total(total), Ordering::SeqCst);
+        }
+    }
+
+    /// Elements the next page may hold, given the total that page announces.
+    fn remaining(&self, page_total: Option<u64>) -> u64 {
+        let allowed = page_total.map_or(u64::MAX, |t| self.for_total(t));
+        allowed
+            .min(self.allowed.load(Ordering::SeqCst))
+            .saturating_sub(self.decoded.load(Ordering::SeqCst))
+    }
+
+    fn count(&self, elements: usize) {
+        self.decoded.fetch_add(elements as u64, Ordering::SeqCst);
+    }
+}
 
 /// Where a fetch is, reported after every page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,10 +411,20 @@ impl Client {
         &self,
         target: &Target,
         budget: &RetryBudget,
+        allowance: &RecordAllowance,
     ) -> Result<(PageResponse, Page<R>), Error> {
+        let max_field_bytes = self.inner.transport.memory().max_field_bytes;
         self.inner
             .transport
-            .get_page(target, budget, decode_page::<R>)
+            .get_page(target, budget, |body, total| {
+                let limits = DecodeLimits {
+                    max_elements: allowance.remaining(total),
+                    max_field_bytes,
+                };
+                let page = decode_page_within::<R>(body, limits)?;
+                allowance.count(page.elements);
+                Ok(page)
+            })
             .await
     }
 
@@ -395,9 +453,19 @@ impl Client {
             })
         };
 
+        let allowance = RecordAllowance::new(limit);
         let first_target = self.target(spec, 0, limit);
-        let (first, page) = self.get::<R>(&first_target, budget).await?;
+        let (first, page) = self.get::<R>(&first_target, budget, &allowance).await?;
+        allowance.announce(first.total);
         let first_len = page.elements as u64;
+        // Pages that hold only records already read mean the server ignores `offset`
+        // (or its paging loops): detected in both paths below, before memory grows.
+        let hasher = RandomState::new();
+        let mut seen: HashSet<u64> = page
+            .records
+            .iter()
+            .map(|r| hasher.hash_one(r.sourced_id()))
+            .collect();
         acc.add(first.perm_rev.clone(), page)?;
         let total = first.total;
         report(&acc, total);
@@ -435,11 +503,31 @@ impl Client {
             // Owned targets moved into each future: a closure over `&Target` makes the
             // future's `Send` unprovable for every lifetime (rust-lang/rust#102211), and
             // the controller runs syncs in spawned tasks.
+            let allowance = &allowance;
             let mut pages_stream = stream::iter(targets)
-                .map(|target| async move { self.get::<R>(&target, budget).await })
+                .map(|target| async move {
+                    let offset = target.param("offset").map(str::to_owned);
+                    self.get::<R>(&target, budget, allowance)
+                        .await
+                        .map(|got| (offset, got))
+                })
                 .buffered(self.inner.max_concurrent_requests);
             while let Some(result) = pages_stream.next().await {
-                let (response, page) = result?;
+                let (offset, (response, page)) = result?;
+                let new = page
+                    .records
+                    .iter()
+                    .filter(|r| seen.insert(hasher.hash_one(r.sourced_id())))
+                    .count();
+                if new == 0 && !page.records.is_empty() {
+                    return Err(ReadError::Failed(Error::PagesRepeated {
+                        url: first_target.display(),
+                        reason: format!(
+                            "the page at offset {} of {total} announced records",
+                            offset.as_deref().unwrap_or("?")
+                        ),
+                    }));
+                }
                 last_len = page.elements as u64;
                 last_next = response.next;
                 acc.add(response.perm_rev, page)?;
@@ -453,12 +541,6 @@ impl Client {
         }
 
         // Sequential: follow `next` (on this server, never seen before) or the offset.
-        let hasher = RandomState::new();
-        let mut seen: HashSet<u64> = acc
-            .records
-            .iter()
-            .map(|r| hasher.hash_one(r.sourced_id()))
-            .collect();
         let mut visited: HashSet<String> = HashSet::new();
         visited.insert(first_target.to_url().to_string());
         loop {
@@ -468,18 +550,18 @@ impl Client {
                     reason: format!("the paging did not end after {MAX_PAGES} pages"),
                 }));
             }
-            let target = match last_next.take() {
+            let (target, by_link) = match last_next.take() {
                 Some(next)
                     if self.inner.base.contains(&next) && !visited.contains(next.as_str()) =>
                 {
-                    Target::from_url(&next)
+                    (Target::from_url(&next), true)
                 }
-                _ => self.target(spec, next_offset, step),
+                _ => (self.target(spec, next_offset, step), false),
             };
             if !visited.insert(target.to_url().to_string()) {
                 return Ok(acc);
             }
-            let (response, page) = self.get::<R>(&target, budget).await?;
+            let (response, page) = self.get::<R>(&target, budget, &allowance).await?;
             let len = page.elements as u64;
             if len == 0 {
                 // A `next` past the end answers an empty page: done.
@@ -491,8 +573,26 @@ impl Client {
                 .filter(|r| seen.insert(hasher.hash_one(r.sourced_id())))
                 .count();
             if new == 0 && page.skipped == 0 {
-                // A `next` that serves records already read: the server is looping.
-                return Ok(acc);
+                if by_link && total.is_none() {
+                    // A `next` that serves records already read, and no total that says
+                    // more are left: the paging ends here.
+                    return Ok(acc);
+                }
+                // Asked by offset, or more records announced: the server ignores
+                // `offset` (or loops) and reading on would never end.
+                return Err(ReadError::Failed(Error::PagesRepeated {
+                    url: first_target.display(),
+                    reason: match total {
+                        Some(total) => format!(
+                            "{} of {total} announced records read, then a page of repeats",
+                            acc.elements
+                        ),
+                        None => format!(
+                            "{} records read, then a page of repeats at offset {next_offset}",
+                            acc.elements
+                        ),
+                    },
+                }));
             }
             let offset = target
                 .param("offset")

@@ -208,6 +208,34 @@ pub const DEFAULT_PAGE_SIZE: u32 = 10_000;
 /// A modest default for parallel page requests.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 4;
 
+/// How much memory one sync may spend on what the Roster Server sends; beyond it the sync
+/// fails with `MemoryBudgetExceeded` long before the operator's memory limit (the chart's
+/// default is 1 GiB, shared by every district the operator syncs). A third limit is
+/// fixed: a collection may not hold more than twice the records its first page announced
+/// (`X-Total-Count`) plus one page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Raw page bodies held at once, summed over every request of the sync (the pages
+    /// read concurrently and those waiting to be decoded), in bytes.
+    pub max_bytes_in_flight: usize,
+    /// Longest text field kept from a record, in bytes.
+    pub max_field_bytes: usize,
+}
+
+/// Page bodies one sync may hold at once: 128 MiB. A page of 10,000 users is about 15 MiB.
+pub const DEFAULT_MAX_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
+/// Longest text field: 64 KiB, far beyond any name, email or identifier.
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 64 * 1024;
+
+impl Default for MemoryBudget {
+    fn default() -> Self {
+        MemoryBudget {
+            max_bytes_in_flight: DEFAULT_MAX_BYTES_IN_FLIGHT,
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+        }
+    }
+}
+
 /// Everything a [`Client`](super::Client) is built from.
 ///
 /// Build one with [`ClientConfig::new`] and adjust the public fields; the defaults suit
@@ -244,8 +272,8 @@ pub struct ClientConfig {
     /// `/academicSessions`, `/classes`, `/users` and `/enrollments`, no server-side
     /// filter; schools and deleted records are filtered on the client.
     pub compatibility_mode: bool,
-    /// Largest raw page body accepted, in bytes; a larger one is `MalformedResponse`.
-    pub max_page_bytes: usize,
+    /// How much memory one sync may take for what the server sends.
+    pub memory: MemoryBudget,
     /// Told about every retry before the client waits.
     pub on_retry: Option<RetryObserver>,
 }
@@ -267,7 +295,7 @@ impl ClientConfig {
             allow_insecure_http: false,
             extra_ca_pem: None,
             compatibility_mode: false,
-            max_page_bytes: 512 * 1024 * 1024,
+            memory: MemoryBudget::default(),
             on_retry: None,
         }
     }

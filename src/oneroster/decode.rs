@@ -15,8 +15,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::{Deserialize, de::value::MapAccessDeserializer};
 
 use super::records::{
-    AcademicSession, Class, ClassType, Course, Enrollment, Org, OrgType, Role, SessionType, Status,
-    User,
+    AcademicSession, Class, ClassType, Collection, Course, Enrollment, Org, OrgType, Role,
+    SessionType, Status, User,
 };
 
 /// One decoded page.
@@ -37,6 +37,54 @@ pub(crate) enum DecodeError {
     NotOneRoster(String),
     /// Not valid JSON, or a collection of the wrong shape.
     Malformed(String),
+    /// A text field is longer than the memory budget allows.
+    TooLarge(String),
+    /// The page holds more elements than the collection may still have.
+    TooManyRecords {
+        /// Elements the page could still hold.
+        limit: u64,
+    },
+}
+
+/// What one page may hold before decoding stops with [`DecodeError::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DecodeLimits {
+    /// Most elements on this page.
+    pub max_elements: u64,
+    /// Longest text field, in bytes.
+    pub max_field_bytes: usize,
+}
+
+impl DecodeLimits {
+    /// No element limit, and the default field limit.
+    pub const DEFAULT: DecodeLimits = DecodeLimits {
+        max_elements: u64::MAX,
+        max_field_bytes: super::config::DEFAULT_MAX_FIELD_BYTES,
+    };
+}
+
+thread_local! {
+    /// The field limit of the page being decoded on this thread, and the length of the
+    /// first field that broke it. The lenient field types are plain `Deserialize` impls
+    /// without state; decoding is synchronous, so the page's limit is set here for its
+    /// duration.
+    static FIELD_LIMIT: std::cell::Cell<(usize, Option<usize>)> =
+        const { std::cell::Cell::new((usize::MAX, None)) };
+}
+
+/// Fails a text field longer than the page's limit (the text is never quoted).
+fn check_field_length<E: de::Error>(len: usize) -> Result<(), E> {
+    FIELD_LIMIT.with(|cell| {
+        let (limit, hit) = cell.get();
+        if len > limit {
+            if hit.is_none() {
+                cell.set((limit, Some(len)));
+            }
+            Err(E::custom("a text field is longer than the limit"))
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// A record type the client reads.
@@ -54,21 +102,63 @@ pub(crate) trait Record: Sized {
     fn status(&self) -> Status;
 }
 
-/// Decodes one page body.
+/// Decodes one page body with the default limits.
 pub(crate) fn decode_page<R: Record>(body: &[u8]) -> Result<Page<R>, DecodeError> {
+    decode_page_within::<R>(body, DecodeLimits::DEFAULT)
+}
+
+/// Decodes `body` as one page of `collection`, as the client does, with the default
+/// limits: the number of elements on the page, or why it was refused. The entry point of
+/// the fuzz target (`fuzz/fuzz_targets/decode_page.rs`).
+pub fn decode_page_as(collection: Collection, body: &[u8]) -> Result<usize, String> {
+    fn elements<R: Record>(body: &[u8]) -> Result<usize, String> {
+        decode_page::<R>(body)
+            .map(|page| page.elements)
+            .map_err(|e| format!("{e:?}"))
+    }
+    match collection {
+        Collection::Orgs | Collection::Schools => elements::<Org>(body),
+        Collection::AcademicSessions => elements::<AcademicSession>(body),
+        Collection::Courses => elements::<Course>(body),
+        Collection::Classes => elements::<Class>(body),
+        Collection::Users => elements::<User>(body),
+        Collection::Enrollments => elements::<Enrollment>(body),
+    }
+}
+
+/// Decodes one page body; stops with [`DecodeError::TooLarge`] at the first element
+/// beyond `limits.max_elements` or the first text field beyond `limits.max_field_bytes`.
+pub(crate) fn decode_page_within<R: Record>(
+    body: &[u8],
+    limits: DecodeLimits,
+) -> Result<Page<R>, DecodeError> {
     let mut page = Page {
         records: Vec::new(),
         skipped: 0,
         elements: 0,
     };
     let mut outcome = Shape::Unknown;
+    let mut too_many = None;
     let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let previous = FIELD_LIMIT.with(|cell| cell.replace((limits.max_field_bytes, None)));
     let result = TopLevel::<R> {
         page: &mut page,
         shape: &mut outcome,
+        max_elements: limits.max_elements,
+        too_many: &mut too_many,
     }
     .deserialize(&mut deserializer)
     .and_then(|()| deserializer.end());
+    let (_, long_field) = FIELD_LIMIT.with(|cell| cell.replace(previous));
+    if let Some(len) = long_field {
+        return Err(DecodeError::TooLarge(format!(
+            "a text field of {len} bytes is longer than the limit of {} bytes",
+            limits.max_field_bytes
+        )));
+    }
+    if let Some(limit) = too_many {
+        return Err(DecodeError::TooManyRecords { limit });
+    }
     match (result, outcome) {
         (Ok(()), Shape::Collection) => Ok(page),
         (Ok(()), Shape::NoEnvelope(keys)) => Err(DecodeError::NotOneRoster(format!(
@@ -114,6 +204,9 @@ enum Shape {
 struct TopLevel<'a, R> {
     page: &'a mut Page<R>,
     shape: &'a mut Shape,
+    max_elements: u64,
+    /// Set to the element limit when the page goes beyond it.
+    too_many: &'a mut Option<u64>,
 }
 
 impl<'de, R: Record> DeserializeSeed<'de> for TopLevel<'_, R> {
@@ -132,14 +225,18 @@ impl<'de, R: Record> Visitor<'de> for TopLevel<'_, R> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         *self.shape = Shape::Collection;
-        read_elements(self.page, seq)
+        read_elements(self.page, seq, self.max_elements, self.too_many)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut keys = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             if R::ENVELOPES.contains(&key.as_str()) && !matches!(self.shape, Shape::Collection) {
-                map.next_value_seed(Elements { page: self.page })?;
+                map.next_value_seed(Elements {
+                    page: self.page,
+                    max_elements: self.max_elements,
+                    too_many: self.too_many,
+                })?;
                 *self.shape = Shape::Collection;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -189,6 +286,8 @@ impl<'de, R: Record> Visitor<'de> for TopLevel<'_, R> {
 /// The array under an envelope key; `null` reads as an empty page.
 struct Elements<'a, R> {
     page: &'a mut Page<R>,
+    max_elements: u64,
+    too_many: &'a mut Option<u64>,
 }
 
 impl<'de, R: Record> DeserializeSeed<'de> for Elements<'_, R> {
@@ -206,7 +305,7 @@ impl<'de, R: Record> Visitor<'de> for Elements<'_, R> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        read_elements(self.page, seq)
+        read_elements(self.page, seq, self.max_elements, self.too_many)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
@@ -217,8 +316,14 @@ impl<'de, R: Record> Visitor<'de> for Elements<'_, R> {
 fn read_elements<'de, R: Record, A: SeqAccess<'de>>(
     page: &mut Page<R>,
     mut seq: A,
+    max_elements: u64,
+    too_many: &mut Option<u64>,
 ) -> Result<(), A::Error> {
     while let Some(element) = seq.next_element::<Element<R::Raw>>()? {
+        if page.elements as u64 >= max_elements {
+            *too_many = Some(max_elements);
+            return Err(de::Error::custom("more elements than the limit"));
+        }
         page.elements += 1;
         match element.0.and_then(R::from_raw) {
             Some(record) => page.records.push(record),
@@ -287,9 +392,11 @@ impl<'de> Deserialize<'de> for Scalar {
                 f.write_str("any JSON value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                check_field_length(v.len())?;
                 Ok(Scalar::Text(v.to_owned()))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                check_field_length(v.len())?;
                 Ok(Scalar::Text(v))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
@@ -430,6 +537,7 @@ impl<'de> Deserialize<'de> for Ref {
                 Ok(Ref(raw.sourced_id.0))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref, E> {
+                check_field_length(v.len())?;
                 Ok(Ref(non_empty(v.to_owned())))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ref, A::Error> {
@@ -1122,6 +1230,97 @@ mod tests {
         decode_all(format!("{{\"users\":{open}{close}}}").as_bytes());
         decode_all(format!("[{{\"sourcedId\":\"a\",\"orgs\":{open}{close}}}]").as_bytes());
         decode_all(format!("{{\"users\":[{{\"a\":{}}}]}}", "{\"a\":".repeat(50_000)).as_bytes());
+    }
+
+    /// Under any limits, random and mangled pages decode to at most the allowed elements
+    /// with no field longer than allowed, or are refused; a valid page refused for its
+    /// size is refused with `TooLarge`/`TooManyRecords`, never as malformed.
+    #[test]
+    fn limits_hold_on_random_and_mangled_pages() {
+        let corpus = valid_corpus();
+        for seed in 1..=3_000u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+            let limits = DecodeLimits {
+                max_elements: rng.below(4) as u64,
+                max_field_bytes: rng.below(12),
+            };
+            let base = &corpus[rng.below(corpus.len())];
+            // Several elements per page: the valid page's array repeated.
+            let wide = base.replacen("[{", &format!("[{}{{", "{},".repeat(rng.below(5))), 1);
+            for body in [mangle(&mut rng, &wide), wide.clone().into_bytes()] {
+                match decode_page_within::<User>(&body, limits) {
+                    Ok(page) => {
+                        assert!(page.elements as u64 <= limits.max_elements, "{seed}");
+                        for user in &page.records {
+                            assert!(user.sourced_id.len() <= limits.max_field_bytes, "{seed}");
+                        }
+                    }
+                    Err(DecodeError::TooManyRecords { limit }) => {
+                        assert_eq!(limit, limits.max_elements)
+                    }
+                    Err(_) => {}
+                }
+            }
+            // A valid page with room for everything decodes as it does without limits.
+            let roomy = DecodeLimits {
+                max_elements: 100,
+                max_field_bytes: 1024,
+            };
+            let within =
+                decode_page_within::<Enrollment>(wide.as_bytes(), roomy).map(|p| p.elements);
+            let without = decode_page::<Enrollment>(wide.as_bytes()).map(|p| p.elements);
+            assert_eq!(within, without, "{seed}");
+        }
+    }
+
+    #[test]
+    fn decode_page_as_picks_the_record_type_of_the_collection() {
+        let users = br#"{"users":[{"sourcedId":"u1"},{"sourcedId":"u2"},3]}"#;
+        assert_eq!(decode_page_as(Collection::Users, users), Ok(3));
+        // Schools answer in an `orgs` envelope, not `users`.
+        assert!(decode_page_as(Collection::Schools, users).is_err());
+        assert_eq!(
+            decode_page_as(Collection::Schools, br#"{"orgs":[{"sourcedId":"s1"}]}"#),
+            Ok(1)
+        );
+        assert!(decode_page_as(Collection::Enrollments, b"{\"enrollments\":[").is_err());
+    }
+
+    #[test]
+    fn a_long_field_is_too_large_and_the_limit_is_per_page() {
+        let body = format!(
+            r#"{{"users":[{{"sourcedId":"u1","givenName":"{}"}}]}}"#,
+            "y".repeat(70_000)
+        );
+        let error = decode_page::<User>(body.as_bytes()).err();
+        assert_eq!(
+            error,
+            Some(DecodeError::TooLarge(
+                "a text field of 70000 bytes is longer than the limit of 65536 bytes".into()
+            ))
+        );
+        // The thread's limit is restored: the next page of this thread has its own.
+        let roomy = DecodeLimits {
+            max_elements: 10,
+            max_field_bytes: 100_000,
+        };
+        assert_eq!(
+            decode_page_within::<User>(body.as_bytes(), roomy).map(|p| p.records.len()),
+            Ok(1)
+        );
+        // An escaped string counts as decoded, a reference too.
+        let escaped = format!(
+            r#"[{{"sourcedId":"u1","orgs":["{}"]}}]"#,
+            "\\u0041".repeat(20)
+        );
+        let small = DecodeLimits {
+            max_elements: 10,
+            max_field_bytes: 19,
+        };
+        assert!(matches!(
+            decode_page_within::<User>(escaped.as_bytes(), small),
+            Err(DecodeError::TooLarge(_))
+        ));
     }
 
     /// Valid pages survive every mangling that keeps them valid JSON of the right shape:

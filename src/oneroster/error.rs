@@ -131,6 +131,25 @@ pub enum Error {
         /// What is wrong (a parser position, never record content).
         reason: String,
     },
+    /// An answer would break the sync's memory budget: too many bytes in flight, a field
+    /// too long, or far more records than announced.
+    #[error("{url} would exceed the sync's memory budget: {reason}")]
+    MemoryBudgetExceeded {
+        /// The URL (no query).
+        url: String,
+        /// Which limit, with its number (never record content).
+        reason: String,
+    },
+    /// A page held only records already read while more were announced.
+    #[error(
+        "{url} answered a page holding only records already read ({reason}); the server ignores `offset` or its paging loops"
+    )]
+    PagesRepeated {
+        /// The URL (no query).
+        url: String,
+        /// Where the paging was.
+        reason: String,
+    },
     /// `x-perm-rev` kept changing while a collection was read.
     #[error(
         "the data changed on the Roster Server while {collection} was read ({attempts} attempt(s)); the next sync will try again"
@@ -235,6 +254,8 @@ impl Error {
             Error::ServerError { .. } => ErrorCode::ServerError,
             Error::ConnectionReset { .. } => ErrorCode::ConnectionReset,
             Error::MalformedResponse { .. } => ErrorCode::MalformedResponse,
+            Error::MemoryBudgetExceeded { .. } => ErrorCode::MemoryBudgetExceeded,
+            Error::PagesRepeated { .. } => ErrorCode::PagesRepeated,
             Error::DataChangedDuringSync { .. } => ErrorCode::DataChangedDuringSync,
             Error::SyncTimeout { .. } => ErrorCode::SyncTimeout,
         }
@@ -256,6 +277,8 @@ impl Error {
             | Error::NotOneRosterApi { url, reason }
             | Error::TokenRequestFailed { url, reason }
             | Error::MalformedResponse { url, reason }
+            | Error::MemoryBudgetExceeded { url, reason }
+            | Error::PagesRepeated { url, reason }
             | Error::ConnectionReset { url, reason, .. } => {
                 clean(url);
                 clean(reason);

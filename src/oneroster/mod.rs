@@ -10,6 +10,9 @@
 //!   the rest is fetched concurrently (at most [`ClientConfig::max_concurrent_requests`]
 //!   requests in flight); otherwise `Link: rel="next"` or the next offset is followed
 //!   until a short or empty page.
+//! - Memory: one [`MemoryBudget`] per sync (page bodies in flight, field length) and
+//!   records per collection bounded by what the server announced; pages that repeat
+//!   records already read fail with `PagesRepeated`.
 //! - Robustness: timeouts, retries with exponential backoff and full jitter, `x-perm-rev`
 //!   change detection, and one [`Error`] whose [`Error::code`] is the stable error code.
 
@@ -25,9 +28,11 @@ mod url;
 
 pub use client::{Client, Progress};
 pub use config::{
-    Auth, ClientConfig, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_PAGE_SIZE, RetryNotice,
-    RetryObserver, RetryPolicy, Secret, SignatureMethod,
+    Auth, ClientConfig, DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_FIELD_BYTES, DEFAULT_PAGE_SIZE, MemoryBudget, RetryNotice, RetryObserver,
+    RetryPolicy, Secret, SignatureMethod,
 };
+pub use decode::decode_page_as;
 pub use error::Error;
 pub use records::{
     AcademicSession, Class, ClassType, Collection, Course, Enrollment, Fetched, Org, OrgType, Role,

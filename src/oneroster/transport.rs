@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -16,7 +16,8 @@ use rustls::pki_types::pem::PemObject;
 use tokio::sync::{Mutex, Semaphore};
 
 use super::config::{
-    Auth, ClientConfig, RetryNotice, RetryObserver, RetryPolicy, Secret, SignatureMethod,
+    Auth, ClientConfig, MemoryBudget, RetryNotice, RetryObserver, RetryPolicy, Secret,
+    SignatureMethod,
 };
 use super::decode::{DecodeError, imsx_description, looks_like_html};
 use super::error::{Error, SentCredentials, likely_cause_of_401};
@@ -40,6 +41,39 @@ impl RetryBudget {
                 left.checked_sub(1)
             })
             .is_ok()
+    }
+}
+
+/// Bytes of one body counted in the client's ledger of bytes in flight; given back when
+/// dropped.
+pub(crate) struct BytesLease<'a> {
+    ledger: &'a AtomicUsize,
+    held: usize,
+}
+
+impl BytesLease<'_> {
+    /// Holds `wanted` bytes in all (no change when it already does); false, holding what
+    /// it held, when the ledger would go beyond `max`.
+    fn grow_to(&mut self, wanted: usize, max: usize) -> bool {
+        let Some(more) = wanted.checked_sub(self.held).filter(|&more| more > 0) else {
+            return true;
+        };
+        let taken = self
+            .ledger
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                now.checked_add(more).filter(|&after| after <= max)
+            })
+            .is_ok();
+        if taken {
+            self.held += more;
+        }
+        taken
+    }
+}
+
+impl Drop for BytesLease<'_> {
+    fn drop(&mut self) {
+        self.ledger.fetch_sub(self.held, Ordering::SeqCst);
     }
 }
 
@@ -73,7 +107,9 @@ pub(crate) struct Transport {
     auth: Authenticator,
     retry: RetryPolicy,
     request_timeout: Duration,
-    max_page_bytes: usize,
+    memory: MemoryBudget,
+    /// Raw body bytes held right now by all requests of this client (one sync).
+    bytes_in_flight: AtomicUsize,
     in_flight: Semaphore,
     redactor: Redactor,
     on_retry: Option<RetryObserver>,
@@ -101,7 +137,8 @@ impl Transport {
                 ..config.retry.clone()
             },
             request_timeout: config.request_timeout,
-            max_page_bytes: config.max_page_bytes,
+            memory: config.memory,
+            bytes_in_flight: AtomicUsize::new(0),
             in_flight: Semaphore::new(config.max_concurrent_requests.max(1)),
             redactor: Redactor::new(config.auth.secrets().iter().map(String::as_str)),
             on_retry: config.on_retry.clone(),
@@ -113,22 +150,48 @@ impl Transport {
         RetryBudget::new(self.retry.budget)
     }
 
-    /// GETs one page and decodes it with `decode`, with authentication and retries.
-    /// A body that fails to decode as JSON (cut short, garbled) is fetched again like a
-    /// reset; an answer that is not OneRoster at all is final.
+    /// The memory budget this client's requests share.
+    pub fn memory(&self) -> MemoryBudget {
+        self.memory
+    }
+
+    /// GETs one page and decodes it with `decode` (given the body and the total the page
+    /// announced), with authentication and retries. A body that fails to decode as JSON
+    /// (cut short, garbled) is fetched again like a reset; an answer that is not
+    /// OneRoster at all, or that breaks the memory budget, is final.
     pub async fn get_page<T>(
         &self,
         target: &Target,
         budget: &RetryBudget,
-        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+        decode: impl Fn(&[u8], Option<u64>) -> Result<T, DecodeError>,
     ) -> Result<(PageResponse, T), Error> {
         let result = self
             .with_retries(budget, || async {
-                let mut response = self.get_page_once(target, budget).await?;
-                // The raw body lives only until it is decoded.
+                let (mut response, lease) = self.get_page_once(target, budget).await?;
+                // The raw body lives only until it is decoded; its bytes count against
+                // the budget until then.
                 let body = std::mem::take(&mut response.body);
-                match decode(&body) {
+                let decoded = decode(&body, response.total);
+                drop(body);
+                drop(lease);
+                match decoded {
                     Ok(decoded) => Ok((response, decoded)),
+                    Err(DecodeError::TooLarge(reason)) => {
+                        Err(Failure::Final(Error::MemoryBudgetExceeded {
+                            url: target.display(),
+                            reason,
+                        }))
+                    }
+                    Err(DecodeError::TooManyRecords { limit }) => {
+                        Err(Failure::Final(Error::MemoryBudgetExceeded {
+                            url: target.display(),
+                            reason: format!(
+                                "the collection has far more records than the server announced \
+                                 (X-Total-Count): this page holds more than the {limit} still allowed \
+                                 (twice the announced total plus one page)"
+                            ),
+                        }))
+                    }
                     Err(DecodeError::NotOneRoster(reason)) => {
                         Err(Failure::Final(Error::NotOneRosterApi {
                             url: target.display(),
@@ -156,7 +219,7 @@ impl Transport {
         &self,
         target: &Target,
         budget: &RetryBudget,
-    ) -> Result<PageResponse, Failure> {
+    ) -> Result<(PageResponse, BytesLease<'_>), Failure> {
         let (authorization, token_generation) = self
             .auth
             .authorization(target, budget, self)
@@ -200,8 +263,8 @@ impl Transport {
                 reason: "the answer is an HTML page, not JSON".into(),
             }));
         }
-        let body = self.read_body(&mut response, &shown).await?;
-        Ok(PageResponse {
+        let (body, lease) = self.read_body(&mut response, &shown).await?;
+        let response = PageResponse {
             body,
             total: header_u64(&headers, "x-total-count")
                 .or_else(|| header_u64(&headers, "x-count")),
@@ -211,35 +274,48 @@ impl Transport {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
-        })
+        };
+        Ok((response, lease))
     }
 
-    async fn read_body(&self, response: &mut Response, shown: &str) -> Result<Vec<u8>, Failure> {
-        let expected = response.content_length().unwrap_or(0) as usize;
-        if expected > self.max_page_bytes {
+    /// Reads the body, counting its bytes against the budget of bytes in flight (the
+    /// announced `Content-Length` at once, before anything is allocated).
+    async fn read_body(
+        &self,
+        response: &mut Response,
+        shown: &str,
+    ) -> Result<(Vec<u8>, BytesLease<'_>), Failure> {
+        let expected =
+            usize::try_from(response.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
+        let mut lease = BytesLease {
+            ledger: &self.bytes_in_flight,
+            held: 0,
+        };
+        if !lease.grow_to(expected, self.memory.max_bytes_in_flight) {
             return Err(Failure::Final(self.too_large(shown)));
         }
         let mut body = Vec::with_capacity(expected);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > self.max_page_bytes {
+                    let needed = body.len().saturating_add(chunk.len());
+                    if !lease.grow_to(needed, self.memory.max_bytes_in_flight) {
                         return Err(Failure::Final(self.too_large(shown)));
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Ok(None) => return Ok(body),
+                Ok(None) => return Ok((body, lease)),
                 Err(e) => return Err(self.transport_failure(e, shown)),
             }
         }
     }
 
     fn too_large(&self, shown: &str) -> Error {
-        Error::MalformedResponse {
+        Error::MemoryBudgetExceeded {
             url: shown.to_owned(),
             reason: format!(
-                "the page is larger than {} MiB; use a smaller page size",
-                self.max_page_bytes / (1024 * 1024)
+                "the pages being read at once would hold more than {} MiB; lower maxConcurrentRequests or pageSize",
+                self.memory.max_bytes_in_flight / (1024 * 1024)
             ),
         }
     }
@@ -904,6 +980,30 @@ fn oauth_error_text(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_in_flight_are_bounded_across_requests_and_given_back() {
+        let ledger = AtomicUsize::new(0);
+        let mut first = BytesLease {
+            ledger: &ledger,
+            held: 0,
+        };
+        let mut second = BytesLease {
+            ledger: &ledger,
+            held: 0,
+        };
+        assert!(first.grow_to(60, 100));
+        assert!(first.grow_to(40, 100), "asking for less holds what it has");
+        assert!(!second.grow_to(50, 100), "60 + 50 is beyond 100");
+        assert!(second.grow_to(40, 100));
+        assert_eq!(ledger.load(Ordering::SeqCst), 100);
+        drop(first);
+        assert_eq!(ledger.load(Ordering::SeqCst), 40);
+        assert!(second.grow_to(100, 100));
+        assert!(!second.grow_to(101, 100));
+        drop(second);
+        assert_eq!(ledger.load(Ordering::SeqCst), 0);
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -126,6 +126,13 @@ pub enum Fault {
     /// Share of users whose `enabledUser` is junk (`"yes"`, `"1"`, `"TRUE "`, `""`, `null`
     /// in turn) instead of `"true"`/`"false"`.
     JunkEnabled(f64),
+    /// The first page of `/users` is a valid JSON page of `mib` MiB (tiny records made
+    /// up on the fly, never held whole), with a `Content-Length` unless `chunked`. Zero
+    /// turns it off.
+    HugePage { mib: u64, chunked: bool },
+    /// Every collection answers its first page whatever `offset` asks; with `announced`,
+    /// `X-Total-Count`/`x-count` say that many records instead of the true count.
+    IgnoreOffset { on: bool, announced: Option<u64> },
 }
 
 fn parse_share(name: &str, v: &str) -> Result<f64, String> {
@@ -164,6 +171,8 @@ impl Fault {
             Fault::BareArray(_) => "bare-array",
             Fault::EchoCredentials(_) => "echo-credentials",
             Fault::JunkEnabled(_) => "junk-enabled",
+            Fault::HugePage { .. } => "huge-page",
+            Fault::IgnoreOffset { .. } => "ignore-offset",
         }
     }
 
@@ -205,11 +214,36 @@ impl Fault {
             "bare-array" => Fault::BareArray(parse_bool(name, value)?),
             "echo-credentials" => Fault::EchoCredentials(parse_bool(name, value)?),
             "junk-enabled" => Fault::JunkEnabled(parse_share(name, value)?),
+            "huge-page" => {
+                let (mib, chunked) = match value.trim().split_once(':') {
+                    Some((mib, "chunked")) => (mib, true),
+                    Some((_, other)) => {
+                        return Err(format!("huge-page: {other:?} is not `chunked`"));
+                    }
+                    None => (value.trim(), false),
+                };
+                Fault::HugePage {
+                    mib: mib
+                        .parse()
+                        .map_err(|_| format!("huge-page: {mib:?} is not whole MiB"))?,
+                    chunked,
+                }
+            }
+            "ignore-offset" => match value.trim().parse::<u64>() {
+                Ok(announced) => Fault::IgnoreOffset {
+                    on: true,
+                    announced: Some(announced),
+                },
+                Err(_) => Fault::IgnoreOffset {
+                    on: parse_bool(name, value)?,
+                    announced: None,
+                },
+            },
             other => {
                 return Err(format!(
                     "unknown fault {other:?} (rate-limit, server-error, latency-ms, reset, truncate, \
                      perm-rev-change, mask-emails, incomplete-school, minimal, next-past-end, bare-array, \
-                     echo-credentials, junk-enabled)"
+                     echo-credentials, junk-enabled, huge-page, ignore-offset)"
                 ));
             }
         })
@@ -243,6 +277,13 @@ pub struct Faults {
     pub bare_array: bool,
     pub echo_credentials: bool,
     pub junk_enabled: Option<f64>,
+    /// `huge-page`: size of the first `/users` page in MiB, and whether it is sent
+    /// without a `Content-Length`.
+    pub huge_page_mib: Option<u64>,
+    pub huge_page_chunked: bool,
+    /// `ignore-offset`, and the total it announces instead of the true one.
+    pub ignore_offset: bool,
+    pub ignore_offset_announced: Option<u64>,
 }
 
 impl Faults {
@@ -265,6 +306,14 @@ impl Faults {
             Fault::BareArray(b) => self.bare_array = b,
             Fault::EchoCredentials(b) => self.echo_credentials = b,
             Fault::JunkEnabled(s) => self.junk_enabled = nz(s),
+            Fault::HugePage { mib, chunked } => {
+                self.huge_page_mib = (mib > 0).then_some(mib);
+                self.huge_page_chunked = chunked;
+            }
+            Fault::IgnoreOffset { on, announced } => {
+                self.ignore_offset = on;
+                self.ignore_offset_announced = announced.filter(|_| on);
+            }
         }
     }
 }

@@ -91,7 +91,8 @@ struct ServeArgs {
     /// A fault, NAME=VALUE (repeatable): rate-limit=SHARE[:RETRY_AFTER], server-error=SHARE,
     /// latency-ms=MS, reset=SHARE, truncate=SHARE, perm-rev-change=BOOL, mask-emails=SHARE,
     /// incomplete-school=SOURCEDID, minimal=BOOL, next-past-end=BOOL, bare-array=BOOL,
-    /// echo-credentials=BOOL, junk-enabled=SHARE.
+    /// echo-credentials=BOOL, junk-enabled=SHARE, huge-page=MIB[:chunked],
+    /// ignore-offset=BOOL|ANNOUNCED_TOTAL.
     #[arg(long = "fault")]
     faults: Vec<Fault>,
 }

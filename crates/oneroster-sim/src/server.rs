@@ -434,13 +434,25 @@ async fn api(sh: &Shared, req: Request) -> Response {
 /// A successful answer before faults touch the body.
 struct Answer {
     body: Vec<u8>,
+    /// `huge-page`: answer this made-up page instead of `body`.
+    huge: Option<HugePage>,
     headers: Vec<(&'static str, String)>,
     collection: bool,
+}
+
+/// The `huge-page` fault's answer: its size, and whether it goes without a length.
+#[derive(Clone, Copy)]
+struct HugePage {
+    bytes: u64,
+    chunked: bool,
 }
 
 fn finish(sh: &Shared, faults: &Faults, a: Answer) -> Response {
     let mut headers = a.headers;
     headers.push(("content-type", "application/json".into()));
+    if let Some(huge) = a.huge {
+        return respond(200, headers, Body::new(HugeBody::new(huge)));
+    }
     if a.collection {
         if let Some(share) = faults.reset {
             let n = sh.n_reset.fetch_add(1, Ordering::SeqCst) + 1;
@@ -465,6 +477,106 @@ fn finish(sh: &Shared, faults: &Faults, a: Answer) -> Response {
         }
     }
     respond(200, headers, Body::from(a.body))
+}
+
+/// A valid `users` page of exactly `bytes` bytes, made 64 KiB at a time as the client
+/// reads it: `{"users":[` then tiny records `{"sourcedId":"huge-0000000001","status":"active"}`
+/// separated by commas, spaces to fill, and `]}`. It stops being made when the client
+/// hangs up.
+struct HugeBody {
+    page: HugePage,
+    sent: u64,
+    records: u64,
+    next_record: u64,
+    padding: u64,
+}
+
+const HUGE_PREFIX: &[u8] = b"{\"users\":[";
+const HUGE_SUFFIX: &[u8] = b"]}";
+const HUGE_RECORD_LEN: u64 = 49;
+
+impl HugeBody {
+    fn new(page: HugePage) -> Self {
+        let frame = (HUGE_PREFIX.len() + HUGE_SUFFIX.len()) as u64;
+        let room = page.bytes.saturating_sub(frame);
+        // n records take n * len + (n - 1) commas.
+        let records = (room + 1) / (HUGE_RECORD_LEN + 1);
+        let used = if records == 0 {
+            0
+        } else {
+            records * (HUGE_RECORD_LEN + 1) - 1
+        };
+        HugeBody {
+            page,
+            sent: 0,
+            records,
+            next_record: 0,
+            padding: room - used,
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.page
+            .bytes
+            .max((HUGE_PREFIX.len() + HUGE_SUFFIX.len()) as u64)
+    }
+
+    fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.sent >= self.total() {
+            return None;
+        }
+        let mut chunk = Vec::with_capacity(64 * 1024 + 128);
+        if self.sent == 0 {
+            chunk.extend_from_slice(HUGE_PREFIX);
+        }
+        while chunk.len() < 64 * 1024 && self.next_record < self.records {
+            if self.next_record > 0 {
+                chunk.push(b',');
+            }
+            self.next_record += 1;
+            chunk.extend_from_slice(
+                format!(
+                    "{{\"sourcedId\":\"huge-{:010}\",\"status\":\"active\"}}",
+                    self.next_record
+                )
+                .as_bytes(),
+            );
+        }
+        if self.next_record == self.records && chunk.len() < 64 * 1024 {
+            let pad = self.padding.min(64 * 1024) as usize;
+            chunk.resize(chunk.len() + pad, b' ');
+            self.padding -= pad as u64;
+            if self.padding == 0 {
+                chunk.extend_from_slice(HUGE_SUFFIX);
+            }
+        }
+        self.sent += chunk.len() as u64;
+        Some(Bytes::from(chunk))
+    }
+}
+
+impl http_body::Body for HugeBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.next_chunk().map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.total()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        if self.page.chunked {
+            http_body::SizeHint::default()
+        } else {
+            http_body::SizeHint::with_exact(self.total())
+        }
+    }
 }
 
 /// A body that sends its first half, pauses so it reaches the client, then
@@ -794,6 +906,7 @@ fn route(
             body.push(b'}');
             Ok(Answer {
                 body,
+                huge: None,
                 headers: vec![("x-perm-rev", sh.perm_rev.load(Ordering::SeqCst).to_string())],
                 collection: false,
             })
@@ -875,8 +988,9 @@ fn page(
     }
     let fields = projection(kind, q);
     let total = rows.len() as u64;
-    let start = q.offset.min(total) as usize;
-    let end = (q.offset.saturating_add(q.limit)).min(total) as usize;
+    let offset = if faults.ignore_offset { 0 } else { q.offset };
+    let start = offset.min(total) as usize;
+    let end = (offset.saturating_add(q.limit)).min(total) as usize;
     let slice = &rows[start..end];
     let mut body = Vec::with_capacity(slice.len() * 700 + 64);
     if faults.bare_array {
@@ -901,12 +1015,24 @@ fn page(
     } else {
         sh.perm_rev.load(Ordering::SeqCst)
     };
-    let link = link_header(&sh.base_url, path, q, total, faults.next_past_end);
+    let announced = faults
+        .ignore_offset_announced
+        .filter(|_| faults.ignore_offset)
+        .unwrap_or(total);
+    let link = link_header(&sh.base_url, path, q, announced, faults.next_past_end);
+    let huge = faults
+        .huge_page_mib
+        .filter(|_| key == "users" && path.ends_with("/users") && q.offset == 0)
+        .map(|mib| HugePage {
+            bytes: mib.saturating_mul(1024 * 1024),
+            chunked: faults.huge_page_chunked,
+        });
     Ok(Answer {
         body,
+        huge,
         headers: vec![
-            ("x-total-count", total.to_string()),
-            ("x-count", total.to_string()),
+            ("x-total-count", announced.to_string()),
+            ("x-count", announced.to_string()),
             ("link", link),
             ("x-perm-rev", perm_rev.to_string()),
         ],
@@ -1018,4 +1144,42 @@ fn admin_error(status: u16, message: &str) -> Response {
         status,
         serde_json::to_vec(&serde_json::json!({"error": message})).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod huge_page_tests {
+    use super::*;
+
+    fn whole(bytes: u64) -> Vec<u8> {
+        let mut body = HugeBody::new(HugePage {
+            bytes,
+            chunked: false,
+        });
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next_chunk() {
+            out.extend_from_slice(&chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn the_huge_page_is_valid_json_of_exactly_its_size() {
+        for bytes in [12, 61, 62, 1000, 65_600, 300_001] {
+            let body = whole(bytes);
+            assert_eq!(body.len() as u64, bytes);
+            let page: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+            let users = page["users"].as_array().expect("users");
+            assert_eq!(
+                users.len() as u64,
+                HugeBody::new(HugePage {
+                    bytes,
+                    chunked: false
+                })
+                .records
+            );
+            if let Some(last) = users.last() {
+                assert_eq!(last["status"], "active");
+            }
+        }
+    }
 }
