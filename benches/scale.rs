@@ -95,7 +95,7 @@ impl Drop for Operator {
 
 /// Requests the API server has served, other than watches, by verb.
 async fn requests(client: &kube::Client) -> BTreeMap<String, f64> {
-    let request = k8s_openapi::http::Request::get("/metrics")
+    let request = http::Request::get("/metrics")
         .body(Vec::new())
         .expect("request");
     let text = client.request_text(request).await.unwrap_or_default();
