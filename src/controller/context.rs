@@ -2,7 +2,7 @@
 //! of Secrets and SchoolExclusions, the syncs running now, when each ClassLinkSync's inputs
 //! last changed, and a per-object lock for status writes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -52,6 +52,10 @@ pub struct Context {
     /// The watched Secrets (metadata only) and SchoolExclusions, one cache per scope.
     pub watched: Watched,
     runs: SharedRunSlots,
+    /// ClassLinkSyncs whose due sync waits for a place, first come first served, and where
+    /// to send them when a place frees (one sender per watched scope).
+    waiting: Mutex<VecDeque<String>>,
+    wakers: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<ObjectRef<ClassLinkSync>>>>,
     cancels: Mutex<HashMap<String, CancellationToken>>,
     inputs_seen: Mutex<HashMap<String, (String, Timestamp)>>,
     status_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -140,6 +144,8 @@ impl Context {
             shutdown,
             clock,
             watched,
+            waiting: Mutex::default(),
+            wakers: Mutex::default(),
             cancels: Mutex::default(),
             inputs_seen: Mutex::default(),
             status_locks: Mutex::default(),
@@ -151,9 +157,43 @@ impl Context {
     /// syncs of one integration at once.
     pub fn try_start(&self, key: &str) -> Result<Started, StartRefused> {
         let guard = self.runs.try_start(key)?;
+        // It runs now: a freed place goes to the next one waiting.
+        lock(&self.waiting).retain(|waiting| waiting != key);
         let cancel = self.shutdown.child_token();
         lock(&self.cancels).insert(key.to_owned(), cancel.clone());
         Ok(Started { guard, cancel })
+    }
+
+    /// A stream of ClassLinkSyncs to look at again because a place freed up, for one scope's
+    /// controller (`Controller::reconcile_on`).
+    pub fn place_freed_stream(
+        &self,
+    ) -> impl futures::Stream<Item = ObjectRef<ClassLinkSync>> + Send + 'static {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        lock(&self.wakers).push(tx);
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+    }
+
+    /// The due sync of `key` (`namespace/name`) could not start for want of a place: it is looked at
+    /// again as soon as one frees up (and every [`super::reconcile`] requeue meanwhile).
+    pub fn wait_for_place(&self, key: &str) {
+        let mut waiting = lock(&self.waiting);
+        if !waiting.iter().any(|waiting| waiting == key) {
+            waiting.push_back(key.to_owned());
+        }
+    }
+
+    /// A sync ended and gave its place back: the longest waiting ClassLinkSync is looked at
+    /// again now, instead of at its next requeue.
+    pub fn place_freed(&self) {
+        let Some(key) = lock(&self.waiting).pop_front() else {
+            return;
+        };
+        let Some((namespace, name)) = key.split_once('/') else {
+            return;
+        };
+        let object = ObjectRef::new(name).within(namespace);
+        lock(&self.wakers).retain(|waker| waker.send(object.clone()).is_ok());
     }
 
     /// Whether `key` syncs now.

@@ -301,6 +301,7 @@ async fn controller(
                 .map(|sync| ObjectRef::from_obj(sync.as_ref()))
                 .collect::<Vec<_>>()
         })
+        .reconcile_on(ctx.place_freed_stream())
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|result| async move {

@@ -96,14 +96,17 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
             }
             Err(StartRefused::AlreadyRunning { .. }) => return Ok(Action::await_change()),
             Err(StartRefused::AtCapacity { .. }) => {
+                ctx.wait_for_place(&key);
+                // Written once while it waits: nothing in it changes from one look to the
+                // next (a changing time here would make every look a write, and every write
+                // a look, for every waiting ClassLinkSync).
                 let message = format!(
-                    "a {} sync waits: {} syncs run already (--max-concurrent-syncs)",
+                    "a {} sync waits for a free place: {} syncs run at most at once (--max-concurrent-syncs)",
                     trigger.as_str(),
-                    ctx.running_count()
+                    ctx.settings.max_concurrent_syncs
                 );
                 ctx.update_status(&namespace, &name, |_, s| {
                     s.observed_generation = generation;
-                    s.next_sync_time = Some(Time(now));
                     set_condition(
                         &mut s.conditions,
                         condition(

@@ -57,6 +57,7 @@ pub fn spawn(
         // status this sync wrote.
         ctx.finished(&key);
         drop(guard);
+        ctx.place_freed();
     });
 }
 
