@@ -49,8 +49,11 @@ impl Error {
     }
 }
 
-/// How long to wait when the cap on concurrent syncs holds a sync back.
-const CAPACITY_REQUEUE: Duration = Duration::from_secs(30);
+/// When to look again at a sync the cap on concurrent syncs holds back, should no place free
+/// up before (a freed place wakes the longest waiting one at once, see
+/// `Context::place_freed`): long, because thousands may wait at once and each look costs
+/// requests.
+const CAPACITY_REQUEUE: Duration = Duration::from_secs(120);
 /// How long a reconcile waits for the caches of Secrets and SchoolExclusions.
 const CACHE_WAIT: Duration = Duration::from_secs(10);
 /// A look again after a sync started, should its end go unseen.
