@@ -286,7 +286,7 @@ async fn start(
             publish(
                 ctx,
                 &object,
-                EventType::Normal,
+                (EventType::Normal, Fold::Repeats),
                 "SyncStarted",
                 trigger.as_str(),
                 format!("{} sync started", trigger.as_str()),
@@ -395,7 +395,7 @@ async fn finalize(
             publish(
                 ctx,
                 obj,
-                EventType::Normal,
+                (EventType::Normal, Fold::Repeats),
                 "StoreDataDeleted",
                 "Delete",
                 format!("deletionPolicy Delete: removed {rows} rows of this ClassLinkSync from the roster store"),
@@ -411,7 +411,7 @@ async fn finalize(
             publish(
                 ctx,
                 obj,
-                EventType::Warning,
+                (EventType::Warning, Fold::Repeats),
                 "StoreCleanupAbandoned",
                 "Delete",
                 format!(
@@ -433,13 +433,22 @@ async fn finalize(
     Ok(Action::await_change())
 }
 
-/// Publishes an event about `obj`; a failure to publish is logged, never fatal. Events of
-/// one reason and action within a few minutes fold into one with a count and the first
-/// note, so this is for events whose note is the same each time; see [`publish_new`].
+/// Whether an event may fold into an earlier one of the same reason and action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Within a few minutes, repeats become one event with a count and the first note: for
+    /// events whose note is the same each time (`SyncStarted` of one trigger).
+    Repeats,
+    /// Always a new event: a sync's outcome, whose note (counts, message) must be the one
+    /// status shows, even when an earlier outcome had the same reason.
+    Never,
+}
+
+/// Publishes an event about `obj`; a failure to publish is logged, never fatal.
 pub async fn publish(
     ctx: &Context,
     obj: &ClassLinkSync,
-    type_: EventType,
+    (type_, fold): (EventType, Fold),
     reason: &str,
     action: &str,
     note: String,
@@ -451,32 +460,16 @@ pub async fn publish(
         action: action.to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, reason, "could not publish an event");
-    }
-}
-
-/// Publishes an event that never folds into an earlier one: a sync's outcome, whose note
-/// (counts, message) must be the one status shows, even when an earlier outcome had the same
-/// reason.
-pub async fn publish_new(
-    ctx: &Context,
-    obj: &ClassLinkSync,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: action.to_owned(),
-        secondary: None,
+    let published = match fold {
+        Fold::Repeats => ctx.recorder.publish(&event, &obj.object_ref(&())).await,
+        // A recorder of its own has no earlier event to fold into.
+        Fold::Never => {
+            Recorder::new(ctx.client.clone(), ctx.reporter.clone())
+                .publish(&event, &obj.object_ref(&()))
+                .await
+        }
     };
-    // A recorder of its own has no earlier event to fold into.
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+    if let Err(e) = published {
         tracing::warn!(error = %e, reason, "could not publish an event");
     }
 }

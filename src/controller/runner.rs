@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::{Context, MANAGER, Started};
 use super::decide::{Decision, decide, inputs_fingerprint};
-use super::reconcile::{apply_wait, observe, publish_new};
+use super::reconcile::{Fold, apply_wait, observe, publish};
 use super::status::{self, SYNCING, condition, set_condition};
 use crate::crd::{CONFIRM_SHRINK_ANNOTATION, ClassLinkSync, SchoolExclusion};
 use crate::engine::report::{SyncReport, SyncResult};
@@ -325,10 +325,10 @@ async fn finish(
         None => report.message.clone(),
     };
     let action = report.error_code.map_or("Sync", ErrorCode::as_str);
-    publish_new(
+    publish(
         ctx,
         updated.as_ref().unwrap_or(obj),
-        type_,
+        (type_, Fold::Never),
         reason,
         action,
         truncate(&note, 1000),

@@ -6,11 +6,11 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::{
-    ExcludedSchoolStatus, Problem, SchoolCounts, SchoolExclusionStatus, SchoolSelector,
-    SchoolStatus, SyncCounts, SyncResult, SyncRun, SyncTrigger,
+    Problem, SchoolCounts, SchoolExclusionStatus, SchoolStatus, SyncCounts, SyncResult, SyncRun,
+    SyncTrigger,
 };
+use crate::engine::ExclusionResult;
 use crate::engine::report::{self, SyncReport};
-use crate::engine::{ExclusionResult, SchoolRef};
 use crate::error_code::ErrorCode;
 use crate::sync::{SyncOutcome, Trigger};
 
@@ -198,25 +198,18 @@ pub fn result_conditions(
     );
 }
 
-/// A SchoolExclusion's status after the sync of its ClassLinkSync resolved it.
+/// A SchoolExclusion's status after the sync of its ClassLinkSync resolved it: the same
+/// resolution the CLI's report shows (`crate::sync::exclusions::resolution`).
 pub fn exclusion_status(
     mut current: SchoolExclusionStatus,
     result: &ExclusionResult,
     generation: Option<i64>,
     completed: Timestamp,
 ) -> SchoolExclusionStatus {
-    let schools: Vec<ExcludedSchoolStatus> = result
+    // Only the resolution is used here; the names are the object's own.
+    let resolved = crate::sync::exclusions::resolution(&result.name, "", "", result);
+    let summary = resolved
         .schools
-        .iter()
-        .map(|(school_ref, found)| ExcludedSchoolStatus {
-            selector: selector(school_ref),
-            found: found.is_some(),
-            sourced_id: found.as_ref().map(|(id, _)| id.clone()),
-            name: found.as_ref().map(|(_, name)| name.clone()),
-        })
-        .collect();
-    let found = schools.iter().filter(|s| s.found).count();
-    let summary = schools
         .iter()
         .map(|s| match (&s.name, &s.selector) {
             (Some(name), _) => name.clone(),
@@ -231,54 +224,29 @@ pub fn exclusion_status(
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let all_found = found == schools.len();
-    let (reason, message) = if all_found {
-        (
-            "SchoolsExcluded",
-            format!("All {found} schools were found and excluded by the last sync."),
-        )
-    } else {
-        (
-            "SchoolsNotFound",
-            format!(
-                "{} of {} schools were not found in the last sync; check their sourcedId, identifier or exact name.",
-                schools.len() - found,
-                schools.len()
-            ),
-        )
-    };
     set_condition(
         &mut current.conditions,
-        condition(READY, all_found, reason, message, generation, completed),
+        condition(
+            READY,
+            resolved.ready,
+            resolved.reason,
+            resolved.message,
+            generation,
+            completed,
+        ),
     );
-    current.found = Some(format!("{found}/{}", schools.len()));
+    current.found = resolved.found;
     current.summary = Some(summary);
-    current.schools = schools;
+    current.schools = resolved.schools;
     current.observed_generation = generation;
     current.last_sync_time = Some(Time(completed));
     current
 }
 
-fn selector(school_ref: &SchoolRef) -> SchoolSelector {
-    match school_ref {
-        SchoolRef::SourcedId(id) => SchoolSelector {
-            sourced_id: Some(id.clone()),
-            ..SchoolSelector::default()
-        },
-        SchoolRef::Identifier(identifier) => SchoolSelector {
-            identifier: Some(identifier.clone()),
-            ..SchoolSelector::default()
-        },
-        SchoolRef::Name(name) => SchoolSelector {
-            name: Some(name.clone()),
-            ..SchoolSelector::default()
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::SchoolRef;
 
     fn t(s: &str) -> Timestamp {
         s.parse().expect("timestamp")
