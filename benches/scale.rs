@@ -7,7 +7,12 @@
 //! - the operator's peak and steady memory (VmHWM, VmRSS) and CPU seconds;
 //! - the API requests per minute at steady state, other than watches (from the API server's
 //!   own `apiserver_request_total`);
-//! - the same after a restart of the operator, and how many syncs the restart started.
+//! - the same after a restart of the operator, how many syncs the restart started and how
+//!   long until its requests settle;
+//! - a burst of manual triggers (up to 1,000, `rostersync.io/sync-requested-at`): how long
+//!   until every one is handled, with which results, and whether any other sync ran;
+//! - deleting up to 1,000 ClassLinkSyncs whose `deletionPolicy: Delete` puts a finalizer on
+//!   them: how long until they are gone.
 //!
 //! ```sh
 //! cargo bench --bench scale -- 1000          # hack/bench-scale.sh 1000
@@ -20,7 +25,7 @@ use std::time::{Duration, Instant};
 use classlink_operator::crd::ClassLinkSync;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use oneroster_sim::{Preset, SimConfig};
 use serde_json::json;
 use testenv::ControlPlane;
@@ -29,6 +34,10 @@ const NAMESPACES: usize = 50;
 const REGIONS: [&str; 4] = ["US", "AU", "NZ", "UK"];
 /// How long steady state is observed for.
 const STEADY: Duration = Duration::from_secs(60);
+/// Most ClassLinkSyncs triggered at once, and most deleted.
+const BURST: usize = 1_000;
+/// The API server's own requests (not the operator's) in two seconds are fewer than this.
+const QUIET: f64 = 5.0;
 
 struct Operator {
     child: Child,
@@ -158,6 +167,19 @@ async fn starts(client: &kube::Client) -> BTreeMap<String, Option<jiff::Timestam
         .collect()
 }
 
+/// Every `stride`-th ClassLinkSync (from 0) has `deletionPolicy: Delete`, and those are
+/// deleted at the end; the ones after them (1, 1 + stride, ...) are triggered in the burst.
+fn stride(n: usize) -> usize {
+    (n / BURST).max(2)
+}
+
+fn name_of(i: usize) -> (String, String) {
+    (
+        format!("scale-{:02}", i % NAMESPACES),
+        format!("district-{i:05}"),
+    )
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
@@ -210,19 +232,25 @@ async fn main() -> anyhow::Result<()> {
     futures::stream::iter(0..n)
         .for_each_concurrent(32, |i| {
             let client = client.clone();
-            let ns = namespaces[i % NAMESPACES].clone();
+            let ns = name_of(i).0;
             let endpoint = endpoint.clone();
             async move {
                 let api: Api<ClassLinkSync> = Api::namespaced(client, &ns);
+                let policy = if i % stride(n) == 0 {
+                    "Delete"
+                } else {
+                    "Retain"
+                };
                 let obj: ClassLinkSync = serde_json::from_value(json!({
                     "apiVersion": "rostersync.io/v1alpha1",
                     "kind": "ClassLinkSync",
-                    "metadata": {"name": format!("district-{i:05}")},
+                    "metadata": {"name": name_of(i).1},
                     "spec": {
                         "displayName": "Scale test",
                         "endpoint": endpoint,
                         "region": REGIONS[i % REGIONS.len()],
                         "credentials": {"secretRef": {"name": "sim-credentials"}},
+                        "deletionPolicy": policy,
                     }
                 }))
                 .expect("a ClassLinkSync");
@@ -256,9 +284,21 @@ async fn main() -> anyhow::Result<()> {
     drop(operator);
 
     let restarted = Operator::start(cp, &store_url, &work.path().join("restarted.log"));
+    let restart = Instant::now();
     let c = requests(&client).await;
-    tokio::time::sleep(STEADY).await;
-    let d = requests(&client).await;
+    // Settled: the last two-second interval in which the API server saw more requests than
+    // its own.
+    let mut settled = Duration::ZERO;
+    let mut last = c.clone();
+    while restart.elapsed() < STEADY {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = requests(&client).await;
+        if total(&now) - total(&last) > QUIET {
+            settled = restart.elapsed();
+        }
+        last = now;
+    }
+    let d = last;
     let restart_requests = total(&d) - total(&c);
     let restart_syncs = starts(&client)
         .await
@@ -272,6 +312,87 @@ async fn main() -> anyhow::Result<()> {
         .filter(|s| !s.ends_with(" 0"))
         .collect();
     restart_by_verb.sort();
+
+    // A burst of manual triggers, at most BURST.
+    let triggered: Vec<usize> = (0..n).filter(|i| i % stride(n) == 1).take(BURST).collect();
+    let before_burst = starts(&client).await;
+    let burst = Instant::now();
+    let request = "scale-burst-1";
+    futures::stream::iter(triggered.iter().copied())
+        .for_each_concurrent(32, |i| {
+            let client = client.clone();
+            async move {
+                let (ns, name) = name_of(i);
+                let api: Api<ClassLinkSync> = Api::namespaced(client, &ns);
+                let patch = json!({"metadata": {"annotations": {
+                    classlink_operator::crd::SYNC_REQUESTED_AT_ANNOTATION: request}}});
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .expect("trigger");
+            }
+        })
+        .await;
+    let (handled, failed) = loop {
+        let all: Api<ClassLinkSync> = Api::all(client.clone());
+        let list = all.list(&ListParams::default()).await?;
+        let handled: Vec<&ClassLinkSync> = list
+            .items
+            .iter()
+            .filter(|o| {
+                o.status.as_ref().is_some_and(|s| {
+                    s.last_handled_sync_request.as_deref() == Some(request)
+                        && s.last_sync
+                            .as_ref()
+                            .is_some_and(|l| l.completion_time.is_some())
+                })
+            })
+            .collect();
+        if handled.len() >= triggered.len() || burst.elapsed() > Duration::from_secs(1800) {
+            let failed = handled
+                .iter()
+                .filter(|o| {
+                    o.status
+                        .as_ref()
+                        .and_then(|s| s.last_sync.as_ref())
+                        .is_some_and(|l| l.error_code.is_some())
+                })
+                .count();
+            break (handled.len(), failed);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let burst_time = burst.elapsed();
+    let after_burst = starts(&client).await;
+    let burst_syncs = after_burst
+        .iter()
+        .filter(|(key, start)| before_burst.get(*key) != Some(*start))
+        .count();
+    let (_, burst_rss) = restarted.memory();
+
+    // Deleting the ClassLinkSyncs whose finalizer removes their data.
+    let doomed: Vec<usize> = (0..n).filter(|i| i % stride(n) == 0).take(BURST).collect();
+    let deletion = Instant::now();
+    futures::stream::iter(doomed.iter().copied())
+        .for_each_concurrent(32, |i| {
+            let client = client.clone();
+            async move {
+                let (ns, name) = name_of(i);
+                let api: Api<ClassLinkSync> = Api::namespaced(client, &ns);
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .expect("delete");
+            }
+        })
+        .await;
+    let remaining = loop {
+        let (_, all) = with_result(&client).await;
+        if all <= n - doomed.len() || deletion.elapsed() > Duration::from_secs(600) {
+            break all - (n - doomed.len());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let deletion_time = deletion.elapsed();
+    let (restart_peak_end, _) = restarted.memory();
 
     println!(
         "kube-apiserver {}, {} ClassLinkSyncs over {NAMESPACES} namespaces, simulator preset tiny, SQLite",
@@ -301,6 +422,20 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "after a restart, first 60 s: {restart_requests:.0} API requests ({}), {restart_syncs} syncs, RSS {restart_rss:.0} MiB (peak {restart_peak:.0} MiB)",
         restart_by_verb.join(", ")
+    );
+    println!(
+        "after a restart, requests settled after {:.0} s",
+        settled.as_secs_f64()
+    );
+    println!(
+        "burst of {} manual triggers: {handled} handled ({failed} failed) in {:.1} s, {burst_syncs} syncs ran, RSS {burst_rss:.0} MiB",
+        triggered.len(),
+        burst_time.as_secs_f64()
+    );
+    println!(
+        "deleting {} ClassLinkSyncs with finalizers: {:.1} s, {remaining} left; operator peak RSS since restart {restart_peak_end:.0} MiB",
+        doomed.len(),
+        deletion_time.as_secs_f64()
     );
     Ok(())
 }

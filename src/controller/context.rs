@@ -60,6 +60,12 @@ pub struct Context {
     inputs_seen: Mutex<HashMap<String, (String, Timestamp)>>,
     status_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     cleanup_attempts: Mutex<HashMap<String, u32>>,
+    /// The controllers' caches of ClassLinkSyncs, one per scope.
+    syncs: Mutex<Vec<Cache<ClassLinkSync>>>,
+    /// The newest `resourceVersion` known of each ClassLinkSync the caches may not show yet:
+    /// this operator's own last write, or a read that found the cache behind. Cleared when
+    /// the cache shows it.
+    ahead_of_cache: Mutex<HashMap<String, String>>,
 }
 
 /// The caches of the objects a sync's inputs include, filled by the controller's watches.
@@ -150,7 +156,65 @@ impl Context {
             inputs_seen: Mutex::default(),
             status_locks: Mutex::default(),
             cleanup_attempts: Mutex::default(),
+            syncs: Mutex::default(),
+            ahead_of_cache: Mutex::default(),
         }
+    }
+
+    /// Adds one scope's cache of ClassLinkSyncs, which [`Context::current`] reads.
+    pub fn watch_syncs(&self, cache: Cache<ClassLinkSync>) {
+        lock(&self.syncs).push(cache);
+    }
+
+    /// ClassLinkSync `name` in `namespace` as this instance's caches hold it: `None` also
+    /// for one of another shard.
+    pub fn cached(&self, namespace: &str, name: &str) -> Option<Arc<ClassLinkSync>> {
+        let reference = ObjectRef::new(name).within(namespace);
+        lock(&self.syncs)
+            .iter()
+            .find_map(|cache| cache.get(&reference))
+    }
+
+    /// ClassLinkSync `name` in `namespace` as the API server has it now, `None` when it is
+    /// gone. The cache's copy serves unless this operator knows of a newer version (its own
+    /// write, which the watch has not brought yet): then, and only then, it is read from the
+    /// API server. So a restart, or a look that changes nothing, costs no request, and a
+    /// decision never rests on a status older than the operator's own last write.
+    pub async fn current(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<ClassLinkSync>>, kube::Error> {
+        let key = format!("{namespace}/{name}");
+        if let Some(cached) = self.cached(namespace, name) {
+            let mut ahead = lock(&self.ahead_of_cache);
+            match ahead.get(&key) {
+                None => return Ok(Some(cached)),
+                Some(version) if cached.metadata.resource_version.as_ref() == Some(version) => {
+                    ahead.remove(&key);
+                    return Ok(Some(cached));
+                }
+                Some(_) => {}
+            }
+        }
+        let api: Api<ClassLinkSync> = Api::namespaced(self.client.clone(), namespace);
+        let fresh = api.get_opt(name).await?;
+        match fresh
+            .as_ref()
+            .and_then(|f| f.metadata.resource_version.clone())
+        {
+            Some(version) => self.saw_version(&key, version),
+            None => {
+                lock(&self.ahead_of_cache).remove(&key);
+            }
+        }
+        Ok(fresh.map(Arc::new))
+    }
+
+    /// Notes `version` of `key`, written or read by this operator, as the newest known until
+    /// the cache shows it.
+    pub fn saw_version(&self, key: &str, version: String) {
+        lock(&self.ahead_of_cache).insert(key.to_owned(), version);
     }
 
     /// Takes a place for a sync of `key` unless one runs or the cap is reached: never two
@@ -237,6 +301,7 @@ impl Context {
         lock(&self.inputs_seen).remove(key);
         lock(&self.cleanup_attempts).remove(key);
         lock(&self.status_locks).remove(key);
+        lock(&self.ahead_of_cache).remove(key);
     }
 
     /// Counts one more failed attempt to remove `key`'s data; returns the attempts so far.
@@ -256,15 +321,14 @@ impl Context {
         namespace: &str,
         name: &str,
         change: impl FnOnce(&ClassLinkSync, &mut ClassLinkSyncStatus),
-    ) -> Result<Option<ClassLinkSync>, kube::Error> {
+    ) -> Result<Option<Arc<ClassLinkSync>>, kube::Error> {
         let key = format!("{namespace}/{name}");
         let object_lock = lock(&self.status_locks)
-            .entry(key)
+            .entry(key.clone())
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
             .clone();
         let _guard = object_lock.lock().await;
-        let api: Api<ClassLinkSync> = Api::namespaced(self.client.clone(), namespace);
-        let Some(current) = api.get_opt(name).await? else {
+        let Some(current) = self.current(namespace, name).await? else {
             return Ok(None);
         };
         let before = current.status.clone().unwrap_or_default();
@@ -278,6 +342,7 @@ impl Context {
             "kind": "ClassLinkSync",
             "status": status,
         });
+        let api: Api<ClassLinkSync> = Api::namespaced(self.client.clone(), namespace);
         let updated = api
             .patch_status(
                 name,
@@ -285,7 +350,10 @@ impl Context {
                 &Patch::Apply(&patch),
             )
             .await?;
-        Ok(Some(updated))
+        if let Some(version) = updated.metadata.resource_version.clone() {
+            self.saw_version(&key, version);
+        }
+        Ok(Some(Arc::new(updated)))
     }
 }
 

@@ -19,7 +19,9 @@ pub async fn reconcile(obj: Arc<SchoolExclusion>, ctx: Arc<Context>) -> Result<A
     let namespace = obj.namespace().unwrap_or_default();
     let target = &obj.spec.class_link_sync_name;
     let syncs: Api<ClassLinkSync> = Api::namespaced(ctx.client.clone(), &namespace);
-    if syncs.get_opt(target).await?.is_some() {
+    // The cache answers for this instance's ClassLinkSyncs; one of another shard, or one
+    // the cache has not seen yet, is asked for.
+    if ctx.cached(&namespace, target).is_some() || syncs.get_opt(target).await?.is_some() {
         // Its ClassLinkSync's next sync resolves the schools and writes this status.
         return Ok(Action::await_change());
     }

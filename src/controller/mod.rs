@@ -19,7 +19,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -32,6 +32,10 @@ pub use leader::LeaseConfig;
 
 /// How long in-flight syncs get to write their cancelled status on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// Most ClassLinkSyncs looked at at once by one scope's controller. A look takes
+/// milliseconds (a sync runs in a task of its own), so this bounds memory and requests after
+/// a restart without slowing anything down.
+const RECONCILE_CONCURRENCY: u16 = 16;
 
 /// What `run` needs.
 #[derive(Debug, Clone)]
@@ -265,10 +269,15 @@ async fn controller(
     } else {
         watcher::Config::default().labels(label_selector)
     };
-    let controller = Controller::new(syncs.clone(), sync_watch.clone());
+    // At most RECONCILE_CONCURRENCY looks at once: after a restart every ClassLinkSync is
+    // looked at, and thousands at once would each hold an object and a request.
+    let controller = Controller::new(syncs.clone(), sync_watch.clone())
+        .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY));
     let reader = controller.store();
-    // The per-ClassLinkSync metrics are read from this cache at every scrape.
+    // The per-ClassLinkSync metrics are read from this cache at every scrape, and every
+    // reconcile reads the object from it (Context::current).
     ctx.metrics.watch(reader.clone());
+    ctx.watch_syncs(reader.clone());
     // Secrets are watched by metadata only: their data never crosses the watch. A change
     // re-queues the ClassLinkSyncs that name the Secret, and the cache gives each reconcile
     // the Secret's version for the inputs' fingerprint; likewise for SchoolExclusions.

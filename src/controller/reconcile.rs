@@ -75,8 +75,7 @@ pub async fn reconcile(obj: Arc<ClassLinkSync>, ctx: Arc<Context>) -> Result<Act
     // Check for a running sync before reading the object: a sync that finished wrote its
     // status before it left the running set, so the object read next already shows it.
     let running = ctx.is_running(&key);
-    let api: Api<ClassLinkSync> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(fresh) = api.get_opt(&name).await? else {
+    let Some(fresh) = ctx.current(&namespace, &name).await? else {
         return Ok(Action::await_change());
     };
     // The inputs' fingerprint needs the caches of Secrets and SchoolExclusions; until their
@@ -292,7 +291,7 @@ async fn start(
                 format!("{} sync started", trigger.as_str()),
             )
             .await;
-            runner::spawn(ctx.clone(), object, trigger, now, run);
+            runner::spawn(ctx.clone(), Arc::unwrap_or_clone(object), trigger, now, run);
             Ok(())
         }
         Ok(None) => {
@@ -366,8 +365,12 @@ async fn patch_finalizers(
             "finalizers": finalizers,
         }
     });
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let patched = api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
+    if let Some(version) = patched.metadata.resource_version {
+        ctx.saw_version(&format!("{namespace}/{name}"), version);
+    }
     Ok(())
 }
 

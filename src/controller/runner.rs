@@ -327,7 +327,7 @@ async fn finish(
     let action = report.error_code.map_or("Sync", ErrorCode::as_str);
     publish(
         ctx,
-        updated.as_ref().unwrap_or(obj),
+        updated.as_deref().unwrap_or(obj),
         (type_, Fold::Never),
         reason,
         action,
