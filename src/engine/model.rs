@@ -2,7 +2,8 @@
 //! sync makes to it. Plain data: the store reads and writes these rows, the engine computes
 //! them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 /// What kind of person a synced user is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -184,6 +185,8 @@ pub trait Row: Clone + PartialEq {
     fn key(&self) -> Self::Key;
     /// Whether the row belongs to any of `schools`.
     fn touches(&self, schools: &BTreeSet<String>) -> bool;
+    /// Orders by key without building one: `self.key().cmp(&other.key())`.
+    fn cmp_key(&self, other: &Self) -> Ordering;
 }
 
 fn any_in(list: &[String], schools: &BTreeSet<String>) -> bool {
@@ -198,6 +201,9 @@ impl Row for SchoolRow {
     fn touches(&self, schools: &BTreeSet<String>) -> bool {
         schools.contains(&self.sourced_id)
     }
+    fn cmp_key(&self, other: &Self) -> Ordering {
+        self.sourced_id.cmp(&other.sourced_id)
+    }
 }
 
 impl Row for PersonRow {
@@ -207,6 +213,9 @@ impl Row for PersonRow {
     }
     fn touches(&self, schools: &BTreeSet<String>) -> bool {
         any_in(&self.schools, schools)
+    }
+    fn cmp_key(&self, other: &Self) -> Ordering {
+        self.sourced_id.cmp(&other.sourced_id)
     }
 }
 
@@ -218,6 +227,9 @@ impl Row for ClassRow {
     fn touches(&self, schools: &BTreeSet<String>) -> bool {
         schools.contains(&self.school)
     }
+    fn cmp_key(&self, other: &Self) -> Ordering {
+        self.sourced_id.cmp(&other.sourced_id)
+    }
 }
 
 impl Row for MembershipRow {
@@ -227,6 +239,9 @@ impl Row for MembershipRow {
     }
     fn touches(&self, schools: &BTreeSet<String>) -> bool {
         schools.contains(&self.school)
+    }
+    fn cmp_key(&self, other: &Self) -> Ordering {
+        (&self.class, &self.person).cmp(&(&other.class, &other.person))
     }
 }
 
@@ -238,6 +253,9 @@ impl Row for GuardianRow {
     fn touches(&self, schools: &BTreeSet<String>) -> bool {
         any_in(&self.schools, schools)
     }
+    fn cmp_key(&self, other: &Self) -> Ordering {
+        self.sourced_id.cmp(&other.sourced_id)
+    }
 }
 
 impl Row for GuardianLinkRow {
@@ -247,6 +265,9 @@ impl Row for GuardianLinkRow {
     }
     fn touches(&self, schools: &BTreeSet<String>) -> bool {
         any_in(&self.schools, schools)
+    }
+    fn cmp_key(&self, other: &Self) -> Ordering {
+        (&self.guardian, &self.student).cmp(&(&other.guardian, &other.student))
     }
 }
 
@@ -286,12 +307,32 @@ impl<T: Row> TableChanges<T> {
 /// Compares what is stored with what is wanted. Rows that belong to a `frozen` school (its
 /// data was incomplete this time) are left exactly as stored: neither written nor removed.
 /// Unchanged rows produce no write.
-pub fn diff<T: Row>(stored: &[T], desired: Vec<T>, frozen: &BTreeSet<String>) -> TableChanges<T> {
-    let mut stored_by_key: BTreeMap<T::Key, &T> = stored.iter().map(|r| (r.key(), r)).collect();
+///
+/// Both sides are sorted by key and walked once, side by side: no map of a million keys, and
+/// no key copied. Rows come out in key order.
+pub fn diff<T: Row>(
+    stored: &[T],
+    mut desired: Vec<T>,
+    frozen: &BTreeSet<String>,
+) -> TableChanges<T> {
+    let mut stored: Vec<&T> = stored.iter().collect();
+    stored.sort_unstable_by(|a, b| a.cmp_key(b));
+    // Stable: of two wanted rows with one key (the engine makes none), the first meets the
+    // stored row and the second is new, as before.
+    desired.sort_by(|a, b| a.cmp_key(b));
     let mut changes = TableChanges::default();
+    let mut old_rows = stored.into_iter().peekable();
+    let keep_or_delete = |old: &T, changes: &mut TableChanges<T>| {
+        if !old.touches(frozen) {
+            changes.delete.push(old.key());
+        }
+    };
     for row in desired {
-        let key = row.key();
-        let old = stored_by_key.remove(&key);
+        // Stored rows before this key are wanted no more.
+        while let Some(old) = old_rows.next_if(|old| old.cmp_key(&row) == Ordering::Less) {
+            keep_or_delete(old, &mut changes);
+        }
+        let old = old_rows.next_if(|old| old.cmp_key(&row) == Ordering::Equal);
         if row.touches(frozen) || old.is_some_and(|o| o.touches(frozen)) {
             continue;
         }
@@ -301,10 +342,8 @@ pub fn diff<T: Row>(stored: &[T], desired: Vec<T>, frozen: &BTreeSet<String>) ->
             Some(_) => {}
         }
     }
-    for (key, old) in stored_by_key {
-        if !old.touches(frozen) {
-            changes.delete.push(key);
-        }
+    for old in old_rows {
+        keep_or_delete(old, &mut changes);
     }
     changes
 }
