@@ -851,7 +851,11 @@ const IDENTITY_COLUMNS: &[&str] = &[
     "created_at",
 ];
 
-fn identity_values(namespace: &str, identity: &Identity, created_at: i64) -> Vec<Value> {
+fn identity_values<'a>(
+    namespace: &'a str,
+    identity: &'a Identity,
+    created_at: i64,
+) -> Vec<Value<'a>> {
     vec![
         namespace.into(),
         (&identity.id).into(),
@@ -874,12 +878,13 @@ async fn insert_identities(
 ) -> Result<u64, StoreError> {
     let created_at = now();
     let mut written = 0;
+    let mut sql = InsertSql::new(backend, "identities", IDENTITY_COLUMNS);
     for chunk in identities.chunks(rows_per_statement(IDENTITY_COLUMNS.len())) {
-        let rows = chunk
+        let values = chunk
             .iter()
-            .map(|identity| identity_values(namespace, identity, created_at))
+            .flat_map(|identity| identity_values(namespace, identity, created_at))
             .collect();
-        written += insert_rows(tx, backend, "identities", IDENTITY_COLUMNS, rows).await?;
+        written += insert_rows(tx, sql.for_rows(chunk.len()), values).await?;
     }
     Ok(written)
 }
@@ -890,43 +895,71 @@ fn rows_per_statement(columns: usize) -> usize {
     (8_000 / columns.max(1)).clamp(1, 1_000)
 }
 
-/// Inserts `rows` with one statement. Callers chunk with [`rows_per_statement`]: one
-/// statement per batch instead of one per row is what makes a first sync fast.
-async fn insert_rows(
-    tx: &mut Transaction<'static, Any>,
+/// The text of an INSERT of many rows into one table, built once for each number of rows
+/// (every chunk but the last has the same): no string is built per row.
+struct InsertSql {
     backend: Backend,
-    table: &str,
-    columns: &[&str],
-    rows: Vec<Vec<Value>>,
+    head: String,
+    columns: usize,
+    built: Option<(usize, String)>,
+}
+
+impl InsertSql {
+    fn new(backend: Backend, table: &str, columns: &[&str]) -> Self {
+        InsertSql {
+            backend,
+            head: format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")),
+            columns: columns.len(),
+            built: None,
+        }
+    }
+
+    /// The statement for `rows` rows.
+    fn for_rows(&mut self, rows: usize) -> &str {
+        if self.built.as_ref().is_none_or(|(n, _)| *n != rows) {
+            use std::fmt::Write as _;
+            let mut sql = String::with_capacity(self.head.len() + rows * self.columns * 6);
+            sql.push_str(&self.head);
+            for r in 0..rows {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for c in 0..self.columns {
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    // SQLite gets anonymous `?`: resolving thousands of `$N` names in one
+                    // statement costs time quadratic in their number. PostgreSQL only knows
+                    // `$N`.
+                    match self.backend {
+                        Backend::Sqlite => sql.push('?'),
+                        Backend::Postgres => {
+                            let _ = write!(sql, "${}", r * self.columns + c + 1);
+                        }
+                    }
+                }
+                sql.push(')');
+            }
+            self.built = Some((rows, sql));
+        }
+        self.built.as_ref().map_or("", |(_, sql)| sql.as_str())
+    }
+}
+
+/// Inserts rows with one statement `sql` (from [`InsertSql`]) and their `values`, row after
+/// row. Callers chunk with [`rows_per_statement`]: one statement per batch instead of one per
+/// row is what makes a first sync fast.
+async fn insert_rows<'q>(
+    tx: &mut Transaction<'static, Any>,
+    sql: &'q str,
+    values: Vec<Value<'q>>,
 ) -> Result<u64, StoreError> {
-    if rows.is_empty() {
+    if values.is_empty() {
         return Ok(0);
     }
-    let tuples: Vec<String> = (0..rows.len())
-        .map(|r| {
-            // SQLite gets anonymous `?`: resolving thousands of `$N` names in one statement
-            // costs time quadratic in their number. PostgreSQL only knows `$N`.
-            let placeholders: Vec<String> = (0..columns.len())
-                .map(|c| match backend {
-                    Backend::Sqlite => "?".to_owned(),
-                    Backend::Postgres => format!("${}", r * columns.len() + c + 1),
-                })
-                .collect();
-            format!("({})", placeholders.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO {table} ({}) VALUES {}",
-        columns.join(", "),
-        tuples.join(", ")
-    );
-    Ok(
-        bind_values(sqlx::query(&sql), rows.into_iter().flatten().collect())
-            .execute(&mut **tx)
-            .await
-            .map_err(db("inserting rows"))?
-            .rows_affected(),
-    )
+    Ok(bind_values(sqlx::query(sql), values)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("inserting rows"))?
+        .rows_affected())
 }
 
 async fn update_identity(
@@ -953,11 +986,12 @@ async fn update_identity(
 
 fn bind_values<'q>(
     mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    values: Vec<Value>,
+    values: Vec<Value<'q>>,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
     for value in values {
         query = match value {
             Value::Text(v) => query.bind(v),
+            Value::Owned(v) => query.bind(v),
             Value::Int(v) => query.bind(v),
         };
     }
@@ -1032,8 +1066,8 @@ async fn write_table<T: ProviderTable>(
         assignments.join(", ")
     );
     for row in &changes.update {
-        let mut values = T::key_values(&row.key());
-        values.extend(row.values());
+        // Key columns, then the others: $3 on.
+        let values = row.values();
         let query = sqlx::query(&update).bind(namespace).bind(provider);
         written += bind_values(query, values)
             .execute(&mut **tx)
@@ -1047,15 +1081,15 @@ async fn write_table<T: ProviderTable>(
         .chain(T::KEY_COLUMNS.iter().copied())
         .chain(T::VALUE_COLUMNS.iter().copied())
         .collect();
+    let mut sql = InsertSql::new(backend, T::TABLE, &columns);
     for chunk in changes.insert.chunks(rows_per_statement(columns.len())) {
-        let mut rows = Vec::with_capacity(chunk.len());
+        let mut values = Vec::with_capacity(chunk.len() * columns.len());
         for row in chunk {
-            let mut values: Vec<Value> = vec![namespace.into(), provider.into()];
-            values.extend(T::key_values(&row.key()));
+            values.push(Value::from(namespace));
+            values.push(Value::from(provider));
             values.extend(row.values());
-            rows.push(values);
         }
-        written += insert_rows(tx, backend, T::TABLE, &columns, rows).await?;
+        written += insert_rows(tx, sql.for_rows(chunk.len()), values).await?;
     }
     Ok(written)
 }
