@@ -271,9 +271,16 @@ async fn controller(
     };
     // At most RECONCILE_CONCURRENCY looks at once: after a restart every ClassLinkSync is
     // looked at, and thousands at once would each hold an object and a request.
-    let controller = Controller::new(syncs.clone(), sync_watch.clone())
+    // The cache keeps each ClassLinkSync without its managedFields, which no decision reads
+    // and which are the larger part of an object that this operator writes status to.
+    let (reader, writer) = reflector::store();
+    let objects = watcher(syncs.clone(), sync_watch.clone())
+        .default_backoff()
+        .modify(|sync: &mut ClassLinkSync| sync.metadata.managed_fields = None)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(objects, reader.clone())
         .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY));
-    let reader = controller.store();
     // The per-ClassLinkSync metrics are read from this cache at every scrape, and every
     // reconcile reads the object from it (Context::current).
     ctx.metrics.watch(reader.clone());
@@ -281,8 +288,15 @@ async fn controller(
     // Secrets are watched by metadata only: their data never crosses the watch. A change
     // re-queues the ClassLinkSyncs that name the Secret, and the cache gives each reconcile
     // the Secret's version for the inputs' fingerprint; likewise for SchoolExclusions.
+    // Only a Secret's name and resourceVersion are read: the rest of its metadata (managed
+    // fields, kubectl's last-applied annotation) is not kept.
     let secret_changes = watcher(secrets, watcher::Config::default())
         .default_backoff()
+        .modify(|secret: &mut PartialObjectMeta<Secret>| {
+            secret.metadata.managed_fields = None;
+            secret.metadata.annotations = None;
+            secret.metadata.labels = None;
+        })
         .reflect(secret_writer)
         .touched_objects();
     let exclusion_changes = watcher(exclusions.clone(), watcher::Config::default())
