@@ -323,8 +323,8 @@ async fn status_sync_wait_suspend_resume_and_whois_after_a_real_sync() {
     let classes: Vec<&str> = snapshot
         .memberships
         .iter()
-        .filter(|m| m.person == student.sourced_id)
-        .map(|m| m.class.as_str())
+        .filter(|m| *m.person == *student.sourced_id)
+        .map(|m| &*m.class)
         .collect();
     assert!(!classes.is_empty(), "the student is in classes");
     for class in &classes {

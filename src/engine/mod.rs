@@ -18,8 +18,8 @@ use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
 use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
 use model::{
-    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
-    PersonRow, ProviderSnapshot, SchoolRow, diff,
+    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, Interner, MembershipRow,
+    PersonRole, PersonRow, ProviderSnapshot, SchoolRow, diff,
 };
 use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
 
@@ -685,6 +685,7 @@ impl<'a> Planner<'a> {
     ) -> Vec<MembershipRow> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
+        let mut shared = Interner::default();
         for enrollment in &self.input.roster.enrollments {
             let (Some(class), Some(user)) =
                 (enrollment.class.as_deref(), enrollment.user.as_deref())
@@ -706,14 +707,10 @@ impl<'a> Planner<'a> {
                 continue;
             }
             out.push(MembershipRow {
-                class: class.to_owned(),
-                person: user.to_owned(),
-                role: enrollment
-                    .role
-                    .as_ref()
-                    .map_or("student", Role::as_str)
-                    .to_owned(),
-                school: (*school).to_owned(),
+                class: shared.get(class),
+                person: shared.get(user),
+                role: shared.get(enrollment.role.as_ref().map_or("student", Role::as_str)),
+                school: shared.get(school),
             });
         }
         out

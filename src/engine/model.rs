@@ -3,7 +3,8 @@
 //! them.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 /// What kind of person a synced user is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,17 +114,35 @@ pub struct ClassRow {
     pub terms: String,
 }
 
-/// A person's membership of a class.
+/// A person's membership of a class. A district has ten memberships or more for each
+/// person, so their text is shared (see [`Interner`]): each row holds four pointers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipRow {
     /// Class sourcedId.
-    pub class: String,
+    pub class: Arc<str>,
     /// Person sourcedId.
-    pub person: String,
+    pub person: Arc<str>,
     /// Role in the class (`student`, `teacher`, `aide`, ...).
-    pub role: String,
+    pub role: Arc<str>,
     /// The class's school.
-    pub school: String,
+    pub school: Arc<str>,
+}
+
+/// One shared copy of each distinct text: the sourcedIds of classes and people, which recur
+/// in every membership.
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    /// The shared copy of `text`.
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(shared.clone());
+        shared
+    }
 }
 
 /// A guardian (parent, guardian or relative) with contact details.
@@ -233,12 +252,12 @@ impl Row for ClassRow {
 }
 
 impl Row for MembershipRow {
-    type Key = (String, String);
-    fn key(&self) -> (String, String) {
+    type Key = (Arc<str>, Arc<str>);
+    fn key(&self) -> (Arc<str>, Arc<str>) {
         (self.class.clone(), self.person.clone())
     }
     fn touches(&self, schools: &BTreeSet<String>) -> bool {
-        schools.contains(&self.school)
+        schools.contains(&*self.school)
     }
     fn cmp_key(&self, other: &Self) -> Ordering {
         (&self.class, &self.person).cmp(&(&other.class, &other.person))

@@ -636,7 +636,7 @@ fn respect_enrolment_date_drops_students_who_left_and_ended_memberships() {
         .memberships
         .insert
         .iter()
-        .map(|m| (m.class.as_str(), m.person.as_str()))
+        .map(|m| (&*m.class, &*m.person))
         .collect();
     assert_eq!(
         memberships,

@@ -12,7 +12,9 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
-use crate::engine::model::{ChangeSet, Identity, PersonRow, ProviderSnapshot, TableChanges};
+use crate::engine::model::{
+    ChangeSet, Identity, Interner, PersonRow, ProviderSnapshot, TableChanges,
+};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use tables::{ProviderTable, Value};
@@ -544,8 +546,8 @@ impl Store {
         let provider_column = columns.len();
         let mut records = Vec::with_capacity(rows.len());
         for row in &rows {
-            let person =
-                PersonRow::decode(row).map_err(|e| StoreError::Corrupt(format!("people: {e}")))?;
+            let person = PersonRow::decode(row, &mut Interner::default())
+                .map_err(|e| StoreError::Corrupt(format!("people: {e}")))?;
             let provider: String = row
                 .try_get::<Option<String>, _>(provider_column)
                 .map_err(db("decoding a person"))?
@@ -1020,8 +1022,9 @@ async fn load_table<T: ProviderTable>(
         .fetch_all(&mut *conn)
         .await
         .map_err(db("reading the provider's rows"))?;
+    let mut shared = Interner::default();
     rows.iter()
-        .map(T::decode)
+        .map(|row| T::decode(row, &mut shared))
         .collect::<Result<_, _>>()
         .map_err(|e| StoreError::Corrupt(format!("{}: {e}", T::TABLE)))
 }

@@ -1,11 +1,14 @@
 //! How each row of the engine's model maps onto its table: column lists, values and
 //! decoding, so one generic writer loads and writes every provider table.
 
+use std::sync::Arc;
+
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::engine::model::{
-    ClassRow, GuardianLinkRow, GuardianRow, MembershipRow, PersonRole, PersonRow, Row, SchoolRow,
+    ClassRow, GuardianLinkRow, GuardianRow, Interner, MembershipRow, PersonRole, PersonRow, Row,
+    SchoolRow,
 };
 
 /// A value bound into a statement, borrowed from the row it comes from where it can be: a
@@ -33,6 +36,12 @@ impl<'a> From<&'a String> for Value<'a> {
     }
 }
 
+impl<'a> From<&'a Arc<str>> for Value<'a> {
+    fn from(v: &'a Arc<str>) -> Self {
+        Value::Text(Some(v))
+    }
+}
+
 impl<'a> From<&'a Option<String>> for Value<'a> {
     fn from(v: &'a Option<String>) -> Self {
         Value::Text(v.as_deref())
@@ -52,8 +61,9 @@ pub trait ProviderTable: Row + Sized {
     fn key_values(key: &Self::Key) -> Vec<Value<'_>>;
     /// The row's key columns' values, then its other columns' values.
     fn values(&self) -> Vec<Value<'_>>;
-    /// Decodes a row selected as key columns then value columns.
-    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error>;
+    /// Decodes a row selected as key columns then value columns; text that recurs from row
+    /// to row may be shared through `shared`.
+    fn decode(row: &AnyRow, shared: &mut Interner) -> Result<Self, sqlx::Error>;
 }
 
 fn text(row: &AnyRow, index: usize) -> Result<Option<String>, sqlx::Error> {
@@ -88,7 +98,7 @@ impl ProviderTable for SchoolRow {
             (&self.identifier).into(),
         ]
     }
-    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(SchoolRow {
             sourced_id: required(row, 0)?,
             name: required(row, 1)?,
@@ -128,7 +138,7 @@ impl ProviderTable for PersonRow {
             Value::Owned(self.schools.join(",")),
         ]
     }
-    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
         let role = required(row, 2)?;
         Ok(PersonRow {
             sourced_id: required(row, 0)?,
@@ -172,7 +182,7 @@ impl ProviderTable for ClassRow {
             (&self.terms).into(),
         ]
     }
-    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(ClassRow {
             sourced_id: required(row, 0)?,
             school: required(row, 1)?,
@@ -189,7 +199,7 @@ impl ProviderTable for MembershipRow {
     const TABLE: &'static str = "memberships";
     const KEY_COLUMNS: &'static [&'static str] = &["class_id", "person_id"];
     const VALUE_COLUMNS: &'static [&'static str] = &["role", "school"];
-    fn key_values(key: &(String, String)) -> Vec<Value<'_>> {
+    fn key_values(key: &(Arc<str>, Arc<str>)) -> Vec<Value<'_>> {
         vec![(&key.0).into(), (&key.1).into()]
     }
     fn values(&self) -> Vec<Value<'_>> {
@@ -200,12 +210,13 @@ impl ProviderTable for MembershipRow {
             (&self.school).into(),
         ]
     }
-    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn decode(row: &AnyRow, shared: &mut Interner) -> Result<Self, sqlx::Error> {
+        let mut text = |i: usize| required(row, i).map(|t| shared.get(&t));
         Ok(MembershipRow {
-            class: required(row, 0)?,
-            person: required(row, 1)?,
-            role: required(row, 2)?,
-            school: required(row, 3)?,
+            class: text(0)?,
+            person: text(1)?,
+            role: text(2)?,
+            school: text(3)?,
         })
     }
 }
@@ -237,7 +248,7 @@ impl ProviderTable for GuardianRow {
             Value::Owned(self.schools.join(",")),
         ]
     }
-    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(GuardianRow {
             sourced_id: required(row, 0)?,
             relationship: required(row, 1)?,
@@ -266,7 +277,7 @@ impl ProviderTable for GuardianLinkRow {
             Value::Owned(self.schools.join(",")),
         ]
     }
-    fn decode(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(GuardianLinkRow {
             guardian: required(row, 0)?,
             student: required(row, 1)?,
