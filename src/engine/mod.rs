@@ -687,15 +687,14 @@ impl<'a> Planner<'a> {
         let mut out = Vec::new();
         let mut shared = Interner::default();
         for enrollment in &self.input.roster.enrollments {
-            let (Some(class), Some(user)) =
-                (enrollment.class.as_deref(), enrollment.user.as_deref())
+            let (Some(class), Some(user)) = (enrollment.class.as_ref(), enrollment.user.as_ref())
             else {
                 continue;
             };
-            let Some(school) = class_schools.get(class) else {
+            let Some(school) = class_schools.get(&**class) else {
                 continue;
             };
-            if !people.contains(user) {
+            if !people.contains(&**user) {
                 continue;
             }
             if self.settings().respect_enrolment_date
@@ -703,12 +702,12 @@ impl<'a> Planner<'a> {
             {
                 continue;
             }
-            if !seen.insert((class, user)) {
+            if !seen.insert((&**class, &**user)) {
                 continue;
             }
             out.push(MembershipRow {
-                class: shared.get(class),
-                person: shared.get(user),
+                class: class.clone(),
+                person: user.clone(),
                 role: shared.get(enrollment.role.as_ref().map_or("student", Role::as_str)),
                 school: shared.get(school),
             });

@@ -339,6 +339,8 @@ impl Client {
             )
             .await?;
         note(Collection::Enrollments, enrollments.skipped);
+        let mut enrollments = enrollments;
+        super::records::share_text(&mut enrollments.records);
 
         Ok(Roster {
             schools: schools.records,
