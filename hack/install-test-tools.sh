@@ -72,6 +72,9 @@ fi
 missing=""
 command -v promtool >/dev/null || missing="$missing prometheus"
 command -v lua5.4 >/dev/null || missing="$missing lua5.4"
+# The build compiles C: SQLite (cc) and jemalloc, the binary's allocator (cc and make).
+command -v cc >/dev/null || missing="$missing gcc libc6-dev"
+command -v make >/dev/null || missing="$missing make"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2 ||
