@@ -17,6 +17,7 @@ pub mod csv_load;
 pub mod dates;
 pub mod encode;
 pub mod generate;
+pub mod listing;
 pub mod model;
 pub mod mutate;
 pub mod query;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::auth::{Auth, Refusal};
 use crate::config::{Fault, Faults};
 use crate::encode::{Ctx, Kind};
+use crate::listing::{Listing, ListingCache, ListingKey};
 use crate::model::*;
 use crate::mutate::{Mutation, MutationError, MutationReport};
 use crate::query::{BadRequest, Query, parse_query};
@@ -55,6 +56,8 @@ pub struct Shared {
     pub base_url: String,
     pub href_base: String,
     mutation_rng: Mutex<SplitMix64>,
+    /// Filtered, sorted and derived row lists, shared by the pages of one listing.
+    listings: ListingCache,
 }
 
 impl Shared {
@@ -83,6 +86,7 @@ impl Shared {
             href_base: format!("{base_url}{API_BASE}"),
             base_url,
             mutation_rng: Mutex::new(SplitMix64::new(seed ^ 0x4D55_7441)),
+            listings: ListingCache::default(),
         }
     }
 
@@ -888,10 +892,12 @@ fn route(
         .and_then(|s| ds.orgs.find(s));
     match segs {
         [name] => {
-            let (kind, rows, key) = collection(ds, name, faults.minimal)
-                .ok_or_else(|| ApiError::not_found("endpoint"))?;
-            let q = parse_query(raw_query, sh.max_page_size)?;
-            page(sh, &mut ctx, faults, kind, key, rows, &q, path)
+            let rows_of = || {
+                collection(ds, name, faults.minimal).ok_or_else(|| ApiError::not_found("endpoint"))
+            };
+            let q = query_after(raw_query, sh.max_page_size, rows_of)?;
+            let listed = listing(sh, &mut ctx, faults, &q, path, rows_of)?;
+            page(sh, &mut ctx, faults, &listed, &q, path)
         }
         [name, sid] => {
             let (kind, i) = single(ds, name, sid, faults.minimal)
@@ -912,9 +918,10 @@ fn route(
             })
         }
         [parent, sid, sub] if !faults.minimal => {
-            let (kind, rows, key) = nested(ds, parent, sid, sub)?;
-            let q = parse_query(raw_query, sh.max_page_size)?;
-            page(sh, &mut ctx, faults, kind, key, rows, &q, path)
+            let rows_of = || nested(ds, parent, sid, sub);
+            let q = query_after(raw_query, sh.max_page_size, rows_of)?;
+            let listed = listing(sh, &mut ctx, faults, &q, path, rows_of)?;
+            page(sh, &mut ctx, faults, &listed, &q, path)
         }
         _ => Err(ApiError::not_found("endpoint")),
     }
@@ -958,18 +965,71 @@ fn sort_rows(ctx: &mut Ctx<'_>, kind: Kind, rows: &mut Vec<u32>, field: &str, de
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn page(
+/// A collection's rows, their kind and envelope key, and where they come from.
+type Rows<'d> = (Kind, Cow<'d, [u32]>, &'static str);
+
+/// The query of a collection request, parsed after the collection is known to exist:
+/// an unknown endpoint answers 404 even when its query is malformed too.
+fn query_after<'d>(
+    raw_query: Option<&str>,
+    max_page_size: u32,
+    rows_of: impl FnOnce() -> Result<Rows<'d>, ApiError>,
+) -> Result<Query, ApiError> {
+    parse_query(raw_query, max_page_size).or_else(|bad| {
+        rows_of()?;
+        Err(bad.into())
+    })
+}
+
+/// The rows a collection request lists, filtered and sorted, before paging.
+enum Listed<'d> {
+    /// A whole table, borrowed from the data set.
+    Whole {
+        kind: Kind,
+        envelope: &'static str,
+        rows: &'d [u32],
+    },
+    /// A list made for this request shape, shared with its other pages.
+    Kept(Arc<Listing>),
+}
+
+impl Listed<'_> {
+    fn kind(&self) -> Kind {
+        match self {
+            Listed::Whole { kind, .. } => *kind,
+            Listed::Kept(l) => l.kind,
+        }
+    }
+    fn envelope(&self) -> &'static str {
+        match self {
+            Listed::Whole { envelope, .. } => envelope,
+            Listed::Kept(l) => l.envelope,
+        }
+    }
+    fn rows(&self) -> &[u32] {
+        match self {
+            Listed::Whole { rows, .. } => rows,
+            Listed::Kept(l) => &l.rows,
+        }
+    }
+}
+
+/// Filters and sorts the rows `rows_of` gives, or takes the list an earlier page of the
+/// same request shape made (see [`crate::listing`]): only the first page pays for
+/// going through the whole collection.
+fn listing<'d>(
     sh: &Shared,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'d>,
     faults: &Faults,
-    kind: Kind,
-    key: &str,
-    rows: Cow<'_, [u32]>,
     q: &Query,
     path: &str,
-) -> Result<Answer, ApiError> {
-    let mut rows = rows;
+    rows_of: impl FnOnce() -> Result<Rows<'d>, ApiError>,
+) -> Result<Listed<'d>, ApiError> {
+    let key = ListingKey::new(ctx.ds.revision, path, q, faults);
+    if let Some(kept) = sh.listings.get(&key) {
+        return Ok(Listed::Kept(kept));
+    }
+    let (kind, mut rows, envelope) = rows_of()?;
     if let Some(f) = q.filter.as_ref().filter(|_| !faults.minimal) {
         f.validate(kind)?;
         rows = Cow::Owned(
@@ -986,6 +1046,33 @@ fn page(
         sort_rows(ctx, kind, &mut v, field, q.descending);
         rows = Cow::Owned(v);
     }
+    Ok(match rows {
+        Cow::Borrowed(rows) => Listed::Whole {
+            kind,
+            envelope,
+            rows,
+        },
+        Cow::Owned(rows) => {
+            let made = Arc::new(Listing {
+                kind,
+                envelope,
+                rows,
+            });
+            sh.listings.insert(key, made.clone());
+            Listed::Kept(made)
+        }
+    })
+}
+
+fn page(
+    sh: &Shared,
+    ctx: &mut Ctx<'_>,
+    faults: &Faults,
+    listed: &Listed<'_>,
+    q: &Query,
+    path: &str,
+) -> Result<Answer, ApiError> {
+    let (kind, key, rows) = (listed.kind(), listed.envelope(), listed.rows());
     let fields = projection(kind, q);
     let total = rows.len() as u64;
     let offset = if faults.ignore_offset { 0 } else { q.offset };
