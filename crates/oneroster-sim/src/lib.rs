@@ -87,6 +87,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
         config.faults.clone(),
         auth,
         config.max_page_size,
+        config.gzip,
         format!("http://{addr}"),
     ));
     let app = axum::Router::new()
