@@ -12,9 +12,12 @@
 #     clients do (curl, one keep-alive connection, bodies discarded);
 #   - anchor (c): a Python `requests` client, sequential, limit=100, parsing every page
 #     (hack/bench-python-client.py).
-# With latency, anchors (b) and (c) read every BENCH_SLOW_EVERY-th page and their time is
+# With latency, anchors (b) and (c) read every BENCH_SLOW_EVERY-th page and their times are
 # scaled to all pages; the table says so. Then it prints one table (also written to
-# TARGET/bench/PRESET/table.md). The anchors sign in with OAuth 2.0 client credentials,
+# TARGET/bench/PRESET/table.md): wall time, CPU time (user + system of the process and its
+# children; PostgreSQL's server is not among them), the simulator's CPU time, peak RSS, rows
+# written, the simulator's count of GETs and body bytes sent, and the wall time's ratio to
+# anchors (a) and (b) at the same latency. The anchors sign in with OAuth 2.0 client credentials,
 # which the simulator offers next to OAuth 1.0a; the operator signs every request.
 #
 #   hack/bench.sh                # preset large
@@ -75,6 +78,7 @@ commit=$(git rev-parse --short HEAD)
 git diff --quiet HEAD -- . || commit="$commit with uncommitted changes"
 results="$work/results.tsv"
 : >"$results"
+: >"$work/load"
 
 sim_pid=""
 databases=()
@@ -127,14 +131,23 @@ stop_sim() {
 metrics() { curl -sf "$base/admin/metrics"; }
 reset_metrics() { curl -sf -X DELETE "$base/admin/metrics" >/dev/null; }
 
+# The simulator's CPU time so far (user + system), in seconds.
+sim_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$sim_pid/stat"
+}
+
 # timed NAME COMMAND...: runs it under /usr/bin/time -v (stdout to NAME.out, stderr to
 # NAME.err); sets wall (seconds, from the clock around it: time -v shows hundredths),
-# rss_kb (time -v's peak RSS), and gets and bytes_sent (the simulator's metrics for it).
-# A failure ends the benchmark.
+# cpu (user + system seconds of the command and its children), rss_kb (time -v's peak
+# RSS), sim_cpu_used, and gets and bytes_sent (the simulator's metrics for it). On a
+# shared machine the CPU time says what the wall time cannot: whether the run waited for
+# a core. A failure ends the benchmark.
 timed() {
-  local name=$1 started ended
+  local name=$1 started ended sim_cpu_before
   shift
   reset_metrics
+  cut -d' ' -f1 /proc/loadavg >>"$work/load"
+  sim_cpu_before=$(sim_cpu)
   started=$(date +%s.%N)
   if ! /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err"; then
     tail -n 20 "$work/$name.err" >&2
@@ -142,6 +155,8 @@ timed() {
   fi
   ended=$(date +%s.%N)
   wall=$(awk -v a="$started" -v b="$ended" 'BEGIN {printf "%.3f", b - a}')
+  sim_cpu_used=$(awk -v a="$sim_cpu_before" -v b="$(sim_cpu)" 'BEGIN {printf "%.2f", b - a}')
+  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$work/$name.time")
   rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/$name.time")
   [ -n "$rss_kb" ] || fail "$name: no peak RSS in $work/$name.time"
   local m
@@ -150,10 +165,10 @@ timed() {
   bytes_sent=$(jq -r .bodyBytesSent <<<"$m")
 }
 
-# record RUN LATENCY ROWS SCALE NOTE: one line of results (wall scaled by SCALE).
+# record RUN LATENCY ROWS SCALE NOTE: one line of results (times scaled by SCALE).
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$wall" "$3" "$4" "$rss_kb" \
-    "$gets" "$bytes_sent" "$5" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$wall" "$3" "$4" "$rss_kb" \
+    "$gets" "$bytes_sent" "$5" "$cpu" "$sim_cpu_used" >>"$results"
 }
 
 # An OAuth 2.0 token, then one curl with a config file of URLs (anchors a and b).
@@ -239,7 +254,7 @@ for latency in $latencies; do
   paging_scale=$(awk -v a="$paging_pages" -v b="$paging_read" 'BEGIN {printf "%.4f", a / b}')
   paging_note=""
   if [ "$every" -gt 1 ]; then
-    paging_note="$paging_read of $paging_pages pages (every ${every}th), time scaled x$paging_scale"
+    paging_note="$paging_read of $paging_pages pages (every ${every}th), times scaled x$paging_scale"
   fi
 
   for run in $(seq 1 "$runs"); do
@@ -278,7 +293,7 @@ for latency in $latencies; do
     python_scale=$(awk -v a="$all_pages" -v b="$read_pages" 'BEGIN {printf "%.4f", a / b}')
     python_note="$(jq -r .records "$work/anchor-c-$tag.out") records kept; gzip, as requests asks by default"
     if [ "$every" -gt 1 ]; then
-      python_note="$read_pages of $all_pages pages (every ${every}th), time scaled x$python_scale, RSS not scaled; gzip"
+      python_note="$read_pages of $all_pages pages (every ${every}th), times scaled x$python_scale, RSS not scaled; gzip"
     fi
     record "anchor (c): Python requests, sequential limit=100, JSON parsed" "$latency" "" "$python_scale" "$python_note"
   done
@@ -290,7 +305,8 @@ students=$(jq -r .students <<<"$stats")
 enrollments=$(jq -r .enrollments <<<"$stats")
 {
   echo "preset $preset ($schools schools, $students students, $enrollments active enrollments), commit $commit, $(date -u +%Y-%m-%d)"
-  echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); medians of $runs run(s); MiB = 2^20 bytes"
+  echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); medians of $runs run(s); MiB = 2^20 bytes;" \
+    "load average (1 min) before the runs from $(sort -n "$work/load" | head -n1) to $(sort -n "$work/load" | tail -n1)"
   echo
   python3 - "$results" <<'PY'
 import statistics
@@ -299,13 +315,14 @@ import sys
 rows = {}
 order = []
 for line in open(sys.argv[1]):
-    run, latency, wall, rows_written, scale, rss_kb, gets, sent, note = line.rstrip("\n").split("\t")
+    run, latency, wall, rows_written, scale, rss_kb, gets, sent, note, cpu, sim_cpu = line.rstrip("\n").split("\t")
     key = (run, int(latency))
     if key not in rows:
         rows[key] = []
         order.append(key)
     rows[key].append(
-        dict(wall=float(wall) * float(scale), rss=int(rss_kb) / 1024, rows=rows_written,
+        dict(wall=float(wall) * float(scale), cpu=float(cpu) * float(scale),
+             sim_cpu=float(sim_cpu) * float(scale), rss=int(rss_kb) / 1024, rows=rows_written,
              gets=int(gets), sent=int(sent) / 2**20, note=note))
 
 
@@ -320,15 +337,17 @@ def anchor(prefix, latency):
     return None
 
 
-print("| run | latency | wall s | peak RSS MiB | rows written | GETs | MiB sent | vs anchor (a) | vs anchor (b) | note |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| run | latency | wall s | CPU s | simulator CPU s | peak RSS MiB | rows written | GETs | MiB sent "
+      "| vs anchor (a) | vs anchor (b) | note |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for key in order:
     run, latency = key
     wall = median(key, "wall")
     a = anchor("anchor (a):", latency)
     b = anchor("anchor (b):", latency)
     last = rows[key][-1]
-    print(f"| {run} | {latency} ms | {wall:.2f} | {median(key, 'rss'):.0f} | {last['rows'] or '-'} "
+    print(f"| {run} | {latency} ms | {wall:.2f} | {median(key, 'cpu'):.2f} | {median(key, 'sim_cpu'):.2f} "
+          f"| {median(key, 'rss'):.0f} | {last['rows'] or '-'} "
           f"| {last['gets']} | {median(key, 'sent'):.2f} | {wall / a:.2f}x | {wall / b:.3f}x | {last['note']} |")
 PY
 } | tee "$work/table.md"
