@@ -336,6 +336,9 @@ pub struct SimConfig {
     pub oauth1_window: Duration,
     /// OAuth 1.0a signature methods accepted (`HMAC-SHA256`, `HMAC-SHA1`); both by default.
     pub signature_methods: Vec<String>,
+    /// Whether API answers are gzip-compressed for clients that send
+    /// `Accept-Encoding: gzip` (on by default; never for clients that do not).
+    pub gzip: bool,
     pub listen: SocketAddr,
 }
 
@@ -361,6 +364,7 @@ impl SimConfig {
             token_ttl: Duration::from_secs(3600),
             oauth1_window: Duration::from_secs(300),
             signature_methods: vec!["HMAC-SHA256".into(), "HMAC-SHA1".into()],
+            gzip: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
@@ -410,6 +414,11 @@ impl SimConfig {
     }
     pub fn token_ttl(mut self, ttl: Duration) -> Self {
         self.token_ttl = ttl;
+        self
+    }
+    /// Whether to gzip answers for clients that accept gzip.
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on;
         self
     }
     pub fn listen(mut self, addr: SocketAddr) -> Self {

@@ -17,6 +17,7 @@ pub mod csv_load;
 pub mod dates;
 pub mod encode;
 pub mod generate;
+pub mod listing;
 pub mod model;
 pub mod mutate;
 pub mod query;
@@ -86,6 +87,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<Sim> {
         config.faults.clone(),
         auth,
         config.max_page_size,
+        config.gzip,
         format!("http://{addr}"),
     ));
     let app = axum::Router::new()

@@ -88,6 +88,9 @@ struct ServeArgs {
     /// HMAC-SHA1); default both. Others are refused with `signature_method_rejected`.
     #[arg(long, value_delimiter = ',')]
     signature_methods: Vec<String>,
+    /// Never gzip answers, even for clients that send `Accept-Encoding: gzip`.
+    #[arg(long)]
+    no_gzip: bool,
     /// A fault, NAME=VALUE (repeatable): rate-limit=SHARE[:RETRY_AFTER], server-error=SHARE,
     /// latency-ms=MS, reset=SHARE, truncate=SHARE, perm-rev-change=BOOL, mask-emails=SHARE,
     /// incomplete-school=SOURCEDID, minimal=BOOL, next-past-end=BOOL, bare-array=BOOL,
@@ -140,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
                 .listen(s.listen)
                 .credentials(s.client_id, s.client_secret)
                 .max_page_size(s.max_page_size)
+                .gzip(!s.no_gzip)
                 .token_ttl(std::time::Duration::from_secs(s.token_ttl_secs));
             if let Some(t) = s.bearer_token {
                 c = c.bearer_token(t);

@@ -531,6 +531,9 @@ pub struct Dataset {
     pub users: Table<User>,
     pub enrollments: Table<Enrollment>,
     pub agent_links: Vec<u32>,
+    /// Moves on with every mutation: what was computed from one revision (a listing of
+    /// rows) holds for that revision only.
+    pub revision: u64,
 }
 
 impl Dataset {
@@ -553,6 +556,7 @@ impl Dataset {
             users: Table::new(ids("usr-", 7)),
             enrollments: Table::new(ids("enr-", 8)),
             agent_links: Vec::new(),
+            revision: 0,
         }
     }
 

@@ -112,6 +112,9 @@ pub fn apply(
     rng: &mut SplitMix64,
     now: u32,
 ) -> Result<Vec<String>, MutationError> {
+    // Before anything changes, so no listing of the old rows survives even a mutation
+    // that fails half-way.
+    ds.revision += 1;
     let people = |ds: &Dataset| -> Vec<u32> {
         ds.users
             .iter_live()

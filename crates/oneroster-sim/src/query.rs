@@ -34,7 +34,7 @@ pub fn decode(s: &str) -> String {
     percent_decode_str(&s).decode_utf8_lossy().into_owned()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     Eq,
     Ne,
@@ -58,7 +58,7 @@ impl Op {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Predicate {
     pub field: String,
     pub op: Op,
@@ -67,13 +67,13 @@ pub struct Predicate {
     pub secs: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Join {
     And,
     Or,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Filter {
     pub first: Predicate,
     pub second: Option<(Join, Predicate)>,

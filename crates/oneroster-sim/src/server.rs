@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::auth::{Auth, Refusal};
 use crate::config::{Fault, Faults};
 use crate::encode::{Ctx, Kind};
+use crate::listing::{Listing, ListingCache, ListingKey};
 use crate::model::*;
 use crate::mutate::{Mutation, MutationError, MutationReport};
 use crate::query::{BadRequest, Query, parse_query};
@@ -36,6 +37,11 @@ pub struct Metrics {
     pub max_in_flight: u64,
     /// Requests to the token endpoint.
     pub token_requests: u64,
+    /// Bytes of API response bodies handed to the connection: gzip-compressed where the
+    /// client asked for gzip (headers not counted).
+    pub body_bytes_sent: u64,
+    /// The same bodies before compression: the JSON the answers held.
+    pub body_bytes_uncompressed: u64,
 }
 
 pub struct Shared {
@@ -46,15 +52,21 @@ pub struct Shared {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     token_requests: AtomicU64,
+    body_bytes_sent: AtomicU64,
+    body_bytes_uncompressed: AtomicU64,
     n_rate: AtomicU64,
     n_server: AtomicU64,
     n_reset: AtomicU64,
     n_truncate: AtomicU64,
     pub auth: Auth,
     pub max_page_size: u32,
+    /// Whether API answers are gzip-compressed for clients that accept gzip.
+    pub gzip: bool,
     pub base_url: String,
     pub href_base: String,
     mutation_rng: Mutex<SplitMix64>,
+    /// Filtered, sorted and derived row lists, shared by the pages of one listing.
+    listings: ListingCache,
 }
 
 impl Shared {
@@ -63,6 +75,7 @@ impl Shared {
         faults: Faults,
         auth: Auth,
         max_page_size: u32,
+        gzip: bool,
         base_url: String,
     ) -> Self {
         let seed = ds.seed;
@@ -74,15 +87,19 @@ impl Shared {
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
+            body_bytes_sent: AtomicU64::new(0),
+            body_bytes_uncompressed: AtomicU64::new(0),
             n_rate: AtomicU64::new(0),
             n_server: AtomicU64::new(0),
             n_reset: AtomicU64::new(0),
             n_truncate: AtomicU64::new(0),
             auth,
             max_page_size,
+            gzip,
             href_base: format!("{base_url}{API_BASE}"),
             base_url,
             mutation_rng: Mutex::new(SplitMix64::new(seed ^ 0x4D55_7441)),
+            listings: ListingCache::default(),
         }
     }
 
@@ -135,14 +152,25 @@ impl Shared {
             in_flight: self.in_flight.load(Ordering::SeqCst),
             max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
             token_requests: self.token_requests.load(Ordering::SeqCst),
+            body_bytes_sent: self.body_bytes_sent.load(Ordering::SeqCst),
+            body_bytes_uncompressed: self.body_bytes_uncompressed.load(Ordering::SeqCst),
         }
     }
 
     pub fn reset_metrics(&self) {
         self.requests.store(0, Ordering::SeqCst);
         self.token_requests.store(0, Ordering::SeqCst);
+        self.body_bytes_sent.store(0, Ordering::SeqCst);
+        self.body_bytes_uncompressed.store(0, Ordering::SeqCst);
         self.max_in_flight
             .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    fn count_body(&self, sent: usize, uncompressed: usize) {
+        self.body_bytes_sent
+            .fetch_add(sent as u64, Ordering::SeqCst);
+        self.body_bytes_uncompressed
+            .fetch_add(uncompressed as u64, Ordering::SeqCst);
     }
 
     pub fn stats(&self) -> Stats {
@@ -287,11 +315,9 @@ fn api_error(sh: &Shared, e: ApiError) -> Response {
             "OAuth realm=\"oneroster\", Bearer".into(),
         ));
     }
-    respond(
-        e.status,
-        headers,
-        Body::from(error_body(e.code_minor, &e.description)),
-    )
+    let body = error_body(e.code_minor, &e.description);
+    sh.count_body(body.len(), body.len());
+    respond(e.status, headers, Body::from(body))
 }
 
 pub async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
@@ -375,6 +401,11 @@ async fn api(sh: &Shared, req: Request) -> Response {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let faults = sh.faults();
+    let encoding = if sh.gzip && accepts_gzip(req.headers()) {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
     let echo = authorization.filter(|_| faults.echo_credentials);
     if let Err(r) = sh
         .auth
@@ -426,7 +457,7 @@ async fn api(sh: &Shared, req: Request) -> Response {
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match route(sh, &ds, &faults, &segs, query.as_deref(), &path) {
-        Ok(answer) => finish(sh, &faults, answer),
+        Ok(answer) => finish(sh, &faults, answer, encoding),
         Err(e) => api_error(sh, e.echoing(echo)),
     }
 }
@@ -447,36 +478,99 @@ struct HugePage {
     chunked: bool,
 }
 
-fn finish(sh: &Shared, faults: &Faults, a: Answer) -> Response {
+/// How an answer's body travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+}
+
+/// Whether `Accept-Encoding` names gzip (or `x-gzip`) with a weight above zero:
+/// `gzip`, `br, gzip;q=0.5`, but not `gzip;q=0`, and not `*` alone.
+fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            (name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip"))
+                && parts.all(|param| match param.split_once('=') {
+                    Some((k, q)) if k.trim().eq_ignore_ascii_case("q") => {
+                        q.trim().parse::<f64>().is_ok_and(|q| q > 0.0)
+                    }
+                    _ => true,
+                })
+        })
+}
+
+/// gzip at level 1: about ten times smaller at a few hundred MB/s, so the simulator's
+/// compressing stays small next to a client's decoding (nginx's default level too).
+fn gzip(json: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(json)?;
+    encoder.finish()
+}
+
+fn finish(sh: &Shared, faults: &Faults, a: Answer, encoding: Encoding) -> Response {
     let mut headers = a.headers;
     headers.push(("content-type", "application/json".into()));
+    if sh.gzip {
+        headers.push(("vary", "accept-encoding".into()));
+    }
     if let Some(huge) = a.huge {
+        // Made as the client reads it, never held whole: sent as it is.
+        let bytes = usize::try_from(huge.bytes).unwrap_or(usize::MAX);
+        sh.count_body(bytes, bytes);
         return respond(200, headers, Body::new(HugeBody::new(huge)));
     }
-    if a.collection {
-        if let Some(share) = faults.reset {
+    let cut = a.collection
+        && faults.reset.is_some_and(|share| {
             let n = sh.n_reset.fetch_add(1, Ordering::SeqCst) + 1;
-            if share_hits(n, share) {
-                let total = a.body.len() as u64;
-                let mut body = a.body;
-                body.truncate(body.len() / 2);
-                return respond(
-                    200,
-                    headers,
-                    Body::new(CutBody::new(Bytes::from(body), total)),
-                );
-            }
-        }
-        if let Some(share) = faults.truncate {
+            share_hits(n, share)
+        });
+    let truncated = a.collection
+        && !cut
+        && faults.truncate.is_some_and(|share| {
             let n = sh.n_truncate.fetch_add(1, Ordering::SeqCst) + 1;
-            if share_hits(n, share) {
-                let mut body = a.body;
-                body.truncate(body.len() / 2);
-                return respond(200, headers, Body::from(body));
-            }
-        }
+            share_hits(n, share)
+        });
+    let mut json = a.body;
+    if truncated {
+        // A complete HTTP answer (compressed whole, when compressed) whose JSON is cut.
+        json.truncate(json.len() / 2);
     }
-    respond(200, headers, Body::from(a.body))
+    let uncompressed = json.len();
+    let mut body = match encoding {
+        Encoding::Identity => json,
+        Encoding::Gzip => match gzip(&json) {
+            Ok(compressed) => {
+                headers.push(("content-encoding", "gzip".into()));
+                compressed
+            }
+            Err(_) => json,
+        },
+    };
+    if cut {
+        // Content-Length promises the whole body; half of it (of the compressed stream,
+        // when compressed) arrives before the connection goes.
+        let total = body.len() as u64;
+        body.truncate(body.len() / 2);
+        sh.count_body(body.len(), uncompressed);
+        return respond(
+            200,
+            headers,
+            Body::new(CutBody::new(Bytes::from(body), total)),
+        );
+    }
+    sh.count_body(body.len(), uncompressed);
+    respond(200, headers, Body::from(body))
 }
 
 /// A valid `users` page of exactly `bytes` bytes, made 64 KiB at a time as the client
@@ -888,10 +982,12 @@ fn route(
         .and_then(|s| ds.orgs.find(s));
     match segs {
         [name] => {
-            let (kind, rows, key) = collection(ds, name, faults.minimal)
-                .ok_or_else(|| ApiError::not_found("endpoint"))?;
-            let q = parse_query(raw_query, sh.max_page_size)?;
-            page(sh, &mut ctx, faults, kind, key, rows, &q, path)
+            let rows_of = || {
+                collection(ds, name, faults.minimal).ok_or_else(|| ApiError::not_found("endpoint"))
+            };
+            let q = query_after(raw_query, sh.max_page_size, rows_of)?;
+            let listed = listing(sh, &mut ctx, faults, &q, path, rows_of)?;
+            page(sh, &mut ctx, faults, &listed, &q, path)
         }
         [name, sid] => {
             let (kind, i) = single(ds, name, sid, faults.minimal)
@@ -912,9 +1008,10 @@ fn route(
             })
         }
         [parent, sid, sub] if !faults.minimal => {
-            let (kind, rows, key) = nested(ds, parent, sid, sub)?;
-            let q = parse_query(raw_query, sh.max_page_size)?;
-            page(sh, &mut ctx, faults, kind, key, rows, &q, path)
+            let rows_of = || nested(ds, parent, sid, sub);
+            let q = query_after(raw_query, sh.max_page_size, rows_of)?;
+            let listed = listing(sh, &mut ctx, faults, &q, path, rows_of)?;
+            page(sh, &mut ctx, faults, &listed, &q, path)
         }
         _ => Err(ApiError::not_found("endpoint")),
     }
@@ -958,18 +1055,71 @@ fn sort_rows(ctx: &mut Ctx<'_>, kind: Kind, rows: &mut Vec<u32>, field: &str, de
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn page(
+/// A collection's rows, their kind and envelope key, and where they come from.
+type Rows<'d> = (Kind, Cow<'d, [u32]>, &'static str);
+
+/// The query of a collection request, parsed after the collection is known to exist:
+/// an unknown endpoint answers 404 even when its query is malformed too.
+fn query_after<'d>(
+    raw_query: Option<&str>,
+    max_page_size: u32,
+    rows_of: impl FnOnce() -> Result<Rows<'d>, ApiError>,
+) -> Result<Query, ApiError> {
+    parse_query(raw_query, max_page_size).or_else(|bad| {
+        rows_of()?;
+        Err(bad.into())
+    })
+}
+
+/// The rows a collection request lists, filtered and sorted, before paging.
+enum Listed<'d> {
+    /// A whole table, borrowed from the data set.
+    Whole {
+        kind: Kind,
+        envelope: &'static str,
+        rows: &'d [u32],
+    },
+    /// A list made for this request shape, shared with its other pages.
+    Kept(Arc<Listing>),
+}
+
+impl Listed<'_> {
+    fn kind(&self) -> Kind {
+        match self {
+            Listed::Whole { kind, .. } => *kind,
+            Listed::Kept(l) => l.kind,
+        }
+    }
+    fn envelope(&self) -> &'static str {
+        match self {
+            Listed::Whole { envelope, .. } => envelope,
+            Listed::Kept(l) => l.envelope,
+        }
+    }
+    fn rows(&self) -> &[u32] {
+        match self {
+            Listed::Whole { rows, .. } => rows,
+            Listed::Kept(l) => &l.rows,
+        }
+    }
+}
+
+/// Filters and sorts the rows `rows_of` gives, or takes the list an earlier page of the
+/// same request shape made (see [`crate::listing`]): only the first page pays for
+/// going through the whole collection.
+fn listing<'d>(
     sh: &Shared,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'d>,
     faults: &Faults,
-    kind: Kind,
-    key: &str,
-    rows: Cow<'_, [u32]>,
     q: &Query,
     path: &str,
-) -> Result<Answer, ApiError> {
-    let mut rows = rows;
+    rows_of: impl FnOnce() -> Result<Rows<'d>, ApiError>,
+) -> Result<Listed<'d>, ApiError> {
+    let key = ListingKey::new(ctx.ds.revision, path, q, faults);
+    if let Some(kept) = sh.listings.get(&key) {
+        return Ok(Listed::Kept(kept));
+    }
+    let (kind, mut rows, envelope) = rows_of()?;
     if let Some(f) = q.filter.as_ref().filter(|_| !faults.minimal) {
         f.validate(kind)?;
         rows = Cow::Owned(
@@ -986,6 +1136,33 @@ fn page(
         sort_rows(ctx, kind, &mut v, field, q.descending);
         rows = Cow::Owned(v);
     }
+    Ok(match rows {
+        Cow::Borrowed(rows) => Listed::Whole {
+            kind,
+            envelope,
+            rows,
+        },
+        Cow::Owned(rows) => {
+            let made = Arc::new(Listing {
+                kind,
+                envelope,
+                rows,
+            });
+            sh.listings.insert(key, made.clone());
+            Listed::Kept(made)
+        }
+    })
+}
+
+fn page(
+    sh: &Shared,
+    ctx: &mut Ctx<'_>,
+    faults: &Faults,
+    listed: &Listed<'_>,
+    q: &Query,
+    path: &str,
+) -> Result<Answer, ApiError> {
+    let (kind, key, rows) = (listed.kind(), listed.envelope(), listed.rows());
     let fields = projection(kind, q);
     let total = rows.len() as u64;
     let offset = if faults.ignore_offset { 0 } else { q.offset };
