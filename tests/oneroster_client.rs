@@ -842,6 +842,8 @@ mod scripted {
     //! A minimal HTTP/1.1 server answering from a closure, for paging without totals,
     //! looping `next` links, redirects and HTML answers.
 
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -853,6 +855,8 @@ mod scripted {
         pub body: String,
         /// Wait this long before answering (a slow server).
         pub delay: Option<std::time::Duration>,
+        /// Send the body gzip-compressed when the request accepts it.
+        pub gzip: bool,
     }
 
     impl Answer {
@@ -862,7 +866,13 @@ mod scripted {
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: body.into(),
                 delay: None,
+                gzip: false,
             }
+        }
+
+        pub fn gzip(mut self) -> Self {
+            self.gzip = true;
+            self
         }
 
         pub fn after(mut self, delay: std::time::Duration) -> Self {
@@ -884,11 +894,17 @@ mod scripted {
     pub struct Server {
         pub base: String,
         pub requests: Arc<Mutex<Vec<String>>>,
+        /// Answers sent gzip-compressed.
+        pub gzipped: Arc<AtomicUsize>,
     }
 
     impl Server {
         pub fn requests(&self) -> Vec<String> {
             self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        }
+
+        pub fn gzipped(&self) -> usize {
+            self.gzipped.load(Ordering::SeqCst)
         }
     }
 
@@ -901,18 +917,19 @@ mod scripted {
         })
     }
 
-    /// Reads one request head from `socket`, logs its target and writes the answer.
+    /// Reads one request head from `socket`, logs its target and writes the answer; true
+    /// when the body went gzip-compressed.
     pub async fn answer_one<S: AsyncRead + AsyncWrite + Unpin>(
         socket: &mut S,
         base: &str,
         log: &Mutex<Vec<String>>,
         handler: &(dyn Fn(&str, &str) -> Answer + Send + Sync),
-    ) {
+    ) -> bool {
         let mut buffer = Vec::new();
         let mut chunk = [0u8; 4096];
         while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
             match socket.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return false,
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             }
         }
@@ -929,18 +946,42 @@ mod scripted {
         if let Some(delay) = answer.delay {
             tokio::time::sleep(delay).await;
         }
+        let accepts_gzip = head.lines().any(|line| {
+            line.split_once(':').is_some_and(|(name, value)| {
+                name.eq_ignore_ascii_case("accept-encoding") && value.contains("gzip")
+            })
+        });
+        let compress = answer.gzip && accepts_gzip;
+        let body = if compress {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let compressed = encoder
+                .write_all(answer.body.as_bytes())
+                .and_then(|()| encoder.finish());
+            match compressed {
+                Ok(bytes) => bytes,
+                Err(e) => panic!("gzip: {e}"),
+            }
+        } else {
+            answer.body.into_bytes()
+        };
         let mut response = format!(
             "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
             answer.status,
-            answer.body.len()
+            body.len()
         );
+        if compress {
+            response.push_str("content-encoding: gzip\r\n");
+        }
         for (name, value) in &answer.headers {
             response.push_str(&format!("{name}: {value}\r\n"));
         }
         response.push_str("\r\n");
-        response.push_str(&answer.body);
-        let _ = socket.write_all(response.as_bytes()).await;
+        let mut bytes = response.into_bytes();
+        bytes.extend_from_slice(&body);
+        let _ = socket.write_all(&bytes).await;
         let _ = socket.shutdown().await;
+        compress
     }
 
     pub async fn serve(handler: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Server {
@@ -953,20 +994,29 @@ mod scripted {
             Err(e) => panic!("addr: {e}"),
         };
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let gzipped: Arc<AtomicUsize> = Arc::default();
         let log = requests.clone();
+        let compressed = gzipped.clone();
         let handler = Arc::new(handler);
         let own_base = base.clone();
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let handler = handler.clone();
                 let log = log.clone();
+                let compressed = compressed.clone();
                 let own_base = own_base.clone();
                 tokio::spawn(async move {
-                    answer_one(&mut socket, &own_base, &log, handler.as_ref()).await;
+                    if answer_one(&mut socket, &own_base, &log, handler.as_ref()).await {
+                        compressed.fetch_add(1, Ordering::SeqCst);
+                    }
                 });
             }
         });
-        Server { base, requests }
+        Server {
+            base,
+            requests,
+            gzipped,
+        }
     }
 }
 
@@ -1129,6 +1179,7 @@ async fn an_html_answer_is_not_oneroster_api() {
         headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
         body: "<html><body>Sign in to ClassLink</body></html>".into(),
         delay: None,
+        gzip: false,
     })
     .await;
     let error = users_of(scripted_config(&server.base)).await.err();
@@ -1474,4 +1525,86 @@ async fn a_repeat_after_the_parallel_pages_is_pages_repeated_in_the_sequential_p
     let error = error.expect("the fetch fails");
     assert_eq!(error.code(), ErrorCode::PagesRepeated, "{error}");
     assert!(error.to_string().contains("7 of 8"), "{error}");
+}
+
+// ---- compressed answers (issue 12) ------------------------------------------------
+
+#[tokio::test]
+async fn pages_travel_gzip_compressed_when_the_server_agrees() {
+    let server = scripted::serve(|_, target| {
+        Answer::json(users_json(&slice(target, 5).0))
+            .header("x-total-count", "5")
+            .gzip()
+    })
+    .await;
+    assert_eq!(
+        users_of(scripted_config(&server.base)).await.ok(),
+        Some(ids(0..5))
+    );
+    // Three pages of 2, each answered compressed: every request said it accepts gzip.
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.gzipped(), 3);
+}
+
+#[tokio::test]
+async fn the_byte_budget_counts_the_decompressed_body() {
+    // 8 MiB of JSON that compresses to a few KiB, against a budget of 1 MiB.
+    let server = scripted::serve(|_, _| {
+        let padding = " ".repeat(8 * 1024 * 1024);
+        Answer::json(format!(
+            r#"{{"users":[{padding}{{"sourcedId":"u00","status":"active"}}]}}"#
+        ))
+        .gzip()
+    })
+    .await;
+    let mut config = scripted_config(&server.base);
+    config.memory.max_bytes_in_flight = 1024 * 1024;
+    let error = users_of(config).await.err();
+    let error = error.expect("8 MiB decompressed is beyond a 1 MiB budget");
+    assert_eq!(error.code(), ErrorCode::MemoryBudgetExceeded, "{error}");
+    assert!(error.to_string().contains("1 MiB"), "{error}");
+    assert_eq!(server.gzipped(), 1);
+}
+
+#[tokio::test]
+async fn a_compressed_refusal_still_names_the_servers_description() {
+    let server = scripted::serve(|_, _| {
+        Answer::json(
+            r#"{"imsx_codeMajor":"failure","imsx_description":"Unsupported filter field"}"#,
+        )
+        .status(400)
+        .gzip()
+    })
+    .await;
+    let error = match users_of(scripted_config(&server.base)).await {
+        Ok(_) => panic!("400 accepted"),
+        Err(e) => e,
+    };
+    assert_eq!(error.code(), ErrorCode::NotOneRosterApi);
+    assert!(
+        error.to_string().contains("Unsupported filter field"),
+        "{error}"
+    );
+    assert_eq!(server.gzipped(), 1);
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_decompress_is_malformed_response() {
+    // Says gzip, sends plain JSON: like a garbled body, fetched again, then
+    // MalformedResponse.
+    let server = scripted::serve(|_, _| {
+        Answer::json(users_json(&ids(0..1))).header("content-encoding", "gzip")
+    })
+    .await;
+    let mut config = scripted_config(&server.base);
+    config.retry = RetryPolicy {
+        attempts: 2,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(1),
+        ..RetryPolicy::default()
+    };
+    let error = users_of(config).await.err();
+    let error = error.expect("a body that is not gzip fails the fetch");
+    assert_eq!(error.code(), ErrorCode::MalformedResponse, "{error}");
+    assert_eq!(server.requests().len(), 2, "fetched again once");
 }

@@ -121,6 +121,10 @@ impl Transport {
         let tls = tls_config(config.extra_ca_pem.as_deref())?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
+            // `Accept-Encoding: gzip`: a server that agrees sends pages compressed (about a
+            // tenth of the bytes); reqwest decompresses, so every body read below and every
+            // byte limit sees the decompressed bytes.
+            .gzip(true)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -279,7 +283,8 @@ impl Transport {
     }
 
     /// Reads the body, counting its bytes against the budget of bytes in flight (the
-    /// announced `Content-Length` at once, before anything is allocated).
+    /// announced `Content-Length` at once, before anything is allocated). A compressed
+    /// body has no length known in advance: its decompressed bytes are counted as they come.
     async fn read_body(
         &self,
         response: &mut Response,
@@ -325,6 +330,20 @@ impl Transport {
     /// anything that breaks an established exchange is a reset worth retrying.
     fn transport_failure(&self, error: reqwest::Error, shown: &str) -> Failure {
         let url = shown.to_owned();
+        if is_undecompressable(&error) {
+            // A compressed body that does not decompress is garbled like a broken JSON body:
+            // fetched again, then MalformedResponse.
+            return Failure::Retry {
+                error: Error::MalformedResponse {
+                    url,
+                    reason: format!(
+                        "the compressed body could not be decompressed: {}",
+                        chain(&error.without_url())
+                    ),
+                },
+                retry_after: None,
+            };
+        }
         if error.is_connect() {
             return Failure::Final(Error::EndpointUnreachable {
                 url,
@@ -580,6 +599,22 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
         }
     }
     None
+}
+
+/// Whether reading a body failed because its compressed bytes are not valid gzip (the
+/// decompressor reports `InvalidData`), not because the connection broke.
+fn is_undecompressable(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if inner
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+        {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
 }
 
 /// The messages of an error and its sources, without URLs.
