@@ -131,7 +131,7 @@ error_codes! {
     ),
     /// An answer was not valid OneRoster JSON.
     MalformedResponse => (
-        "An answer from the Roster Server was not valid OneRoster JSON (truncated, not JSON, or of the wrong shape).",
+        "An answer from the Roster Server was not valid OneRoster JSON (truncated, not JSON, of the wrong shape, or compressed data that does not decompress).",
         "Usually a server or proxy fault; the next sync tries again. If it repeats, contact the SIS vendor with the collection named in the message."
     ),
     /// The data kept changing (`x-perm-rev`) while the sync read it.
