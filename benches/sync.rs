@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo bench --bench sync -- medium sqlite
 //! cargo bench --bench sync -- large postgres   # needs PostgreSQL on 127.0.0.1:5432
+//! cargo bench --bench sync -- large sqlite 50ms   # the simulator answers after 50 ms
 //! ```
 
 use std::time::Instant;
@@ -14,7 +15,7 @@ use std::time::Instant;
 use classlink_operator::crd::ClassLinkSync;
 use classlink_operator::store::Store;
 use classlink_operator::sync::{self, JobOptions, SyncOutcome, Trigger};
-use oneroster_sim::{Mutation, Preset, SimConfig};
+use oneroster_sim::{Fault, Mutation, Preset, SimConfig};
 
 /// The binary's allocator (src/main.rs), so the benchmark measures what ships.
 #[cfg(all(not(miri), not(target_env = "msvc")))]
@@ -85,9 +86,20 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .map_err(anyhow::Error::msg)?;
     let backend = args.get(1).map_or("sqlite", String::as_str).to_owned();
+    let latency_ms: u64 = match args.get(2) {
+        Some(latency) => latency
+            .strip_suffix("ms")
+            .and_then(|ms| ms.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("latency {latency:?}: expected e.g. 50ms"))?,
+        None => 0,
+    };
     let as_of = jiff::civil::date(2026, 11, 18);
 
-    let sim = oneroster_sim::start(SimConfig::new(preset).seed(1).as_of(as_of)).await?;
+    let mut sim_config = SimConfig::new(preset).seed(1).as_of(as_of);
+    if latency_ms > 0 {
+        sim_config = sim_config.fault(Fault::LatencyMs(latency_ms));
+    }
+    let sim = oneroster_sim::start(sim_config).await?;
     let stats = sim.stats();
     let dir = tempfile::tempdir()?;
     let (url, database) = match backend.as_str() {
@@ -140,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     println!(
-        "preset {preset:?} ({} schools, {} students, {} enrollments), store {backend}",
+        "preset {preset:?} ({} schools, {} students, {} enrollments), store {backend}, latency {latency_ms} ms",
         stats.schools, stats.counts.students, stats.counts.enrollments
     );
     println!(

@@ -1462,6 +1462,31 @@ async fn a_few_more_records_than_announced_are_read() {
 }
 
 #[tokio::test]
+async fn concurrent_pages_each_a_little_beyond_add_up_to_memory_budget_exceeded() {
+    // 10 announced in pages of 2: at most 10 * 2 + 2 = 22 records. The four pages read
+    // concurrently after the first hold 6 each, every one within what was left when it
+    // was asked for, together 26.
+    let server = scripted::serve(|_, target| {
+        let offset: usize = param(target, "offset")
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
+        let ids = if offset == 0 {
+            ids(0..2)
+        } else {
+            ids(offset * 10..offset * 10 + 6)
+        };
+        Answer::json(users_json(&ids)).header("x-total-count", "10")
+    })
+    .await;
+    let mut config = scripted_config(&server.base);
+    config.max_concurrent_requests = 4;
+    let error = users_of(config).await.err();
+    let error = error.expect("26 records where 10 were announced fail the fetch");
+    assert_eq!(error.code(), ErrorCode::MemoryBudgetExceeded, "{error}");
+    assert!(error.to_string().contains("X-Total-Count"), "{error}");
+}
+
+#[tokio::test]
 async fn a_server_ignoring_offset_is_pages_repeated_in_the_parallel_path() {
     let sim = start(tiny().fault(Fault::IgnoreOffset {
         on: true,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::stream::{self, StreamExt};
 
 use super::config::ClientConfig;
-use super::decode::{DecodeLimits, Page, Record, decode_page_within};
+use super::decode::{DecodeError, DecodeLimits, Page, Record, decode_page_within};
 use super::error::Error;
 use super::records::{
     AcademicSession, Class, Collection, Course, Enrollment, Fetched, Org, OrgType, Roster, Status,
@@ -28,12 +28,17 @@ const MAX_PAGES: u64 = 50_000;
 /// most twice the first page's `X-Total-Count` (or `x-count`) plus one page. Every page
 /// is decoded with the rest of this allowance as its element limit, so a page that goes
 /// far beyond stops while it is decoded, not after.
+///
+/// Pages are decoded in parallel, each limited by what was left when it started; a
+/// decoded page is then counted, one page at a time, and refused when it holds more than
+/// is left by then. So a read accepts exactly what decoding its pages one after the other
+/// (in the order they were counted) would accept.
 struct RecordAllowance {
     /// The page size asked for (`limit`).
     page: u64,
     /// The allowance from the first page's total; `u64::MAX` until then, or without one.
     allowed: AtomicU64,
-    /// Elements decoded so far in this read.
+    /// Elements of the pages counted so far in this read.
     decoded: AtomicU64,
 }
 
@@ -58,16 +63,33 @@ impl RecordAllowance {
         }
     }
 
+    /// The allowance for a page that announces `page_total`.
+    fn allowed(&self, page_total: Option<u64>) -> u64 {
+        page_total
+            .map_or(u64::MAX, |t| self.for_total(t))
+            .min(self.allowed.load(Ordering::SeqCst))
+    }
+
     /// Elements the next page may hold, given the total that page announces.
     fn remaining(&self, page_total: Option<u64>) -> u64 {
-        let allowed = page_total.map_or(u64::MAX, |t| self.for_total(t));
-        allowed
-            .min(self.allowed.load(Ordering::SeqCst))
+        self.allowed(page_total)
             .saturating_sub(self.decoded.load(Ordering::SeqCst))
     }
 
-    fn count(&self, elements: usize) {
-        self.decoded.fetch_add(elements as u64, Ordering::SeqCst);
+    /// Counts a decoded page; refuses it, counting nothing, when it holds more than the
+    /// pages counted before it left.
+    fn count(&self, elements: usize, page_total: Option<u64>) -> Result<(), DecodeError> {
+        let allowed = self.allowed(page_total);
+        self.decoded
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |before| {
+                before
+                    .checked_add(elements as u64)
+                    .filter(|&after| after <= allowed)
+            })
+            .map(|_| ())
+            .map_err(|before| DecodeError::TooManyRecords {
+                limit: allowed.saturating_sub(before),
+            })
     }
 }
 
@@ -409,6 +431,10 @@ impl Client {
         target
     }
 
+    /// GETs and decodes one page. Decoding (the JSON walk, the CPU-heavy part) runs on
+    /// tokio's blocking threads, pages in parallel: the task that drives the concurrent
+    /// requests keeps reading their bodies meanwhile, so the configured concurrency is
+    /// really in flight, and decoding uses more than one core.
     async fn get<R: Record>(
         &self,
         target: &Target,
@@ -418,13 +444,26 @@ impl Client {
         let max_field_bytes = self.inner.transport.memory().max_field_bytes;
         self.inner
             .transport
-            .get_page(target, budget, |body, total| {
+            .get_page(target, budget, |body, total| async move {
                 let limits = DecodeLimits {
                     max_elements: allowance.remaining(total),
                     max_field_bytes,
                 };
-                let page = decode_page_within::<R>(body, limits)?;
-                allowance.count(page.elements);
+                let decoded =
+                    tokio::task::spawn_blocking(move || decode_page_within::<R>(&body, limits))
+                        .await;
+                let page = match decoded {
+                    Ok(page) => page?,
+                    // A panic while decoding stays a panic, as when decoding ran here.
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // Only when the runtime shuts down, and then nobody waits for the page.
+                    Err(_) => {
+                        return Err(DecodeError::Malformed(
+                            "the page was not decoded: the client is shutting down".into(),
+                        ));
+                    }
+                };
+                allowance.count(page.elements, total)?;
                 Ok(page)
             })
             .await
@@ -623,5 +662,36 @@ fn finish<R: Record>(acc: Accumulator<R>, keep: fn(&R) -> bool) -> Fetched<R> {
         dropped: (before - records.len()) as u64,
         records,
         skipped: acc.skipped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_counted_in_any_order_are_held_to_the_allowance_of_a_sequential_read() {
+        // Pages of 2, 3 announced: at most 3 * 2 + 2 = 8 elements.
+        let allowance = RecordAllowance::new(2);
+        allowance.announce(Some(3));
+        // Two pages that started together were each allowed all 8 while decoding.
+        assert_eq!(allowance.remaining(Some(3)), 8);
+        assert_eq!(allowance.count(5, Some(3)), Ok(()));
+        // The second one, counted after the first, holds more than is left.
+        assert_eq!(
+            allowance.count(4, Some(3)),
+            Err(DecodeError::TooManyRecords { limit: 3 })
+        );
+        // A refused page counts nothing; what is left is still there.
+        assert_eq!(allowance.remaining(Some(3)), 3);
+        assert_eq!(allowance.count(3, Some(3)), Ok(()));
+        assert_eq!(allowance.remaining(Some(3)), 0);
+        // A page announcing a smaller total is held to that total's allowance.
+        let allowance = RecordAllowance::new(2);
+        allowance.announce(Some(100));
+        assert_eq!(
+            allowance.count(5, Some(1)),
+            Err(DecodeError::TooManyRecords { limit: 4 })
+        );
     }
 }

@@ -88,8 +88,8 @@ fn check_field_length<E: de::Error>(len: usize) -> Result<(), E> {
     })
 }
 
-/// A record type the client reads.
-pub(crate) trait Record: Sized {
+/// A record type the client reads (decoded on a blocking thread, so `Send`).
+pub(crate) trait Record: Sized + Send + 'static {
     /// Envelope keys the collection may answer with (subtype endpoints answer their
     /// parent's: `/schools` answers `orgs`, `/terms` answers `academicSessions`).
     const ENVELOPES: &'static [&'static str];

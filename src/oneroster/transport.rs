@@ -163,20 +163,25 @@ impl Transport {
     /// announced), with authentication and retries. A body that fails to decode as JSON
     /// (cut short, garbled) is fetched again like a reset; an answer that is not
     /// OneRoster at all, or that breaks the memory budget, is final.
-    pub async fn get_page<T>(
+    ///
+    /// The request's place among the `max_concurrent_requests` is given back once the
+    /// body is read, before it is decoded, so another request goes out while it is.
+    pub async fn get_page<T, D>(
         &self,
         target: &Target,
         budget: &RetryBudget,
-        decode: impl Fn(&[u8], Option<u64>) -> Result<T, DecodeError>,
-    ) -> Result<(PageResponse, T), Error> {
+        decode: impl Fn(Vec<u8>, Option<u64>) -> D,
+    ) -> Result<(PageResponse, T), Error>
+    where
+        D: Future<Output = Result<T, DecodeError>>,
+    {
         let result = self
             .with_retries(budget, || async {
                 let (mut response, lease) = self.get_page_once(target, budget).await?;
                 // The raw body lives only until it is decoded; its bytes count against
                 // the budget until then.
                 let body = std::mem::take(&mut response.body);
-                let decoded = decode(&body, response.total);
-                drop(body);
+                let decoded = decode(body, response.total).await;
                 drop(lease);
                 match decoded {
                     Ok(decoded) => Ok((response, decoded)),
