@@ -1,7 +1,7 @@
 //! The one place that decides whether a date falls inside an enrollment or an academic
 //! session.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use jiff::civil::Date;
 

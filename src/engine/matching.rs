@@ -1,6 +1,6 @@
 //! Matching people to the platform's existing users by email, as the guide's merge key says.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::engine::MergeKey;
 

@@ -8,7 +8,9 @@ pub mod matching;
 pub mod model;
 pub mod report;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashSet, HashSetExt as _};
 
 use jiff::civil::Date;
 use sha2::{Digest, Sha256};

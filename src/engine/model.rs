@@ -3,7 +3,9 @@
 //! them.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::HashSet;
 use std::sync::Arc;
 
 /// What kind of person a synced user is.

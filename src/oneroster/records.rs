@@ -4,7 +4,7 @@
 //! `Debug` of a [`User`] hides names, emails, phones and usernames, so a record
 //! printed into a log carries no personal data.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -286,7 +286,7 @@ pub struct Enrollment {
 /// district's million enrollments name a hundred thousand users and tens of thousands of
 /// classes, so this takes the larger part of the enrollments' memory back.
 pub fn share_text(enrollments: &mut [Enrollment]) {
-    let mut shared: HashSet<Arc<str>> = HashSet::new();
+    let mut shared: foldhash::HashSet<Arc<str>> = foldhash::HashSet::default();
     let mut share = |text: &mut Option<Arc<str>>| {
         if let Some(t) = text {
             match shared.get(&**t) {
