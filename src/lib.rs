@@ -11,6 +11,7 @@ pub mod controller;
 pub mod crd;
 pub mod engine;
 pub mod error_code;
+pub mod intern;
 pub mod oneroster;
 pub mod schedule;
 pub mod store;

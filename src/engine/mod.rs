@@ -16,12 +16,13 @@ use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 
 use crate::error_code::ErrorCode;
+use crate::intern::Interner;
 use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
 use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
 use model::{
-    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, Interner, MembershipRow,
-    PersonRole, PersonRow, ProviderSnapshot, SchoolRow, diff,
+    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
+    PersonRow, ProviderSnapshot, SchoolRow, diff,
 };
 use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
 

@@ -5,7 +5,6 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use foldhash::HashSet;
 use std::sync::Arc;
 
 /// What kind of person a synced user is.
@@ -117,7 +116,7 @@ pub struct ClassRow {
 }
 
 /// A person's membership of a class. A district has ten memberships or more for each
-/// person, so their text is shared (see [`Interner`]): each row holds four pointers.
+/// person, so their text is shared (see [`crate::intern::Interner`]): each row holds four pointers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipRow {
     /// Class sourcedId.
@@ -128,23 +127,6 @@ pub struct MembershipRow {
     pub role: Arc<str>,
     /// The class's school.
     pub school: Arc<str>,
-}
-
-/// One shared copy of each distinct text: the sourcedIds of classes and people, which recur
-/// in every membership.
-#[derive(Debug, Default)]
-pub struct Interner(HashSet<Arc<str>>);
-
-impl Interner {
-    /// The shared copy of `text`.
-    pub fn get(&mut self, text: &str) -> Arc<str> {
-        if let Some(shared) = self.0.get(text) {
-            return shared.clone();
-        }
-        let shared: Arc<str> = Arc::from(text);
-        self.0.insert(shared.clone());
-        shared
-    }
 }
 
 /// A guardian (parent, guardian or relative) with contact details.

@@ -286,21 +286,18 @@ pub struct Enrollment {
 /// district's million enrollments name a hundred thousand users and tens of thousands of
 /// classes, so this takes the larger part of the enrollments' memory back.
 pub fn share_text(enrollments: &mut [Enrollment]) {
-    let mut shared: foldhash::HashSet<Arc<str>> = foldhash::HashSet::default();
-    let mut share = |text: &mut Option<Arc<str>>| {
-        if let Some(t) = text {
-            match shared.get(&**t) {
-                Some(copy) => *t = copy.clone(),
-                None => {
-                    shared.insert(t.clone());
-                }
-            }
-        }
-    };
+    let mut shared = crate::intern::Interner::default();
     for enrollment in enrollments {
-        share(&mut enrollment.user);
-        share(&mut enrollment.class);
-        share(&mut enrollment.school);
+        for text in [
+            &mut enrollment.user,
+            &mut enrollment.class,
+            &mut enrollment.school,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            shared.share(text);
+        }
     }
 }
 

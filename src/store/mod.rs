@@ -12,11 +12,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
-use crate::engine::model::{
-    ChangeSet, Identity, Interner, PersonRow, ProviderSnapshot, TableChanges,
-};
+use crate::engine::model::{ChangeSet, Identity, PersonRow, ProviderSnapshot, TableChanges};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
+use crate::intern::Interner;
 use futures::TryStreamExt as _;
 use tables::{ProviderTable, Value};
 

@@ -7,9 +7,9 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::engine::model::{
-    ClassRow, GuardianLinkRow, GuardianRow, Interner, MembershipRow, PersonRole, PersonRow, Row,
-    SchoolRow,
+    ClassRow, GuardianLinkRow, GuardianRow, MembershipRow, PersonRole, PersonRow, Row, SchoolRow,
 };
+use crate::intern::Interner;
 
 /// A value bound into a statement, borrowed from the row it comes from where it can be: a
 /// first sync binds over a million rows, and copying each value twice (into the statement's
