@@ -667,6 +667,16 @@ impl SyncTransaction {
         &self.snapshot
     }
 
+    /// Hands over what was loaded (the platform users and the provider's snapshot), to plan
+    /// on another thread; [`SyncTransaction::identities`] and [`SyncTransaction::snapshot`]
+    /// are empty afterwards. The transaction stays open.
+    pub fn take_loaded(&mut self) -> (Vec<Identity>, ProviderSnapshot) {
+        (
+            std::mem::take(&mut self.identities),
+            std::mem::take(&mut self.snapshot),
+        )
+    }
+
     /// Writes the changes (if any) and the run record, then commits. Returns the rows
     /// written. Dropped without commit, the transaction rolls back.
     pub async fn commit(
