@@ -9,6 +9,7 @@ mod tables;
 
 use std::time::Duration;
 
+use futures_util::TryStreamExt as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
@@ -16,7 +17,6 @@ use crate::engine::model::{ChangeSet, Identity, PersonRow, ProviderSnapshot, Tab
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use crate::intern::Interner;
-use futures::TryStreamExt as _;
 use tables::{ProviderTable, Value};
 
 /// The schema, in order. Each entry runs once, in its own transaction.
@@ -366,14 +366,7 @@ impl Store {
             .map_err(db("starting the sync's transaction"))?;
         lock_namespace(&mut tx, namespace).await?;
         let identities = load_identities(&mut tx, namespace).await?;
-        let snapshot = ProviderSnapshot {
-            schools: load_table(&mut tx, namespace, provider).await?,
-            people: load_table(&mut tx, namespace, provider).await?,
-            classes: load_table(&mut tx, namespace, provider).await?,
-            memberships: load_table(&mut tx, namespace, provider).await?,
-            guardians: load_table(&mut tx, namespace, provider).await?,
-            guardian_links: load_table(&mut tx, namespace, provider).await?,
-        };
+        let snapshot = load_snapshot(&mut tx, self.backend, namespace, provider).await?;
         Ok(SyncTransaction {
             tx,
             backend: self.backend,
@@ -391,14 +384,7 @@ impl Store {
         provider: &str,
     ) -> Result<ProviderSnapshot, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        Ok(ProviderSnapshot {
-            schools: load_table(&mut conn, namespace, provider).await?,
-            people: load_table(&mut conn, namespace, provider).await?,
-            classes: load_table(&mut conn, namespace, provider).await?,
-            memberships: load_table(&mut conn, namespace, provider).await?,
-            guardians: load_table(&mut conn, namespace, provider).await?,
-            guardian_links: load_table(&mut conn, namespace, provider).await?,
-        })
+        load_snapshot(&mut conn, self.backend, namespace, provider).await
     }
 
     /// Records a sync that changed nothing (it failed before or in planning).
@@ -669,6 +655,16 @@ impl SyncTransaction {
         &self.snapshot
     }
 
+    /// Hands over what was loaded (the platform users and the provider's snapshot), to plan
+    /// on another thread; [`SyncTransaction::identities`] and [`SyncTransaction::snapshot`]
+    /// are empty afterwards. The transaction stays open.
+    pub fn take_loaded(&mut self) -> (Vec<Identity>, ProviderSnapshot) {
+        (
+            std::mem::take(&mut self.identities),
+            std::mem::take(&mut self.snapshot),
+        )
+    }
+
     /// Writes the changes (if any) and the run record, then commits. Returns the rows
     /// written. Dropped without commit, the transaction rolls back.
     pub async fn commit(
@@ -811,32 +807,34 @@ async fn load_identities(
     conn: &mut sqlx::AnyConnection,
     namespace: &str,
 ) -> Result<Vec<Identity>, StoreError> {
-    let rows = sqlx::query(
+    let mut rows = sqlx::query(
         "SELECT id, email, given_name, family_name, role, source, attributes_from, attributes_priority \
          FROM identities WHERE namespace = $1 ORDER BY email, id",
     )
     .bind(namespace)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db("reading identities"))?;
-    rows.iter()
-        .map(|row| {
-            let text = |i: usize| row.try_get::<Option<String>, _>(i);
-            Ok(Identity {
-                id: text(0)?.unwrap_or_default(),
-                email: text(1)?,
-                given_name: text(2)?,
-                family_name: text(3)?,
-                role: text(4)?,
-                source: text(5)?.unwrap_or_default(),
-                attributes_from: text(6)?,
-                attributes_priority: row
-                    .try_get::<Option<i64>, _>(7)?
-                    .and_then(|p| i32::try_from(p).ok()),
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db("decoding identities"))
+    .fetch(&mut *conn);
+    // Decoded as they arrive, never all held as driver rows at once.
+    let mut identities = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(db("reading identities"))? {
+        identities.push(decode_identity(&row).map_err(db("decoding identities"))?);
+    }
+    Ok(identities)
+}
+
+fn decode_identity(row: &AnyRow) -> Result<Identity, sqlx::Error> {
+    let text = |i: usize| row.try_get::<Option<String>, _>(i);
+    Ok(Identity {
+        id: text(0)?.unwrap_or_default(),
+        email: text(1)?,
+        given_name: text(2)?,
+        family_name: text(3)?,
+        role: text(4)?,
+        source: text(5)?.unwrap_or_default(),
+        attributes_from: text(6)?,
+        attributes_priority: row
+            .try_get::<Option<i64>, _>(7)?
+            .and_then(|p| i32::try_from(p).ok()),
+    })
 }
 
 /// Columns of `identities`, in the order of [`identity_values`].
@@ -1000,41 +998,141 @@ fn bind_values<'q>(
     query
 }
 
+/// What the store holds for one provider, each table sorted by key.
+async fn load_snapshot(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+) -> Result<ProviderSnapshot, StoreError> {
+    Ok(ProviderSnapshot {
+        schools: load_table(conn, backend, namespace, provider).await?,
+        people: load_table(conn, backend, namespace, provider).await?,
+        classes: load_table(conn, backend, namespace, provider).await?,
+        memberships: load_table(conn, backend, namespace, provider).await?,
+        guardians: load_table(conn, backend, namespace, provider).await?,
+        guardian_links: load_table(conn, backend, namespace, provider).await?,
+    })
+}
+
+/// One provider table, sorted by key. Rows are decoded as they arrive, never all held as
+/// driver rows at once; on SQLite they come in bulk (see [`load_table_sqlite`]).
 async fn load_table<T: ProviderTable>(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     namespace: &str,
     provider: &str,
 ) -> Result<Vec<T>, StoreError> {
-    let columns: Vec<&str> = T::KEY_COLUMNS
-        .iter()
-        .chain(T::VALUE_COLUMNS)
-        .copied()
-        .collect();
+    if backend == Backend::Sqlite {
+        return load_table_sqlite(conn, namespace, provider).await;
+    }
     let sql = format!(
         "SELECT {} FROM {} WHERE namespace = $1 AND provider = $2 ORDER BY {}",
-        columns.join(", "),
+        table_columns::<T>().join(", "),
         T::TABLE,
         T::KEY_COLUMNS.join(", ")
     );
-    // Each row is decoded as it arrives: a million rows held as the driver's rows first, then
-    // decoded, took hundreds of MiB more at the nightly sync's peak.
     let mut rows = sqlx::query(&sql)
         .bind(namespace)
         .bind(provider)
         .fetch(&mut *conn);
     let mut shared = Interner::default();
-    let mut out = Vec::new();
+    let mut loaded = Vec::new();
     while let Some(row) = rows
         .try_next()
         .await
         .map_err(db("reading the provider's rows"))?
     {
-        out.push(
-            T::decode(&row, &mut shared)
-                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", T::TABLE)))?,
-        );
+        loaded.push(T::decode(&row, &mut shared).map_err(|e| corrupt::<T>(&e))?);
     }
-    Ok(out)
+    Ok(loaded)
+}
+
+/// Rows one statement of a SQLite bulk read returns.
+const SQLITE_ROWS_PER_READ: usize = 10_000;
+
+/// One provider table from SQLite, sorted by key. sqlx's SQLite driver hands rows over one
+/// at a time from its worker thread, which for a million rows costs seconds on both threads;
+/// here each statement returns [`SQLITE_ROWS_PER_READ`] rows as one JSON array of arrays of
+/// text (SQLite's own `json_group_array`), the next statement starting after the last key.
+async fn load_table_sqlite<T: ProviderTable>(
+    conn: &mut sqlx::AnyConnection,
+    namespace: &str,
+    provider: &str,
+) -> Result<Vec<T>, StoreError> {
+    let columns = table_columns::<T>().join(", ");
+    let keys = T::KEY_COLUMNS.join(", ");
+    let after_key: Vec<String> = (0..T::KEY_COLUMNS.len())
+        .map(|i| format!("${}", i + 3))
+        .collect();
+    let statement = |after: &str| {
+        format!(
+            "SELECT json_group_array(json_array({columns}) ORDER BY {keys}) FROM \
+             (SELECT {columns} FROM {table} WHERE namespace = $1 AND provider = $2{after} \
+             ORDER BY {keys} LIMIT {SQLITE_ROWS_PER_READ})",
+            table = T::TABLE,
+        )
+    };
+    let first = statement("");
+    let next = statement(&format!(" AND ({keys}) > ({})", after_key.join(", ")));
+    let mut shared = Interner::default();
+    let mut loaded: Vec<T> = Vec::new();
+    let mut last_key: Option<Vec<String>> = None;
+    loop {
+        let mut query =
+            sqlx::query_scalar::<_, String>(if last_key.is_some() { &next } else { &first })
+                .bind(namespace)
+                .bind(provider);
+        for value in last_key.iter().flatten() {
+            query = query.bind(value.clone());
+        }
+        let json = query
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("reading the provider's rows"))?;
+        // The parser's message may quote a value: only where it failed is kept.
+        let rows: Vec<Vec<Option<String>>> = serde_json::from_str(&json).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "{}: a bulk read did not parse ({:?} at column {})",
+                T::TABLE,
+                e.classify(),
+                e.column()
+            ))
+        })?;
+        drop(json);
+        let full = rows.len() == SQLITE_ROWS_PER_READ;
+        if full {
+            // Key columns are NOT NULL: a row without its key is not one this store wrote.
+            let key = rows
+                .last()
+                .and_then(|row| row.get(..T::KEY_COLUMNS.len()))
+                .and_then(|key| key.iter().cloned().collect::<Option<Vec<String>>>())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("{}: a row without its key", T::TABLE))
+                })?;
+            last_key = Some(key);
+        }
+        loaded.reserve(rows.len());
+        for row in rows {
+            loaded.push(T::decode(row, &mut shared).map_err(|e| corrupt::<T>(&e))?);
+        }
+        if !full {
+            return Ok(loaded);
+        }
+    }
+}
+
+/// A table's key columns, then its value columns: the order [`ProviderTable::decode`] reads.
+fn table_columns<T: ProviderTable>() -> Vec<&'static str> {
+    T::KEY_COLUMNS
+        .iter()
+        .chain(T::VALUE_COLUMNS)
+        .copied()
+        .collect()
+}
+
+fn corrupt<T: ProviderTable>(error: &sqlx::Error) -> StoreError {
+    StoreError::Corrupt(format!("{}: {error}", T::TABLE))
 }
 
 async fn write_table<T: ProviderTable>(

@@ -63,20 +63,43 @@ pub trait ProviderTable: Row + Sized {
     fn values(&self) -> Vec<Value<'_>>;
     /// Decodes a row selected as key columns then value columns; text that recurs from row
     /// to row may be shared through `shared`.
-    fn decode(row: &AnyRow, shared: &mut Interner) -> Result<Self, sqlx::Error>;
+    fn decode(row: impl Columns, shared: &mut Interner) -> Result<Self, sqlx::Error>;
 }
 
-fn text(row: &AnyRow, index: usize) -> Result<Option<String>, sqlx::Error> {
-    row.try_get::<Option<String>, _>(index)
+/// The columns of one row, read by position, each once: a database row, or the text values
+/// of a row that a bulk read returned (SQLite, see `load_table`).
+pub trait Columns {
+    /// The text (or NULL) of column `index`.
+    fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error>;
 }
 
-fn required(row: &AnyRow, index: usize) -> Result<String, sqlx::Error> {
+impl Columns for &AnyRow {
+    fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        self.try_get::<Option<String>, _>(index)
+    }
+}
+
+/// A row's values; each is moved out when it is read.
+impl Columns for Vec<Option<String>> {
+    fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        let len = self.len();
+        self.get_mut(index)
+            .map(Option::take)
+            .ok_or(sqlx::Error::ColumnIndexOutOfBounds { index, len })
+    }
+}
+
+fn text(row: &mut impl Columns, index: usize) -> Result<Option<String>, sqlx::Error> {
+    row.text(index)
+}
+
+fn required(row: &mut impl Columns, index: usize) -> Result<String, sqlx::Error> {
     Ok(text(row, index)?.unwrap_or_default())
 }
 
 /// Lists are kept as comma separated text: sourcedIds and grades hold no commas in practice,
 /// and the engine only compares them whole.
-fn list(row: &AnyRow, index: usize) -> Result<Vec<String>, sqlx::Error> {
+fn list(row: &mut impl Columns, index: usize) -> Result<Vec<String>, sqlx::Error> {
     Ok(required(row, index)?
         .split(',')
         .filter(|s| !s.is_empty())
@@ -98,11 +121,11 @@ impl ProviderTable for SchoolRow {
             (&self.identifier).into(),
         ]
     }
-    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
+    fn decode(mut row: impl Columns, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(SchoolRow {
-            sourced_id: required(row, 0)?,
-            name: required(row, 1)?,
-            identifier: text(row, 2)?,
+            sourced_id: required(&mut row, 0)?,
+            name: required(&mut row, 1)?,
+            identifier: text(&mut row, 2)?,
         })
     }
 }
@@ -138,21 +161,21 @@ impl ProviderTable for PersonRow {
             Value::Owned(self.schools.join(",")),
         ]
     }
-    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
-        let role = required(row, 2)?;
+    fn decode(mut row: impl Columns, _: &mut Interner) -> Result<Self, sqlx::Error> {
+        let role = required(&mut row, 2)?;
         Ok(PersonRow {
-            sourced_id: required(row, 0)?,
-            identity_id: text(row, 1)?,
+            sourced_id: required(&mut row, 0)?,
+            identity_id: text(&mut row, 1)?,
             role: PersonRole::parse(&role).ok_or_else(|| {
                 sqlx::Error::Decode(format!("unknown person role {role:?} in the store").into())
             })?,
-            email: text(row, 3)?,
-            username: text(row, 4)?,
-            given_name: text(row, 5)?,
-            family_name: text(row, 6)?,
-            identifier: text(row, 7)?,
-            grades: required(row, 8)?,
-            schools: list(row, 9)?,
+            email: text(&mut row, 3)?,
+            username: text(&mut row, 4)?,
+            given_name: text(&mut row, 5)?,
+            family_name: text(&mut row, 6)?,
+            identifier: text(&mut row, 7)?,
+            grades: required(&mut row, 8)?,
+            schools: list(&mut row, 9)?,
         })
     }
 }
@@ -182,15 +205,15 @@ impl ProviderTable for ClassRow {
             (&self.terms).into(),
         ]
     }
-    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
+    fn decode(mut row: impl Columns, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(ClassRow {
-            sourced_id: required(row, 0)?,
-            school: required(row, 1)?,
-            title: text(row, 2)?,
-            class_code: text(row, 3)?,
-            class_type: text(row, 4)?,
-            course: text(row, 5)?,
-            terms: required(row, 6)?,
+            sourced_id: required(&mut row, 0)?,
+            school: required(&mut row, 1)?,
+            title: text(&mut row, 2)?,
+            class_code: text(&mut row, 3)?,
+            class_type: text(&mut row, 4)?,
+            course: text(&mut row, 5)?,
+            terms: required(&mut row, 6)?,
         })
     }
 }
@@ -210,8 +233,8 @@ impl ProviderTable for MembershipRow {
             (&self.school).into(),
         ]
     }
-    fn decode(row: &AnyRow, shared: &mut Interner) -> Result<Self, sqlx::Error> {
-        let mut text = |i: usize| required(row, i).map(|t| shared.get(&t));
+    fn decode(mut row: impl Columns, shared: &mut Interner) -> Result<Self, sqlx::Error> {
+        let mut text = |i: usize| required(&mut row, i).map(|t| shared.get(&t));
         Ok(MembershipRow {
             class: text(0)?,
             person: text(1)?,
@@ -248,16 +271,16 @@ impl ProviderTable for GuardianRow {
             Value::Owned(self.schools.join(",")),
         ]
     }
-    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
+    fn decode(mut row: impl Columns, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(GuardianRow {
-            sourced_id: required(row, 0)?,
-            relationship: required(row, 1)?,
-            given_name: text(row, 2)?,
-            family_name: text(row, 3)?,
-            email: text(row, 4)?,
-            phone: text(row, 5)?,
-            sms: text(row, 6)?,
-            schools: list(row, 7)?,
+            sourced_id: required(&mut row, 0)?,
+            relationship: required(&mut row, 1)?,
+            given_name: text(&mut row, 2)?,
+            family_name: text(&mut row, 3)?,
+            email: text(&mut row, 4)?,
+            phone: text(&mut row, 5)?,
+            sms: text(&mut row, 6)?,
+            schools: list(&mut row, 7)?,
         })
     }
 }
@@ -277,12 +300,12 @@ impl ProviderTable for GuardianLinkRow {
             Value::Owned(self.schools.join(",")),
         ]
     }
-    fn decode(row: &AnyRow, _: &mut Interner) -> Result<Self, sqlx::Error> {
+    fn decode(mut row: impl Columns, _: &mut Interner) -> Result<Self, sqlx::Error> {
         Ok(GuardianLinkRow {
-            guardian: required(row, 0)?,
-            student: required(row, 1)?,
-            relationship: required(row, 2)?,
-            schools: list(row, 3)?,
+            guardian: required(&mut row, 0)?,
+            student: required(&mut row, 1)?,
+            relationship: required(&mut row, 2)?,
+            schools: list(&mut row, 3)?,
         })
     }
 }

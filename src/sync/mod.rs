@@ -112,7 +112,7 @@ pub async fn run(
         roster.enrollments.len()
     ));
 
-    let txn = match store
+    let mut txn = match store
         .begin_sync(&job.settings.namespace, &job.settings.provider)
         .await
     {
@@ -122,14 +122,38 @@ pub async fn run(
             return outcome(report, Vec::new(), started, 0, None);
         }
     };
-    let plan = crate::engine::plan(&SyncInput {
-        settings: &job.settings,
-        exclusions: &job.exclusions,
-        today,
-        roster: &roster,
-        identities: txn.identities(),
-        stored: txn.snapshot(),
-    });
+    // Planning is CPU-bound (seconds for a large district): it runs on a blocking thread, so
+    // the runtime's workers go on with other syncs, the controller and the health
+    // endpoints. The roster and the stored snapshot are freed there too, before the
+    // changes are written. The transaction stays open meanwhile; dropped, it rolls back.
+    let (identities, stored) = txn.take_loaded();
+    let settings = job.settings.clone();
+    let exclusions = job.exclusions.clone();
+    let planned = tokio::task::spawn_blocking(move || {
+        crate::engine::plan(&SyncInput {
+            settings: &settings,
+            exclusions: &exclusions,
+            today,
+            roster: &roster,
+            identities: &identities,
+            stored: &stored,
+        })
+    })
+    .await;
+    let plan = match planned {
+        Ok(plan) => plan,
+        // A panic while planning stays a panic, as when planning ran here.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime shuts down: nothing was written.
+        Err(_) => {
+            drop(txn);
+            let report = SyncReport::failed(
+                ErrorCode::SyncCancelled,
+                "The sync was cancelled (the operator is stopping) before it finished; nothing was changed.",
+            );
+            return outcome(report, Vec::new(), started, 0, None);
+        }
+    };
     log.push(format!(
         "{}: {}",
         plan.report.result.as_str(),
