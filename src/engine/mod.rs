@@ -22,7 +22,7 @@ use dates::{SessionCalendar, enrollment_holds};
 use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
 use model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
-    PersonRow, ProviderSnapshot, SchoolRow, diff,
+    PersonRow, ProviderSnapshot, Row as _, SchoolRow, diff,
 };
 use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
 
@@ -686,10 +686,10 @@ impl<'a> Planner<'a> {
         class_schools: &HashMap<&str, &str>,
         people: &HashSet<&str>,
     ) -> Vec<MembershipRow> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
+        let enrollments = &self.input.roster.enrollments;
+        let mut out = Vec::with_capacity(enrollments.len());
         let mut shared = Interner::default();
-        for enrollment in &self.input.roster.enrollments {
+        for enrollment in enrollments {
             let (Some(class), Some(user)) = (enrollment.class.as_ref(), enrollment.user.as_ref())
             else {
                 continue;
@@ -705,9 +705,6 @@ impl<'a> Planner<'a> {
             {
                 continue;
             }
-            if !seen.insert((&**class, &**user)) {
-                continue;
-            }
             out.push(MembershipRow {
                 class: class.clone(),
                 person: user.clone(),
@@ -715,6 +712,12 @@ impl<'a> Planner<'a> {
                 school: shared.get(school),
             });
         }
+        // One membership per class and person, the first enrollment's: a stable sort by key
+        // keeps the feed's order among equal keys. No set of a million key pairs is built,
+        // and the rows come out as `diff` walks them.
+        out.sort_by(|a, b| a.cmp_key(b));
+        out.dedup_by(|later, first| later.cmp_key(first) == std::cmp::Ordering::Equal);
+        out.shrink_to_fit();
         out
     }
 

@@ -311,18 +311,24 @@ impl<T: Row> TableChanges<T> {
 /// data was incomplete this time) are left exactly as stored: neither written nor removed.
 /// Unchanged rows produce no write.
 ///
-/// Both sides are sorted by key and walked once, side by side: no map of a million keys, and
-/// no key copied. Rows come out in key order.
+/// Both sides are sorted by key (unless they already are) and walked once, side by side: no
+/// map of a million keys, and no key copied. Rows come out in key order. New rows stay in
+/// the wanted rows' own buffer, so a first sync's million memberships are not copied.
 pub fn diff<T: Row>(
     stored: &[T],
     mut desired: Vec<T>,
     frozen: &BTreeSet<String>,
 ) -> TableChanges<T> {
+    let by_key = |a: &&T, b: &&T| a.cmp_key(b);
     let mut stored: Vec<&T> = stored.iter().collect();
-    stored.sort_unstable_by(|a, b| a.cmp_key(b));
+    if !stored.is_sorted_by(|a, b| by_key(a, b) != Ordering::Greater) {
+        stored.sort_unstable_by(by_key);
+    }
     // Stable: of two wanted rows with one key (the engine makes none), the first meets the
     // stored row and the second is new, as before.
-    desired.sort_by(|a, b| a.cmp_key(b));
+    if !desired.is_sorted_by(|a, b| a.cmp_key(b) != Ordering::Greater) {
+        desired.sort_by(|a, b| a.cmp_key(b));
+    }
     let mut changes = TableChanges::default();
     let mut old_rows = stored.into_iter().peekable();
     let keep_or_delete = |old: &T, changes: &mut TableChanges<T>| {
@@ -330,25 +336,47 @@ pub fn diff<T: Row>(
             changes.delete.push(old.key());
         }
     };
-    for row in desired {
+    // What becomes of each wanted row, in order; then the rows are moved accordingly.
+    let mut fates = Vec::with_capacity(desired.len());
+    for row in &desired {
         // Stored rows before this key are wanted no more.
-        while let Some(old) = old_rows.next_if(|old| old.cmp_key(&row) == Ordering::Less) {
+        while let Some(old) = old_rows.next_if(|old| old.cmp_key(row) == Ordering::Less) {
             keep_or_delete(old, &mut changes);
         }
-        let old = old_rows.next_if(|old| old.cmp_key(&row) == Ordering::Equal);
-        if row.touches(frozen) || old.is_some_and(|o| o.touches(frozen)) {
-            continue;
-        }
-        match old {
-            None => changes.insert.push(row),
-            Some(old) if *old != row => changes.update.push(row),
-            Some(_) => {}
-        }
+        let old = old_rows.next_if(|old| old.cmp_key(row) == Ordering::Equal);
+        fates.push(
+            if row.touches(frozen) || old.is_some_and(|o| o.touches(frozen)) {
+                Fate::Left
+            } else {
+                match old {
+                    None => Fate::Insert,
+                    Some(old) if *old != *row => Fate::Update,
+                    Some(_) => Fate::Left,
+                }
+            },
+        );
     }
     for old in old_rows {
         keep_or_delete(old, &mut changes);
     }
+    let mut fate = fates.iter();
+    changes.update = desired
+        .extract_if(.., |_| fate.next() == Some(&Fate::Update))
+        .collect();
+    let mut fate = fates.iter().filter(|f| **f != Fate::Update);
+    desired.retain(|_| fate.next() == Some(&Fate::Insert));
+    desired.shrink_to_fit();
+    changes.insert = desired;
     changes
+}
+
+/// What [`diff`] does with a wanted row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Insert,
+    Update,
+    /// Unchanged, or in a frozen school.
+    Left,
 }
 
 /// Everything one sync writes for one provider, in one transaction.

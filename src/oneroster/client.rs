@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::intern::Interner;
+
 use super::config::ClientConfig;
 use super::decode::{DecodeError, DecodeLimits, Page, Record, decode_page_within};
 use super::error::Error;
@@ -173,6 +175,9 @@ struct Accumulator<R> {
     elements: u64,
     pages: u64,
     perm_rev: Option<String>,
+    /// One copy of each text the records share ([`Record::share_text`]), made as pages
+    /// arrive: a page's own copies are freed before the next page is read.
+    shared: Interner,
 }
 
 impl<R: Record> Accumulator<R> {
@@ -186,7 +191,11 @@ impl<R: Record> Accumulator<R> {
         self.pages += 1;
         self.elements += page.elements as u64;
         self.skipped += page.skipped;
-        self.records.extend(page.records);
+        let mut records = page.records;
+        for record in &mut records {
+            record.share_text(&mut self.shared);
+        }
+        self.records.append(&mut records);
         Ok(())
     }
 }
@@ -361,8 +370,6 @@ impl Client {
             )
             .await?;
         note(Collection::Enrollments, enrollments.skipped);
-        let mut enrollments = enrollments;
-        super::records::share_text(&mut enrollments.records);
 
         Ok(Roster {
             schools: schools.records,
@@ -483,6 +490,7 @@ impl Client {
             elements: 0,
             pages: 0,
             perm_rev: None,
+            shared: Interner::default(),
         };
         let report = |acc: &Accumulator<R>, total: Option<u64>| {
             progress(Progress {

@@ -15,6 +15,8 @@ use jiff::civil::Date;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::value::MapAccessDeserializer};
 
+use crate::intern::Interner;
+
 use super::records::{
     AcademicSession, Class, ClassType, Collection, Course, Enrollment, Org, OrgType, Role,
     SessionType, Status, User,
@@ -101,6 +103,9 @@ pub(crate) trait Record: Sized + Send + 'static {
     fn sourced_id(&self) -> &str;
     /// `status`.
     fn status(&self) -> Status;
+    /// Replaces text that recurs from record to record with the copy `shared` keeps, as
+    /// each page arrives (enrollments name the same users and classes over and over).
+    fn share_text(&mut self, _shared: &mut Interner) {}
 }
 
 /// Decodes one page body with the default limits.
@@ -893,6 +898,14 @@ impl Record for Enrollment {
     }
     fn status(&self) -> Status {
         self.status
+    }
+    fn share_text(&mut self, shared: &mut Interner) {
+        for text in [&mut self.user, &mut self.class, &mut self.school]
+            .into_iter()
+            .flatten()
+        {
+            shared.share(text);
+        }
     }
 }
 

@@ -259,7 +259,7 @@ impl fmt::Debug for User {
 }
 
 /// A person's membership of a class. The sourcedIds it refers to recur in many
-/// enrollments: [`share_text`] keeps one copy of each.
+/// enrollments: the client keeps one copy of each (`Record::share_text`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrollment {
     /// `sourcedId`.
@@ -280,25 +280,6 @@ pub struct Enrollment {
     pub begin_date: Option<Date>,
     /// `endDate` (exclusive).
     pub end_date: Option<Date>,
-}
-
-/// Makes enrollments that name one user, class or school share one copy of its sourcedId: a
-/// district's million enrollments name a hundred thousand users and tens of thousands of
-/// classes, so this takes the larger part of the enrollments' memory back.
-pub fn share_text(enrollments: &mut [Enrollment]) {
-    let mut shared = crate::intern::Interner::default();
-    for enrollment in enrollments {
-        for text in [
-            &mut enrollment.user,
-            &mut enrollment.class,
-            &mut enrollment.school,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            shared.share(text);
-        }
-    }
 }
 
 /// The OneRoster collections the client reads.
