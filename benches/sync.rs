@@ -17,10 +17,9 @@ use classlink_operator::store::Store;
 use classlink_operator::sync::{self, JobOptions, SyncOutcome, Trigger};
 use oneroster_sim::{Fault, Mutation, Preset, SimConfig};
 
-/// The binary's allocator (src/main.rs), so the benchmark measures what ships.
-#[cfg(all(not(miri), not(target_env = "msvc")))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The binary's allocator and its options (src/allocator.rs), so the benchmark measures what
+// ships.
+classlink_operator::global_allocator!();
 
 /// CPU seconds this process has used so far, all threads (the simulator's included), from
 /// `/proc/self/stat` (`utime` + `stime`, in Linux's fixed 100 ticks per second). Less

@@ -6,6 +6,8 @@
 //! [`crd`] and the nightly schedule in [`schedule`]). [`sync`] runs one sync end to end for
 //! both the controller and the CLI ([`cli`]); [`error_code`] names every outcome.
 
+#[cfg(all(not(miri), not(target_env = "msvc")))]
+pub mod allocator;
 pub mod cli;
 pub mod controller;
 pub mod crd;
