@@ -5,13 +5,14 @@ use foldhash::HashMap;
 
 use jiff::civil::Date;
 
-use crate::oneroster::records::{AcademicSession, Enrollment};
+use crate::oneroster::EnrollmentRef;
+use crate::oneroster::records::AcademicSession;
 
 /// Whether `today` is inside `[begin, end)`: an enrollment's begin date counts, its end date
 /// does not (OneRoster's `endDate` is exclusive for enrollments). A missing bound is open.
-pub fn enrollment_holds(enrollment: &Enrollment, today: Date) -> bool {
-    enrollment.begin_date.is_none_or(|begin| begin <= today)
-        && enrollment.end_date.is_none_or(|end| today < end)
+pub fn enrollment_holds(enrollment: &EnrollmentRef<'_>, today: Date) -> bool {
+    enrollment.begin_date().is_none_or(|begin| begin <= today)
+        && enrollment.end_date().is_none_or(|end| today < end)
 }
 
 /// Academic sessions by sourcedId, to answer "does this term, or a session above it, hold
@@ -67,11 +68,13 @@ impl<'a> SessionCalendar<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oneroster::records::Status;
+    use crate::oneroster::Enrollments;
+    use crate::oneroster::records::{Enrollment, Status};
     use jiff::civil::date;
 
-    fn enrollment(begin: Option<Date>, end: Option<Date>) -> Enrollment {
-        Enrollment {
+    /// Whether an enrollment from `begin` to `end` holds `today`.
+    fn holds(begin: Option<Date>, end: Option<Date>, today: Date) -> bool {
+        let list: Enrollments = [Enrollment {
             sourced_id: "e1".into(),
             status: Status::Active,
             user: Some("u1".into()),
@@ -81,7 +84,10 @@ mod tests {
             primary: None,
             begin_date: begin,
             end_date: end,
-        }
+        }]
+        .into_iter()
+        .collect();
+        enrollment_holds(&list.iter().next().unwrap(), today)
     }
 
     fn session(id: &str, start: Date, end: Date, parent: Option<&str>) -> AcademicSession {
@@ -99,21 +105,15 @@ mod tests {
     #[test]
     fn enrollment_begin_date_is_inclusive_and_end_date_exclusive() {
         let today = date(2026, 11, 28);
-        assert!(enrollment_holds(&enrollment(Some(today), None), today));
-        assert!(!enrollment_holds(&enrollment(None, Some(today)), today));
-        assert!(enrollment_holds(
-            &enrollment(None, Some(date(2026, 11, 29))),
-            today
-        ));
-        assert!(!enrollment_holds(
-            &enrollment(Some(date(2026, 11, 29)), None),
-            today
-        ));
+        assert!(holds(Some(today), None, today));
+        assert!(!holds(None, Some(today), today));
+        assert!(holds(None, Some(date(2026, 11, 29)), today));
+        assert!(!holds(Some(date(2026, 11, 29)), None, today));
     }
 
     #[test]
     fn enrollment_without_dates_always_holds() {
-        assert!(enrollment_holds(&enrollment(None, None), date(2001, 1, 1)));
+        assert!(holds(None, None, date(2001, 1, 1)));
     }
 
     #[test]

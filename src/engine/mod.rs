@@ -446,7 +446,7 @@ impl<'a> Planner<'a> {
                 .enrollments
                 .iter()
                 .filter(|e| enrollment_holds(e, self.input.today))
-                .filter_map(|e| e.user.as_deref())
+                .filter_map(|e| e.user())
                 .collect()
         } else {
             HashSet::new()
@@ -572,10 +572,9 @@ impl<'a> Planner<'a> {
             .collect();
         let users: HashSet<&str> = roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
         for enrollment in &roster.enrollments {
-            let class = enrollment.class.as_deref().and_then(|c| classes.get(c));
+            let class = enrollment.class().and_then(|c| classes.get(c));
             let school = enrollment
-                .school
-                .as_deref()
+                .school()
                 .or_else(|| class.and_then(|c| c.school.as_deref()));
             let Some(school) = school else { continue };
             if !included.contains(school) {
@@ -586,21 +585,17 @@ impl<'a> Planner<'a> {
                     "DanglingClassReference",
                     Some(school),
                     "enrollments",
-                    &enrollment.sourced_id,
+                    enrollment.sourced_id(),
                     || "Enrollments point at a class the Roster Server does not list.".into(),
                 );
                 incomplete.insert(school.to_owned());
             }
-            if enrollment
-                .user
-                .as_deref()
-                .is_some_and(|u| !users.contains(u))
-            {
+            if enrollment.user().is_some_and(|u| !users.contains(u)) {
                 self.problems.add(
                     "DanglingUserReference",
                     Some(school),
                     "enrollments",
-                    &enrollment.sourced_id,
+                    enrollment.sourced_id(),
                     || "Enrollments point at a person the Roster Server does not list.".into(),
                 );
                 incomplete.insert(school.to_owned());
@@ -690,7 +685,7 @@ impl<'a> Planner<'a> {
         let mut out = Vec::with_capacity(enrollments.len());
         let mut shared = Interner::default();
         for enrollment in enrollments {
-            let (Some(class), Some(user)) = (enrollment.class.as_ref(), enrollment.user.as_ref())
+            let (Some(class), Some(user)) = (enrollment.class_shared(), enrollment.user_shared())
             else {
                 continue;
             };
@@ -701,14 +696,14 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if self.settings().respect_enrolment_date
-                && !enrollment_holds(enrollment, self.input.today)
+                && !enrollment_holds(&enrollment, self.input.today)
             {
                 continue;
             }
             out.push(MembershipRow {
                 class: class.clone(),
                 person: user.clone(),
-                role: shared.get(enrollment.role.as_ref().map_or("student", Role::as_str)),
+                role: shared.get(enrollment.role().unwrap_or("student")),
                 school: shared.get(school),
             });
         }

@@ -972,9 +972,13 @@ fn shrink_guard_refuses_a_large_removal_until_confirmed() {
     half.roster
         .users
         .retain(|u| u.sourced_id != "p1" && u.sourced_id != "p2");
-    half.roster
+    half.roster.enrollments = half
+        .roster
         .enrollments
-        .retain(|e| e.user.as_deref() == Some("p3"));
+        .iter()
+        .filter(|e| e.user() == Some("p3"))
+        .map(|e| e.to_owned())
+        .collect();
     let refused = run(&settings(), &half.roster, &identities, &stored, &[]);
     assert_eq!(refused.report.result, SyncResult::Failed);
     assert_eq!(

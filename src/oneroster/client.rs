@@ -7,14 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::intern::Interner;
-
 use super::config::ClientConfig;
-use super::decode::{DecodeError, DecodeLimits, Page, Record, decode_page_within};
+use super::decode::{DecodeError, DecodeLimits, Page, Record, RecordList, decode_page_within};
+use super::enrollments::Enrollments;
 use super::error::Error;
 use super::records::{
-    AcademicSession, Class, Collection, Course, Enrollment, Fetched, Org, OrgType, Roster, Status,
-    User,
+    AcademicSession, Class, Collection, Course, Enrollment, Fetched, Org, OrgType, Roster, User,
 };
 use super::transport::{PageResponse, RetryBudget, Transport};
 use super::url::{BaseUrl, Target};
@@ -169,15 +167,14 @@ impl From<Error> for ReadError {
 }
 
 /// Pages read so far in one read of a collection.
-struct Accumulator<R> {
-    records: Vec<R>,
+struct Accumulator<R: Record> {
+    records: R::List,
     skipped: u64,
     elements: u64,
     pages: u64,
     perm_rev: Option<String>,
-    /// One copy of each text the records share ([`Record::share_text`]), made as pages
-    /// arrive: a page's own copies are freed before the next page is read.
-    shared: Interner,
+    /// The collection's own filter, applied when the read is finished.
+    keep: fn(&R) -> bool,
 }
 
 impl<R: Record> Accumulator<R> {
@@ -191,11 +188,7 @@ impl<R: Record> Accumulator<R> {
         self.pages += 1;
         self.elements += page.elements as u64;
         self.skipped += page.skipped;
-        let mut records = page.records;
-        for record in &mut records {
-            record.share_text(&mut self.shared);
-        }
-        self.records.append(&mut records);
+        self.records.add(page.records, self.keep);
         Ok(())
     }
 }
@@ -242,36 +235,37 @@ impl Client {
     }
 
     /// Active schools (`/schools`, or the schools among `/orgs` in compatibility mode).
-    pub async fn fetch_schools(&self) -> Result<Fetched<Org>, Error> {
+    pub async fn fetch_schools(&self) -> Result<Fetched<Vec<Org>>, Error> {
         let budget = self.inner.transport.budget();
         self.within_deadline(self.read_schools(&budget, &|_| {}))
             .await
     }
 
     /// Active academic sessions (`/academicSessions`).
-    pub async fn fetch_academic_sessions(&self) -> Result<Fetched<AcademicSession>, Error> {
-        self.fetch_one(Collection::AcademicSessions).await
+    pub async fn fetch_academic_sessions(&self) -> Result<Fetched<Vec<AcademicSession>>, Error> {
+        self.fetch_one::<AcademicSession>(Collection::AcademicSessions)
+            .await
     }
 
     /// Active courses (`/courses`; not available in compatibility mode's minimal
     /// servers, but read when asked).
-    pub async fn fetch_courses(&self) -> Result<Fetched<Course>, Error> {
-        self.fetch_one(Collection::Courses).await
+    pub async fn fetch_courses(&self) -> Result<Fetched<Vec<Course>>, Error> {
+        self.fetch_one::<Course>(Collection::Courses).await
     }
 
     /// Active classes (`/classes`).
-    pub async fn fetch_classes(&self) -> Result<Fetched<Class>, Error> {
-        self.fetch_one(Collection::Classes).await
+    pub async fn fetch_classes(&self) -> Result<Fetched<Vec<Class>>, Error> {
+        self.fetch_one::<Class>(Collection::Classes).await
     }
 
     /// Active users (`/users`).
-    pub async fn fetch_users(&self) -> Result<Fetched<User>, Error> {
-        self.fetch_one(Collection::Users).await
+    pub async fn fetch_users(&self) -> Result<Fetched<Vec<User>>, Error> {
+        self.fetch_one::<User>(Collection::Users).await
     }
 
     /// Active enrollments (`/enrollments`).
-    pub async fn fetch_enrollments(&self) -> Result<Fetched<Enrollment>, Error> {
-        self.fetch_one(Collection::Enrollments).await
+    pub async fn fetch_enrollments(&self) -> Result<Fetched<Enrollments>, Error> {
+        self.fetch_one::<Enrollment>(Collection::Enrollments).await
     }
 
     /// Active classes of one school (`/schools/{sourcedId}/classes`, the sourcedId
@@ -279,9 +273,9 @@ impl Client {
     pub async fn fetch_classes_for_school(
         &self,
         school_sourced_id: &str,
-    ) -> Result<Fetched<Class>, Error> {
+    ) -> Result<Fetched<Vec<Class>>, Error> {
         let budget = self.inner.transport.budget();
-        let spec = Spec {
+        let spec = Spec::<Class> {
             collection: Collection::Classes,
             segments: vec![
                 "schools".to_owned(),
@@ -295,9 +289,12 @@ impl Client {
             .await
     }
 
-    async fn fetch_one<R: Record>(&self, collection: Collection) -> Result<Fetched<R>, Error> {
+    async fn fetch_one<R: Record>(
+        &self,
+        collection: Collection,
+    ) -> Result<Fetched<R::List>, Error> {
         let budget = self.inner.transport.budget();
-        let spec = Spec::new(collection, !self.inner.compatibility_mode);
+        let spec = Spec::<R>::new(collection, !self.inner.compatibility_mode);
         self.within_deadline(self.read_collection(spec, &budget, &|_| {}))
             .await
     }
@@ -333,9 +330,9 @@ impl Client {
         };
         note(schools_collection, schools.skipped);
 
-        let sessions: Fetched<AcademicSession> = self
+        let sessions: Fetched<Vec<AcademicSession>> = self
             .read_collection(
-                Spec::new(Collection::AcademicSessions, filter),
+                Spec::<AcademicSession>::new(Collection::AcademicSessions, filter),
                 &budget,
                 progress,
             )
@@ -345,26 +342,38 @@ impl Client {
         let courses = if self.inner.compatibility_mode {
             None
         } else {
-            let courses: Fetched<Course> = self
-                .read_collection(Spec::new(Collection::Courses, filter), &budget, progress)
+            let courses: Fetched<Vec<Course>> = self
+                .read_collection(
+                    Spec::<Course>::new(Collection::Courses, filter),
+                    &budget,
+                    progress,
+                )
                 .await?;
             note(Collection::Courses, courses.skipped);
             Some(courses.records)
         };
 
-        let classes: Fetched<Class> = self
-            .read_collection(Spec::new(Collection::Classes, filter), &budget, progress)
+        let classes: Fetched<Vec<Class>> = self
+            .read_collection(
+                Spec::<Class>::new(Collection::Classes, filter),
+                &budget,
+                progress,
+            )
             .await?;
         note(Collection::Classes, classes.skipped);
 
-        let users: Fetched<User> = self
-            .read_collection(Spec::new(Collection::Users, filter), &budget, progress)
+        let users: Fetched<Vec<User>> = self
+            .read_collection(
+                Spec::<User>::new(Collection::Users, filter),
+                &budget,
+                progress,
+            )
             .await?;
         note(Collection::Users, users.skipped);
 
-        let enrollments: Fetched<Enrollment> = self
+        let enrollments: Fetched<Enrollments> = self
             .read_collection(
-                Spec::new(Collection::Enrollments, filter),
+                Spec::<Enrollment>::new(Collection::Enrollments, filter),
                 &budget,
                 progress,
             )
@@ -386,7 +395,7 @@ impl Client {
         &self,
         budget: &RetryBudget,
         progress: &(dyn Fn(Progress) + Send + Sync),
-    ) -> Result<Fetched<Org>, Error> {
+    ) -> Result<Fetched<Vec<Org>>, Error> {
         let spec = if self.inner.compatibility_mode {
             Spec {
                 keep: |org: &Org| org.org_type == Some(OrgType::School),
@@ -406,11 +415,11 @@ impl Client {
         spec: Spec<R>,
         budget: &RetryBudget,
         progress: &(dyn Fn(Progress) + Send + Sync),
-    ) -> Result<Fetched<R>, Error> {
+    ) -> Result<Fetched<R::List>, Error> {
         let reads = self.inner.max_refetches.saturating_add(1);
         for attempt in 1..=reads {
             match self.read_once(&spec, attempt, budget, progress).await {
-                Ok(accumulated) => return Ok(finish(accumulated, spec.keep)),
+                Ok(accumulated) => return Ok(finish(accumulated)),
                 Err(ReadError::Failed(error)) => return Err(error),
                 Err(ReadError::PermRevChanged) => {
                     tracing::info!(
@@ -485,12 +494,12 @@ impl Client {
     ) -> Result<Accumulator<R>, ReadError> {
         let limit = u64::from(self.inner.page_size);
         let mut acc = Accumulator {
-            records: Vec::new(),
+            records: R::List::default(),
             skipped: 0,
             elements: 0,
             pages: 0,
             perm_rev: None,
-            shared: Interner::default(),
+            keep: spec.keep,
         };
         let report = |acc: &Accumulator<R>, total: Option<u64>| {
             progress(Progress {
@@ -658,16 +667,13 @@ impl Client {
     }
 }
 
-/// Keeps active records that pass `keep`, drops duplicates (first read wins), sorts
-/// by sourcedId.
-fn finish<R: Record>(acc: Accumulator<R>, keep: fn(&R) -> bool) -> Fetched<R> {
+/// Keeps active records that pass the collection's filter, drops duplicates (first read
+/// wins), sorts by sourcedId.
+fn finish<R: Record>(acc: Accumulator<R>) -> Fetched<R::List> {
     let mut records = acc.records;
-    records.sort_by(|a, b| a.sourced_id().cmp(b.sourced_id()));
-    records.dedup_by(|later, earlier| later.sourced_id() == earlier.sourced_id());
-    let before = records.len();
-    records.retain(|r| r.status() == Status::Active && keep(r));
+    let dropped = records.finish(acc.keep);
     Fetched {
-        dropped: (before - records.len()) as u64,
+        dropped,
         records,
         skipped: acc.skipped,
     }

@@ -15,8 +15,6 @@ use jiff::civil::Date;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::value::MapAccessDeserializer};
 
-use crate::intern::Interner;
-
 use super::records::{
     AcademicSession, Class, ClassType, Collection, Course, Enrollment, Org, OrgType, Role,
     SessionType, Status, User,
@@ -103,9 +101,33 @@ pub(crate) trait Record: Sized + Send + 'static {
     fn sourced_id(&self) -> &str;
     /// `status`.
     fn status(&self) -> Status;
-    /// Replaces text that recurs from record to record with the copy `shared` keeps, as
-    /// each page arrives (enrollments name the same users and classes over and over).
-    fn share_text(&mut self, _shared: &mut Interner) {}
+    /// Where the client gathers a collection's records as pages arrive.
+    type List: RecordList<Self>;
+}
+
+/// Where the client gathers the records of one collection, page by page.
+pub(crate) trait RecordList<R>: Default + Send {
+    /// Adds one page's records. `keep` is the collection's own filter (orgs that are
+    /// schools, in compatibility mode); it is applied when the list is finished.
+    fn add(&mut self, records: Vec<R>, keep: fn(&R) -> bool);
+    /// Keeps active records that pass `keep`, drops duplicates (the first read stays), and
+    /// sorts by sourcedId. Returns how many were left out as inactive or not kept.
+    fn finish(&mut self, keep: fn(&R) -> bool) -> u64;
+}
+
+impl<R: Record> RecordList<R> for Vec<R> {
+    fn add(&mut self, mut records: Vec<R>, _keep: fn(&R) -> bool) {
+        self.append(&mut records);
+    }
+
+    fn finish(&mut self, keep: fn(&R) -> bool) -> u64 {
+        // Stable, so of two records with one sourcedId the first read stays.
+        self.sort_by(|a, b| a.sourced_id().cmp(b.sourced_id()));
+        self.dedup_by(|later, earlier| later.sourced_id() == earlier.sourced_id());
+        let before = self.len();
+        self.retain(|r| r.status() == Status::Active && keep(r));
+        (before - self.len()) as u64
+    }
 }
 
 /// Decodes one page body with the default limits.
@@ -644,6 +666,7 @@ pub(crate) struct RawOrg {
 }
 
 impl Record for Org {
+    type List = Vec<Self>;
     const ENVELOPES: &'static [&'static str] = &["orgs", "schools", "org"];
     type Raw = RawOrg;
     fn from_raw(raw: RawOrg) -> Option<Self> {
@@ -678,6 +701,7 @@ pub(crate) struct RawAcademicSession {
 }
 
 impl Record for AcademicSession {
+    type List = Vec<Self>;
     const ENVELOPES: &'static [&'static str] = &[
         "academicSessions",
         "terms",
@@ -713,6 +737,7 @@ pub(crate) struct RawCourse {
 }
 
 impl Record for Course {
+    type List = Vec<Self>;
     const ENVELOPES: &'static [&'static str] = &["courses", "course"];
     type Raw = RawCourse;
     fn from_raw(raw: RawCourse) -> Option<Self> {
@@ -744,6 +769,7 @@ pub(crate) struct RawClass {
 }
 
 impl Record for Class {
+    type List = Vec<Self>;
     const ENVELOPES: &'static [&'static str] = &["classes", "class"];
     type Raw = RawClass;
     fn from_raw(raw: RawClass) -> Option<Self> {
@@ -796,6 +822,7 @@ pub(crate) struct RawUser {
 }
 
 impl Record for User {
+    type List = Vec<Self>;
     const ENVELOPES: &'static [&'static str] = &[
         "users",
         "students",
@@ -878,6 +905,7 @@ pub(crate) struct RawEnrollment {
 }
 
 impl Record for Enrollment {
+    type List = super::enrollments::Enrollments;
     const ENVELOPES: &'static [&'static str] = &["enrollments", "enrollment"];
     type Raw = RawEnrollment;
     fn from_raw(raw: RawEnrollment) -> Option<Self> {
@@ -898,14 +926,6 @@ impl Record for Enrollment {
     }
     fn status(&self) -> Status {
         self.status
-    }
-    fn share_text(&mut self, shared: &mut Interner) {
-        for text in [&mut self.user, &mut self.class, &mut self.school]
-            .into_iter()
-            .flatten()
-        {
-            shared.share(text);
-        }
     }
 }
 

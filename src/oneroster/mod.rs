@@ -19,6 +19,7 @@
 mod client;
 mod config;
 mod decode;
+mod enrollments;
 mod error;
 mod oauth1;
 pub mod records;
@@ -33,6 +34,7 @@ pub use config::{
     RetryPolicy, Secret, SignatureMethod,
 };
 pub use decode::decode_page_as;
+pub use enrollments::{EnrollmentRef, Enrollments};
 pub use error::Error;
 pub use records::{
     AcademicSession, Class, ClassType, Collection, Course, Enrollment, Fetched, Org, OrgType, Role,

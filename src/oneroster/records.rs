@@ -259,7 +259,7 @@ impl fmt::Debug for User {
 }
 
 /// A person's membership of a class. The sourcedIds it refers to recur in many
-/// enrollments: the client keeps one copy of each (`Record::share_text`).
+/// enrollments: the client keeps one copy of each (see [`super::Enrollments`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrollment {
     /// `sourcedId`.
@@ -325,9 +325,9 @@ impl fmt::Display for Collection {
 /// One collection as fetched: live records (deleted ones dropped, duplicates removed,
 /// sorted by sourcedId) and what was left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetched<R> {
-    /// The records.
-    pub records: Vec<R>,
+pub struct Fetched<L> {
+    /// The records (a `Vec`, or [`super::Enrollments`]).
+    pub records: L,
     /// Records without a sourcedId (or not even an object): counted, not kept.
     pub skipped: u64,
     /// Records with status `tobedeleted`/`inactive` (or, for schools in compatibility
@@ -349,7 +349,7 @@ pub struct Roster {
     /// Active users.
     pub users: Vec<User>,
     /// Active enrollments.
-    pub enrollments: Vec<Enrollment>,
+    pub enrollments: super::Enrollments,
     /// Records without a sourcedId, per collection (only collections that had some).
     pub skipped_records: BTreeMap<Collection, u64>,
 }

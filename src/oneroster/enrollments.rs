@@ -1,0 +1,359 @@
+//! A roster's enrollments, held compactly. A district has ten enrollments or more for each
+//! person, so they are most of what a sync reads: a million of them as [`Enrollment`]
+//! records took 112 bytes each plus a separate allocation for each sourcedId. Here each is
+//! a 48-byte row whose user, class, school and role are numbers into one table of the
+//! distinct texts (each an `Arc<str>` that the wanted memberships share), and whose own
+//! sourcedId lies in one string with all the others: about 85 bytes an enrollment.
+//!
+//! Records are added page by page as the client reads them ([`RecordList`]); the engine
+//! reads them through [`EnrollmentRef`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use foldhash::HashMap;
+use jiff::civil::Date;
+
+use super::decode::RecordList;
+use super::records::{Enrollment, Role, Status};
+
+/// A missing text.
+const NONE: u32 = u32::MAX;
+
+/// One enrollment. Texts are indices into [`Enrollments::texts`] ([`NONE`] when absent).
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    /// The sourcedId: `ids[id_start..id_start + id_len]`.
+    id_start: usize,
+    id_len: u32,
+    user: u32,
+    class: u32,
+    school: u32,
+    /// The role as OneRoster spells it.
+    role: u32,
+    begin_date: Option<Date>,
+    end_date: Option<Date>,
+    primary: Option<bool>,
+    status: Status,
+    /// Whether the collection's filter kept it (see [`RecordList::add`]).
+    kept: bool,
+}
+
+/// The enrollments of a roster, in the order they were added (by sourcedId once the
+/// client has finished reading them).
+#[derive(Clone, Default)]
+pub struct Enrollments {
+    /// Each distinct user, class and school sourcedId and role, once.
+    texts: Vec<Arc<str>>,
+    /// Where each text is in `texts`, while records are added.
+    index: HashMap<Arc<str>, u32>,
+    /// Every enrollment's sourcedId, one after the other.
+    ids: String,
+    rows: Vec<Row>,
+}
+
+impl Enrollments {
+    /// Adds one enrollment at the end.
+    pub fn push(&mut self, enrollment: Enrollment) {
+        self.push_kept(enrollment, true);
+    }
+
+    fn push_kept(&mut self, enrollment: Enrollment, kept: bool) {
+        let id_start = self.ids.len();
+        self.ids.push_str(&enrollment.sourced_id);
+        let row = Row {
+            id_start,
+            id_len: text_len(&enrollment.sourced_id),
+            user: self.text(enrollment.user.as_deref()),
+            class: self.text(enrollment.class.as_deref()),
+            school: self.text(enrollment.school.as_deref()),
+            role: self.text(enrollment.role.as_ref().map(Role::as_str)),
+            begin_date: enrollment.begin_date,
+            end_date: enrollment.end_date,
+            primary: enrollment.primary,
+            status: enrollment.status,
+            kept,
+        };
+        self.rows.push(row);
+    }
+
+    /// The number of `text` in the table, added on first sight.
+    fn text(&mut self, text: Option<&str>) -> u32 {
+        let Some(text) = text else { return NONE };
+        if let Some(&n) = self.index.get(text) {
+            return n;
+        }
+        // Fewer distinct texts than enrollments, and the client holds far fewer than four
+        // billion records (its record allowance and memory budget stop it long before).
+        let n = u32::try_from(self.texts.len())
+            .ok()
+            .filter(|&n| n != NONE)
+            .expect("fewer than 2^32 - 1 distinct texts in one roster's enrollments");
+        let shared: Arc<str> = Arc::from(text);
+        self.texts.push(shared.clone());
+        self.index.insert(shared, n);
+        n
+    }
+
+    /// How many enrollments there are.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The enrollments in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = EnrollmentRef<'_>> + '_ {
+        self.rows
+            .iter()
+            .map(|row| EnrollmentRef { list: self, row })
+    }
+
+    fn id(&self, row: &Row) -> &str {
+        &self.ids[row.id_start..row.id_start + row.id_len as usize]
+    }
+}
+
+/// A sourcedId's length in bytes: under the client's 64 KiB field limit.
+fn text_len(text: &str) -> u32 {
+    u32::try_from(text.len()).expect("a sourcedId under 4 GiB (the client caps fields at 64 KiB)")
+}
+
+impl RecordList<Enrollment> for Enrollments {
+    fn add(&mut self, records: Vec<Enrollment>, keep: fn(&Enrollment) -> bool) {
+        self.rows.reserve(records.len());
+        for record in records {
+            let kept = keep(&record);
+            self.push_kept(record, kept);
+        }
+    }
+
+    fn finish(&mut self, _keep: fn(&Enrollment) -> bool) -> u64 {
+        let Enrollments { ids, rows, .. } = self;
+        let id = |row: &Row| &ids[row.id_start..row.id_start + row.id_len as usize];
+        // Stable, so of two records with one sourcedId the first read stays.
+        rows.sort_by(|a, b| id(a).cmp(id(b)));
+        rows.dedup_by(|later, earlier| id(later) == id(earlier));
+        let before = rows.len();
+        rows.retain(|row| row.status == Status::Active && row.kept);
+        let dropped = (before - rows.len()) as u64;
+        rows.shrink_to_fit();
+        // No more records come: the lookup table is not needed to read them.
+        self.index = HashMap::default();
+        dropped
+    }
+}
+
+impl<'a> IntoIterator for &'a Enrollments {
+    type Item = EnrollmentRef<'a>;
+    type IntoIter = Box<dyn ExactSizeIterator<Item = EnrollmentRef<'a>> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl FromIterator<Enrollment> for Enrollments {
+    fn from_iter<I: IntoIterator<Item = Enrollment>>(records: I) -> Self {
+        let mut list = Enrollments::default();
+        for record in records {
+            list.push(record);
+        }
+        list
+    }
+}
+
+impl PartialEq for Enrollments {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Enrollments {}
+
+impl fmt::Debug for Enrollments {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|e| e.to_owned()))
+            .finish()
+    }
+}
+
+/// One enrollment of an [`Enrollments`] list.
+#[derive(Clone, Copy)]
+pub struct EnrollmentRef<'a> {
+    list: &'a Enrollments,
+    row: &'a Row,
+}
+
+impl<'a> EnrollmentRef<'a> {
+    fn shared(&self, n: u32) -> Option<&'a Arc<str>> {
+        self.list.texts.get(n as usize)
+    }
+
+    /// `sourcedId`.
+    pub fn sourced_id(&self) -> &'a str {
+        self.list.id(self.row)
+    }
+
+    /// `user` sourcedId.
+    pub fn user(&self) -> Option<&'a str> {
+        self.shared(self.row.user).map(|t| &**t)
+    }
+
+    /// `class` sourcedId.
+    pub fn class(&self) -> Option<&'a str> {
+        self.shared(self.row.class).map(|t| &**t)
+    }
+
+    /// `school` sourcedId.
+    pub fn school(&self) -> Option<&'a str> {
+        self.shared(self.row.school).map(|t| &**t)
+    }
+
+    /// The `user` sourcedId, as the copy every enrollment of this user shares.
+    pub fn user_shared(&self) -> Option<&'a Arc<str>> {
+        self.shared(self.row.user)
+    }
+
+    /// The `class` sourcedId, as the copy every enrollment of this class shares.
+    pub fn class_shared(&self) -> Option<&'a Arc<str>> {
+        self.shared(self.row.class)
+    }
+
+    /// `role`, as OneRoster spells it (`student`, `teacher`, ...; other values as sent).
+    pub fn role(&self) -> Option<&'a str> {
+        self.shared(self.row.role).map(|t| &**t)
+    }
+
+    /// `primary`.
+    pub fn primary(&self) -> Option<bool> {
+        self.row.primary
+    }
+
+    /// `beginDate` (inclusive).
+    pub fn begin_date(&self) -> Option<Date> {
+        self.row.begin_date
+    }
+
+    /// `endDate` (exclusive).
+    pub fn end_date(&self) -> Option<Date> {
+        self.row.end_date
+    }
+
+    /// `status`.
+    pub fn status(&self) -> Status {
+        self.row.status
+    }
+
+    /// The enrollment as a record of its own.
+    pub fn to_owned(&self) -> Enrollment {
+        Enrollment {
+            sourced_id: self.sourced_id().to_owned(),
+            status: self.status(),
+            user: self.user_shared().cloned(),
+            class: self.class_shared().cloned(),
+            school: self.shared(self.row.school).cloned(),
+            role: self.role().map(Role::parse),
+            primary: self.primary(),
+            begin_date: self.begin_date(),
+            end_date: self.end_date(),
+        }
+    }
+}
+
+impl PartialEq for EnrollmentRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.sourced_id() == other.sourced_id()
+            && self.user() == other.user()
+            && self.class() == other.class()
+            && self.school() == other.school()
+            && self.role() == other.role()
+            && self.primary() == other.primary()
+            && self.begin_date() == other.begin_date()
+            && self.end_date() == other.end_date()
+            && self.status() == other.status()
+    }
+}
+
+impl fmt::Debug for EnrollmentRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_owned().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrollment(id: &str, user: &str, class: &str, status: Status) -> Enrollment {
+        Enrollment {
+            sourced_id: id.into(),
+            status,
+            user: Some(user.into()),
+            class: Some(class.into()),
+            school: None,
+            role: Some(Role::parse("Teacher")),
+            primary: Some(true),
+            begin_date: Some(jiff::civil::date(2026, 1, 5)),
+            end_date: None,
+        }
+    }
+
+    #[test]
+    fn enrollments_read_back_as_added_and_share_their_texts() {
+        let mut list = Enrollments::default();
+        let records = vec![
+            enrollment("e2", "u1", "c1", Status::Active),
+            enrollment("e1", "u1", "c2", Status::Active),
+        ];
+        list.add(records.clone(), |_| true);
+        let back: Vec<Enrollment> = list.iter().map(|e| e.to_owned()).collect();
+        assert_eq!(back, records);
+        let [a, b] = [0, 1].map(|i| list.iter().nth(i).unwrap());
+        assert!(Arc::ptr_eq(
+            a.user_shared().unwrap(),
+            b.user_shared().unwrap()
+        ));
+        assert_eq!(a.role(), Some("teacher"));
+        assert_eq!(a.school(), None);
+        // u1, c1, teacher, c2.
+        assert_eq!(list.texts.len(), 4);
+    }
+
+    #[test]
+    fn finishing_sorts_by_sourced_id_keeps_the_first_of_duplicates_and_drops_the_inactive() {
+        let mut list = Enrollments::default();
+        list.add(
+            vec![
+                enrollment("e3", "u1", "c1", Status::Active),
+                enrollment("e1", "u1", "c1", Status::Active),
+                enrollment("e2", "u2", "c1", Status::Deleted),
+            ],
+            |_| true,
+        );
+        list.add(
+            vec![
+                enrollment("e1", "u9", "c9", Status::Active),
+                enrollment("e4", "u4", "c4", Status::Active),
+            ],
+            |e| e.sourced_id != "e4",
+        );
+        // e1 twice (one dropped as a duplicate, not counted), e2 inactive, e4 not kept.
+        assert_eq!(list.finish(|_| true), 2);
+        let left: Vec<(&str, Option<&str>)> =
+            list.iter().map(|e| (e.sourced_id(), e.user())).collect();
+        assert_eq!(left, [("e1", Some("u1")), ("e3", Some("u1"))]);
+    }
+
+    #[test]
+    fn an_unknown_role_keeps_its_spelling() {
+        let mut record = enrollment("e1", "u1", "c1", Status::Active);
+        record.role = Some(Role::parse("Coach"));
+        let list: Enrollments = [record.clone()].into_iter().collect();
+        assert_eq!(list.iter().next().unwrap().role(), Some("Coach"));
+        assert_eq!(list.iter().next().unwrap().to_owned(), record);
+    }
+}
