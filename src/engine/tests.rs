@@ -200,14 +200,28 @@ fn run(
     stored: &ProviderSnapshot,
     exclusions: &[Exclusion],
 ) -> SyncPlan {
-    plan(&SyncInput {
+    let input = SyncInput {
         settings,
         exclusions,
         today: TODAY,
         roster,
         identities,
         stored,
-    })
+    };
+    let planned = plan(&input);
+    // The sync's own path, which hands the enrollments over to be freed once the
+    // memberships are known, decides exactly the same.
+    let mut without = roster.clone();
+    let enrollments = std::mem::take(&mut without.enrollments);
+    let freeing = plan_freeing_enrollments(
+        &SyncInput {
+            roster: &without,
+            ..input
+        },
+        enrollments,
+    );
+    assert_eq!(freeing, planned);
+    planned
 }
 
 /// A sync into an empty store with no platform users.

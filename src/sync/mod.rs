@@ -130,14 +130,19 @@ pub async fn run(
     let settings = job.settings.clone();
     let exclusions = job.exclusions.clone();
     let planned = tokio::task::spawn_blocking(move || {
-        crate::engine::plan(&SyncInput {
-            settings: &settings,
-            exclusions: &exclusions,
-            today,
-            roster: &roster,
-            identities: &identities,
-            stored: &stored,
-        })
+        let mut roster = roster;
+        let enrollments = std::mem::take(&mut roster.enrollments);
+        crate::engine::plan_freeing_enrollments(
+            &SyncInput {
+                settings: &settings,
+                exclusions: &exclusions,
+                today,
+                roster: &roster,
+                identities: &identities,
+                stored: &stored,
+            },
+            enrollments,
+        )
     })
     .await;
     let plan = match planned {
