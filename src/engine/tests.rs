@@ -211,16 +211,21 @@ fn run(
     let planned = plan(&input);
     // The sync's own path, which hands the enrollments over to be freed once the
     // memberships are known, decides exactly the same.
-    let mut without = roster.clone();
-    let enrollments = std::mem::take(&mut without.enrollments);
-    let freeing = plan_freeing_enrollments(
+    let mut roster = roster.clone();
+    let mut stored = stored.clone();
+    let handed = HandedOver {
+        enrollments: std::mem::take(&mut roster.enrollments),
+        stored_memberships: std::mem::take(&mut stored.memberships),
+    };
+    let handing_over = plan_handing_over(
         &SyncInput {
-            roster: &without,
+            roster: &roster,
+            stored: &stored,
             ..input
         },
-        enrollments,
+        handed,
     );
-    assert_eq!(freeing, planned);
+    assert_eq!(handing_over, planned);
     planned
 }
 

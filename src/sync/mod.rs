@@ -10,7 +10,7 @@ use jiff::civil::Date;
 
 use crate::crd::Region;
 use crate::engine::report::SyncReport;
-use crate::engine::{ExclusionResult, SyncInput};
+use crate::engine::{ExclusionResult, HandedOver, SyncInput};
 use crate::error_code::ErrorCode;
 use crate::oneroster::{Client, Progress};
 use crate::store::{Store, SyncRunRecord};
@@ -130,9 +130,12 @@ pub async fn run(
     let settings = job.settings.clone();
     let exclusions = job.exclusions.clone();
     let planned = tokio::task::spawn_blocking(move || {
-        let mut roster = roster;
-        let enrollments = std::mem::take(&mut roster.enrollments);
-        crate::engine::plan_freeing_enrollments(
+        let (mut roster, mut stored) = (roster, stored);
+        let handed = HandedOver {
+            enrollments: std::mem::take(&mut roster.enrollments),
+            stored_memberships: std::mem::take(&mut stored.memberships),
+        };
+        crate::engine::plan_handing_over(
             &SyncInput {
                 settings: &settings,
                 exclusions: &exclusions,
@@ -141,7 +144,7 @@ pub async fn run(
                 identities: &identities,
                 stored: &stored,
             },
-            enrollments,
+            handed,
         )
     })
     .await;
