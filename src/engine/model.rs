@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use std::sync::Arc;
+use crate::intern::Text;
 
 /// What kind of person a synced user is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,13 +120,13 @@ pub struct ClassRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipRow {
     /// Class sourcedId.
-    pub class: Arc<str>,
+    pub class: Text,
     /// Person sourcedId.
-    pub person: Arc<str>,
+    pub person: Text,
     /// Role in the class (`student`, `teacher`, `aide`, ...).
-    pub role: Arc<str>,
+    pub role: Text,
     /// The class's school.
-    pub school: Arc<str>,
+    pub school: Text,
 }
 
 /// A guardian (parent, guardian or relative) with contact details.
@@ -236,8 +236,8 @@ impl Row for ClassRow {
 }
 
 impl Row for MembershipRow {
-    type Key = (Arc<str>, Arc<str>);
-    fn key(&self) -> (Arc<str>, Arc<str>) {
+    type Key = (Text, Text);
+    fn key(&self) -> (Text, Text) {
         (self.class.clone(), self.person.clone())
     }
     fn touches(&self, schools: &BTreeSet<String>) -> bool {

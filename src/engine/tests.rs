@@ -125,7 +125,7 @@ impl District {
             status: Status::Active,
             user: Some(user.into()),
             class: Some(class.into()),
-            school: school.map(Into::into),
+            school,
             role: Some(Role::Student),
             primary: None,
             begin_date: begin,

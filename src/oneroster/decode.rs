@@ -9,7 +9,6 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use jiff::civil::Date;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -912,9 +911,9 @@ impl Record for Enrollment {
         Some(Enrollment {
             sourced_id: raw.sourced_id.0?,
             status: Status::parse(raw.status.0.as_deref()),
-            user: raw.user.0.map(Arc::from),
-            class: raw.class.0.map(Arc::from),
-            school: raw.school.0.map(Arc::from),
+            user: raw.user.0,
+            class: raw.class.0,
+            school: raw.school.0,
             role: raw.role.0.as_deref().map(Role::parse),
             primary: raw.primary.0,
             begin_date: raw.begin_date.0,

@@ -2,17 +2,18 @@
 //! person, so they are most of what a sync reads: a million of them as [`Enrollment`]
 //! records took 112 bytes each plus a separate allocation for each sourcedId. Here each is
 //! a 48-byte row whose user, class, school and role are numbers into one table of the
-//! distinct texts (each an `Arc<str>` that the wanted memberships share), and whose own
+//! distinct texts (each a [`Text`] that the wanted memberships share), and whose own
 //! sourcedId lies in one string with all the others: about 85 bytes an enrollment.
 //!
 //! Records are added page by page as the client reads them ([`RecordList`]); the engine
 //! reads them through [`EnrollmentRef`].
 
 use std::fmt;
-use std::sync::Arc;
 
 use foldhash::HashMap;
 use jiff::civil::Date;
+
+use crate::intern::Text;
 
 use super::decode::RecordList;
 use super::records::{Enrollment, Role, Status};
@@ -44,9 +45,9 @@ struct Row {
 #[derive(Clone, Default)]
 pub struct Enrollments {
     /// Each distinct user, class and school sourcedId and role, once.
-    texts: Vec<Arc<str>>,
+    texts: Vec<Text>,
     /// Where each text is in `texts`, while records are added.
-    index: HashMap<Arc<str>, u32>,
+    index: HashMap<Text, u32>,
     /// Every enrollment's sourcedId, one after the other.
     ids: String,
     rows: Vec<Row>,
@@ -89,7 +90,7 @@ impl Enrollments {
             .ok()
             .filter(|&n| n != NONE)
             .expect("fewer than 2^32 - 1 distinct texts in one roster's enrollments");
-        let shared: Arc<str> = Arc::from(text);
+        let shared = Text::from(text);
         self.texts.push(shared.clone());
         self.index.insert(shared, n);
         n
@@ -189,7 +190,7 @@ pub struct EnrollmentRef<'a> {
 }
 
 impl<'a> EnrollmentRef<'a> {
-    fn shared(&self, n: u32) -> Option<&'a Arc<str>> {
+    fn shared(&self, n: u32) -> Option<&'a Text> {
         self.list.texts.get(n as usize)
     }
 
@@ -214,12 +215,12 @@ impl<'a> EnrollmentRef<'a> {
     }
 
     /// The `user` sourcedId, as the copy every enrollment of this user shares.
-    pub fn user_shared(&self) -> Option<&'a Arc<str>> {
+    pub fn user_shared(&self) -> Option<&'a Text> {
         self.shared(self.row.user)
     }
 
     /// The `class` sourcedId, as the copy every enrollment of this class shares.
-    pub fn class_shared(&self) -> Option<&'a Arc<str>> {
+    pub fn class_shared(&self) -> Option<&'a Text> {
         self.shared(self.row.class)
     }
 
@@ -253,9 +254,9 @@ impl<'a> EnrollmentRef<'a> {
         Enrollment {
             sourced_id: self.sourced_id().to_owned(),
             status: self.status(),
-            user: self.user_shared().cloned(),
-            class: self.class_shared().cloned(),
-            school: self.shared(self.row.school).cloned(),
+            user: self.user().map(str::to_owned),
+            class: self.class().map(str::to_owned),
+            school: self.school().map(str::to_owned),
             role: self.role().map(Role::parse),
             primary: self.primary(),
             begin_date: self.begin_date(),
@@ -313,7 +314,7 @@ mod tests {
         let back: Vec<Enrollment> = list.iter().map(|e| e.to_owned()).collect();
         assert_eq!(back, records);
         let [a, b] = [0, 1].map(|i| list.iter().nth(i).unwrap());
-        assert!(Arc::ptr_eq(
+        assert!(std::ptr::eq(
             a.user_shared().unwrap(),
             b.user_shared().unwrap()
         ));

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 use jiff::civil::Date;
 
@@ -267,11 +266,11 @@ pub struct Enrollment {
     /// `status`.
     pub status: Status,
     /// `user` sourcedId.
-    pub user: Option<Arc<str>>,
+    pub user: Option<String>,
     /// `class` sourcedId.
-    pub class: Option<Arc<str>>,
+    pub class: Option<String>,
     /// `school` sourcedId.
-    pub school: Option<Arc<str>>,
+    pub school: Option<String>,
     /// `role`.
     pub role: Option<Role>,
     /// `primary` (a teacher's main class).

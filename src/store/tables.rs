@@ -1,15 +1,13 @@
 //! How each row of the engine's model maps onto its table: column lists, values and
 //! decoding, so one generic writer loads and writes every provider table.
 
-use std::sync::Arc;
-
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::engine::model::{
     ClassRow, GuardianLinkRow, GuardianRow, MembershipRow, PersonRole, PersonRow, Row, SchoolRow,
 };
-use crate::intern::Interner;
+use crate::intern::{Interner, Text};
 
 /// A value bound into a statement, borrowed from the row it comes from where it can be: a
 /// first sync binds over a million rows, and copying each value twice (into the statement's
@@ -36,8 +34,8 @@ impl<'a> From<&'a String> for Value<'a> {
     }
 }
 
-impl<'a> From<&'a Arc<str>> for Value<'a> {
-    fn from(v: &'a Arc<str>) -> Self {
+impl<'a> From<&'a Text> for Value<'a> {
+    fn from(v: &'a Text) -> Self {
         Value::Text(Some(v))
     }
 }
@@ -222,7 +220,7 @@ impl ProviderTable for MembershipRow {
     const TABLE: &'static str = "memberships";
     const KEY_COLUMNS: &'static [&'static str] = &["class_id", "person_id"];
     const VALUE_COLUMNS: &'static [&'static str] = &["role", "school"];
-    fn key_values(key: &(Arc<str>, Arc<str>)) -> Vec<Value<'_>> {
+    fn key_values(key: &(Text, Text)) -> Vec<Value<'_>> {
         vec![(&key.0).into(), (&key.1).into()]
     }
     fn values(&self) -> Vec<Value<'_>> {
