@@ -691,8 +691,12 @@ async fn masked_emails_are_passed_on_for_the_engine_to_judge() {
     let roster = roster_ok(config(&sim, oauth1(SignatureMethod::HmacSha256))).await;
     assert_matches_ground_truth(&roster, &sim);
     let full = baseline().await;
-    let emails =
-        |r: &Roster| -> Vec<Option<String>> { r.users.iter().map(|u| u.email.clone()).collect() };
+    let emails = |r: &Roster| -> Vec<Option<String>> {
+        r.users
+            .iter()
+            .map(|u| u.email().map(str::to_owned))
+            .collect()
+    };
     assert_ne!(emails(&roster), emails(&full));
 }
 

@@ -337,11 +337,11 @@ impl<'a> Planner<'a> {
             .collect();
         let unusable = considered
             .iter()
-            .filter(|c| usable_email(c.user.email.as_deref()).is_err())
+            .filter(|c| usable_email(c.user.email()).is_err())
             .count();
         let masked = considered
             .iter()
-            .filter(|c| usable_email(c.user.email.as_deref()) == Err(UnusableEmail::Masked))
+            .filter(|c| usable_email(c.user.email()) == Err(UnusableEmail::Masked))
             .count();
         let total = considered.len();
         if total > 0
@@ -846,7 +846,7 @@ impl<'a> Planner<'a> {
             .map(|(id, schools)| {
                 let user = guardians[id];
                 if let Some(Err(UnusableEmail::Masked | UnusableEmail::NotAnEmail)) =
-                    user.email.as_deref().map(|e| usable_email(Some(e)))
+                    user.email().map(|e| usable_email(Some(e)))
                 {
                     let school = schools.first().map(String::as_str);
                     self.problems.add("UnusableGuardianEmail", school, "users", id, || {
@@ -856,11 +856,11 @@ impl<'a> Planner<'a> {
                 GuardianRow {
                     sourced_id: id.to_owned(),
                     relationship: role.as_str().to_owned(),
-                    given_name: user.given_name.clone(),
-                    family_name: user.family_name.clone(),
-                    email: kept_email(user.email.as_deref(), &stored_emails, id),
-                    phone: user.phone.clone(),
-                    sms: user.sms.clone(),
+                    given_name: user.given_name().map(str::to_owned),
+                    family_name: user.family_name().map(str::to_owned),
+                    email: kept_email(user.email(), &stored_emails, id),
+                    phone: user.phone().map(str::to_owned),
+                    sms: user.sms().map(str::to_owned),
                     schools: schools.into_iter().collect(),
                 }
             })
@@ -925,11 +925,11 @@ impl<'a> Planner<'a> {
                 sourced_id: user.sourced_id.clone(),
                 identity_id,
                 role: candidate.role,
-                email: kept_email(user.email.as_deref(), &stored_emails, &user.sourced_id),
-                username: user.username.clone(),
-                given_name: user.given_name.clone(),
-                family_name: user.family_name.clone(),
-                identifier: user.identifier.clone(),
+                email: kept_email(user.email(), &stored_emails, &user.sourced_id),
+                username: user.username().map(str::to_owned),
+                given_name: user.given_name().map(str::to_owned),
+                family_name: user.family_name().map(str::to_owned),
+                identifier: user.identifier().map(str::to_owned),
                 grades: user.grades.join(","),
                 schools: candidate.schools.clone(),
             });
@@ -947,7 +947,7 @@ impl<'a> Planner<'a> {
         let settings = self.settings();
         let user = candidate.user;
         let school = candidate.schools.first().map(String::as_str);
-        let key = match match_key(user.email.as_deref(), settings.merge_key) {
+        let key = match match_key(user.email(), settings.merge_key) {
             Ok(key) => Ok(key),
             Err(why) => {
                 self.problems
@@ -994,9 +994,9 @@ impl<'a> Planner<'a> {
                 }
                 let identity = Identity {
                     id: identity_id_for(&settings.namespace, &settings.provider, &user.sourced_id),
-                    email: user.email.clone(),
-                    given_name: user.given_name.clone(),
-                    family_name: user.family_name.clone(),
+                    email: user.email().map(str::to_owned),
+                    given_name: user.given_name().map(str::to_owned),
+                    family_name: user.family_name().map(str::to_owned),
                     role: Some(candidate.role.as_str().to_owned()),
                     source: format!("classlinksync/{}", settings.provider),
                     attributes_from: Some(settings.provider.clone()),
@@ -1026,8 +1026,8 @@ impl<'a> Planner<'a> {
             return None;
         }
         let updated = Identity {
-            given_name: candidate.user.given_name.clone(),
-            family_name: candidate.user.family_name.clone(),
+            given_name: candidate.user.given_name().map(str::to_owned),
+            family_name: candidate.user.family_name().map(str::to_owned),
             role: Some(candidate.role.as_str().to_owned()),
             attributes_from: Some(settings.provider.clone()),
             attributes_priority: Some(settings.priority),

@@ -6,7 +6,7 @@ use super::model::{Identity, ProviderSnapshot};
 use super::*;
 use crate::oneroster::records::{
     AcademicSession, Class, Course, Enrollment, Org, OrgType, Role, Roster, SessionType, Status,
-    User,
+    User, UserText, UserTexts,
 };
 
 const TODAY: Date = date(2026, 11, 28);
@@ -74,13 +74,15 @@ impl District {
             enabled: true,
             enabled_invalid: false,
             role: Some(role),
-            email: email.map(str::to_owned),
-            username: None,
-            given_name: Some(format!("Given-{id}")),
-            family_name: Some(format!("Family-{id}")),
-            identifier: None,
-            phone: Some("+1 555 0100".into()),
-            sms: None,
+            texts: UserTexts::new([
+                email,
+                None,
+                Some(&format!("Given-{id}")),
+                Some(&format!("Family-{id}")),
+                None,
+                Some("+1 555 0100"),
+                None,
+            ]),
             orgs: schools.iter().map(|s| (*s).to_owned()).collect(),
             agents: Vec::new(),
             grades: Vec::new(),
@@ -483,7 +485,7 @@ fn set_email(district: &mut District, id: &str, email: Option<&str>) {
         .iter_mut()
         .find(|u| u.sourced_id == id)
     {
-        u.email = email.map(str::to_owned);
+        u.texts = u.texts.with(UserText::Email, email);
     }
 }
 
@@ -1055,7 +1057,9 @@ fn the_higher_priority_provider_sets_a_shared_users_attributes() {
 
     // The secondary provider knows the student under another name: it does not win.
     let mut renamed = district.roster.clone();
-    renamed.users[0].given_name = Some("Other".into());
+    renamed.users[0].texts = renamed.users[0]
+        .texts
+        .with(UserText::GivenName, Some("Other"));
     let mut secondary_store = ProviderSnapshot::default();
     let plan = run(&secondary, &renamed, &identities, &secondary_store, &[]);
     assert_eq!(plan.report.counts.matched_students, 1);

@@ -16,7 +16,7 @@ use serde::{Deserialize, de::value::MapAccessDeserializer};
 
 use super::records::{
     AcademicSession, Class, ClassType, Collection, Course, Enrollment, Org, OrgType, Role,
-    SessionType, Status, User,
+    SessionType, Status, User, UserTexts,
 };
 
 /// One decoded page.
@@ -869,13 +869,15 @@ impl Record for User {
             ),
             enabled_invalid: matches!(raw.enabled_user, EnabledFlag::Invalid),
             role,
-            email: raw.email.0,
-            username: raw.username.0,
-            given_name: raw.given_name.0,
-            family_name: raw.family_name.0,
-            identifier: raw.identifier.0,
-            phone: raw.phone.0,
-            sms: raw.sms.0,
+            texts: UserTexts::new([
+                raw.email.0.as_deref(),
+                raw.username.0.as_deref(),
+                raw.given_name.0.as_deref(),
+                raw.family_name.0.as_deref(),
+                raw.identifier.0.as_deref(),
+                raw.phone.0.as_deref(),
+                raw.sms.0.as_deref(),
+            ]),
             orgs,
             agents: refs(raw.agents),
             grades: texts(raw.grades),
@@ -998,10 +1000,15 @@ mod tests {
         assert_eq!(u.sourced_id, "u1");
         assert!(!u.enabled);
         assert_eq!(u.role, Some(Role::Teacher));
-        assert_eq!(u.email.as_deref(), Some("a@b.org"));
+        assert_eq!(u.email(), Some("a@b.org"));
         assert_eq!(u.orgs, vec!["s1"]);
         assert_eq!(u.grades, vec!["09", "10"]);
-        assert_eq!(u.identifier.as_deref(), Some("42"));
+        assert_eq!(u.identifier(), Some("42"));
+        assert_eq!(u.username(), Some("ab"));
+        assert_eq!(u.given_name(), Some("A"));
+        assert_eq!(u.family_name(), Some("B"));
+        assert_eq!(u.phone(), Some("1"));
+        assert_eq!(u.sms(), Some("2"));
     }
 
     #[test]

@@ -213,20 +213,9 @@ pub struct User {
     pub enabled_invalid: bool,
     /// `role` (1.1) or the primary `roles[].role` (1.2).
     pub role: Option<Role>,
-    /// `email`.
-    pub email: Option<String>,
-    /// `username`.
-    pub username: Option<String>,
-    /// `givenName`.
-    pub given_name: Option<String>,
-    /// `familyName`.
-    pub family_name: Option<String>,
-    /// `identifier`.
-    pub identifier: Option<String>,
-    /// `phone`.
-    pub phone: Option<String>,
-    /// `sms`.
-    pub sms: Option<String>,
+    /// `email`, `username`, `givenName`, `familyName`, `identifier`, `phone` and `sms`, read
+    /// through [`User::email`] and the like.
+    pub texts: UserTexts,
     /// `orgs[]` sourcedIds (1.2: the orgs of `roles[]` when `orgs` is absent).
     pub orgs: Vec<String>,
     /// `agents[]` sourcedIds (parents, guardians, ...).
@@ -237,23 +226,141 @@ pub struct User {
 
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hidden = |value: &Option<String>| if value.is_some() { "[personal]" } else { "-" };
+        let hidden = |value: Option<&str>| if value.is_some() { "[personal]" } else { "-" };
         f.debug_struct("User")
             .field("sourced_id", &self.sourced_id)
             .field("status", &self.status)
             .field("enabled", &self.enabled)
             .field("role", &self.role)
-            .field("email", &hidden(&self.email))
-            .field("username", &hidden(&self.username))
-            .field("given_name", &hidden(&self.given_name))
-            .field("family_name", &hidden(&self.family_name))
-            .field("identifier", &hidden(&self.identifier))
-            .field("phone", &hidden(&self.phone))
-            .field("sms", &hidden(&self.sms))
+            .field("email", &hidden(self.email()))
+            .field("username", &hidden(self.username()))
+            .field("given_name", &hidden(self.given_name()))
+            .field("family_name", &hidden(self.family_name()))
+            .field("identifier", &hidden(self.identifier()))
+            .field("phone", &hidden(self.phone()))
+            .field("sms", &hidden(self.sms()))
             .field("orgs", &self.orgs)
             .field("agents", &self.agents)
             .field("grades", &self.grades)
             .finish()
+    }
+}
+
+/// One of a user's own texts (see [`UserTexts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserText {
+    /// `email`.
+    Email,
+    /// `username`.
+    Username,
+    /// `givenName`.
+    GivenName,
+    /// `familyName`.
+    FamilyName,
+    /// `identifier`.
+    Identifier,
+    /// `phone`.
+    Phone,
+    /// `sms`.
+    Sms,
+}
+
+/// A user's own texts, each present or not, kept in one allocation: a district has two
+/// hundred thousand users (students, staff and parents), and seven separately allocated
+/// strings each took more memory than the rest of the user.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UserTexts {
+    /// The present texts, one after the other, in [`UserText`] order.
+    data: Box<str>,
+    /// Where each text ends in `data` (a missing one is empty).
+    ends: [u32; 7],
+    /// Which texts are present, one bit each.
+    present: u8,
+}
+
+impl UserTexts {
+    /// The texts in [`UserText`] order: email, username, given name, family name,
+    /// identifier, phone, sms.
+    pub fn new(texts: [Option<&str>; 7]) -> Self {
+        let mut data = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
+        let mut ends = [0; 7];
+        let mut present = 0;
+        for (i, text) in texts.iter().enumerate() {
+            if let Some(text) = text {
+                data.push_str(text);
+                present |= 1 << i;
+            }
+            // The decoder caps each field at 64 KiB: seven of them stay far below 4 GiB.
+            ends[i] = u32::try_from(data.len()).expect("a user's texts under 4 GiB");
+        }
+        UserTexts {
+            data: data.into_boxed_str(),
+            ends,
+            present,
+        }
+    }
+
+    /// One text.
+    pub fn get(&self, which: UserText) -> Option<&str> {
+        let i = which as usize;
+        if self.present & (1 << i) == 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.data.get(start..self.ends[i] as usize)
+    }
+
+    /// The same texts with one replaced.
+    pub fn with(&self, which: UserText, text: Option<&str>) -> Self {
+        let mut texts = self.all();
+        texts[which as usize] = text;
+        UserTexts::new(texts)
+    }
+
+    fn all(&self) -> [Option<&str>; 7] {
+        use UserText::*;
+        [
+            Email, Username, GivenName, FamilyName, Identifier, Phone, Sms,
+        ]
+        .map(|t| self.get(t))
+    }
+}
+
+impl fmt::Debug for UserTexts {
+    /// Personal data: only which texts are present.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserTexts({:07b})", self.present)
+    }
+}
+
+impl User {
+    /// `email`.
+    pub fn email(&self) -> Option<&str> {
+        self.texts.get(UserText::Email)
+    }
+    /// `username`.
+    pub fn username(&self) -> Option<&str> {
+        self.texts.get(UserText::Username)
+    }
+    /// `givenName`.
+    pub fn given_name(&self) -> Option<&str> {
+        self.texts.get(UserText::GivenName)
+    }
+    /// `familyName`.
+    pub fn family_name(&self) -> Option<&str> {
+        self.texts.get(UserText::FamilyName)
+    }
+    /// `identifier`.
+    pub fn identifier(&self) -> Option<&str> {
+        self.texts.get(UserText::Identifier)
+    }
+    /// `phone`.
+    pub fn phone(&self) -> Option<&str> {
+        self.texts.get(UserText::Phone)
+    }
+    /// `sms`.
+    pub fn sms(&self) -> Option<&str> {
+        self.texts.get(UserText::Sms)
     }
 }
 
@@ -351,4 +458,35 @@ pub struct Roster {
     pub enrollments: super::Enrollments,
     /// Records without a sourcedId, per collection (only collections that had some).
     pub skipped_records: BTreeMap<Collection, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_texts_read_back_each_present_or_missing_and_empty_is_not_missing() {
+        let texts = UserTexts::new([
+            Some("a@b.org"),
+            None,
+            Some("Ada"),
+            Some(""),
+            Some("42"),
+            None,
+            Some("+1 555"),
+        ]);
+        assert_eq!(texts.get(UserText::Email), Some("a@b.org"));
+        assert_eq!(texts.get(UserText::Username), None);
+        assert_eq!(texts.get(UserText::GivenName), Some("Ada"));
+        assert_eq!(texts.get(UserText::FamilyName), Some(""));
+        assert_eq!(texts.get(UserText::Identifier), Some("42"));
+        assert_eq!(texts.get(UserText::Phone), None);
+        assert_eq!(texts.get(UserText::Sms), Some("+1 555"));
+        let renamed = texts.with(UserText::GivenName, Some("Grace"));
+        assert_eq!(renamed.get(UserText::GivenName), Some("Grace"));
+        assert_eq!(renamed.get(UserText::Email), Some("a@b.org"));
+        assert_eq!(renamed.get(UserText::Sms), Some("+1 555"));
+        assert_eq!(texts.with(UserText::GivenName, Some("Ada")), texts);
+        assert!(!format!("{texts:?}").contains("Ada"));
+    }
 }
