@@ -526,11 +526,7 @@ impl<'a> Planner<'a> {
                 _ => continue,
             };
             if user.enabled_invalid {
-                let school = user
-                    .orgs
-                    .iter()
-                    .find(|o| self.schools.contains_key(o.as_str()))
-                    .map(String::as_str);
+                let school = user.orgs.iter().find(|o| self.schools.contains_key(o));
                 self.problems.add("InvalidEnabledUser", school, "users", &user.sourced_id, || {
                     "enabledUser is neither true nor false; the user is treated as disabled and not synced.".into()
                 });
@@ -538,15 +534,15 @@ impl<'a> Planner<'a> {
             if !user.enabled {
                 continue;
             }
-            let known: Vec<&String> = user
+            let known: Vec<&str> = user
                 .orgs
                 .iter()
-                .filter(|o| self.schools.contains_key(o.as_str()))
+                .filter(|o| self.schools.contains_key(o))
                 .collect();
             let mut schools: Vec<String> = known
                 .iter()
-                .filter(|o| !self.excluded.contains_key(o.as_str()))
-                .map(|o| (*o).clone())
+                .filter(|o| !self.excluded.contains_key(**o))
+                .map(|o| (*o).to_owned())
                 .collect();
             if !known.is_empty() && schools.is_empty() {
                 continue;
@@ -806,16 +802,16 @@ impl<'a> Planner<'a> {
             .collect();
         let mut pairs: BTreeSet<(&str, &str)> = BTreeSet::new();
         for (id, student) in &students {
-            for agent in &student.user.agents {
-                if guardians.contains_key(agent.as_str()) {
-                    pairs.insert((agent.as_str(), id));
+            for agent in student.user.agents.iter() {
+                if guardians.contains_key(agent) {
+                    pairs.insert((agent, id));
                 }
             }
         }
         for (id, guardian) in &guardians {
-            for agent in &guardian.agents {
-                if students.contains_key(agent.as_str()) {
-                    pairs.insert((id, agent.as_str()));
+            for agent in guardian.agents.iter() {
+                if students.contains_key(agent) {
+                    pairs.insert((id, agent));
                 }
             }
         }

@@ -6,7 +6,7 @@ use super::model::{Identity, ProviderSnapshot};
 use super::*;
 use crate::oneroster::records::{
     AcademicSession, Class, Course, Enrollment, Org, OrgType, Role, Roster, SessionType, Status,
-    User, UserText, UserTexts,
+    TextList, User, UserText, UserTexts,
 };
 
 const TODAY: Date = date(2026, 11, 28);
@@ -83,9 +83,9 @@ impl District {
                 Some("+1 555 0100"),
                 None,
             ]),
-            orgs: schools.iter().map(|s| (*s).to_owned()).collect(),
-            agents: Vec::new(),
-            grades: Vec::new(),
+            orgs: schools.iter().collect(),
+            agents: TextList::default(),
+            grades: TextList::default(),
         });
         self
     }
@@ -143,7 +143,7 @@ impl District {
             .iter_mut()
             .find(|u| u.sourced_id == student)
         {
-            s.agents.push(guardian.into());
+            s.agents.push(guardian);
         }
         self
     }
@@ -766,7 +766,7 @@ fn a_guardian_linked_only_from_its_own_agents_list_is_found() {
         .iter_mut()
         .find(|u| u.sourced_id == "g1")
     {
-        g.agents.push("p3".into());
+        g.agents.push("p3");
     }
     let s = SyncSettings {
         guardian_role: Some(GuardianRole::Relative),

@@ -878,9 +878,9 @@ impl Record for User {
                 raw.phone.0.as_deref(),
                 raw.sms.0.as_deref(),
             ]),
-            orgs,
-            agents: refs(raw.agents),
-            grades: texts(raw.grades),
+            orgs: orgs.into_iter().collect(),
+            agents: refs(raw.agents).into_iter().collect(),
+            grades: texts(raw.grades).into_iter().collect(),
         })
     }
     fn sourced_id(&self) -> &str {
@@ -1001,8 +1001,8 @@ mod tests {
         assert!(!u.enabled);
         assert_eq!(u.role, Some(Role::Teacher));
         assert_eq!(u.email(), Some("a@b.org"));
-        assert_eq!(u.orgs, vec!["s1"]);
-        assert_eq!(u.grades, vec!["09", "10"]);
+        assert_eq!(u.orgs.iter().collect::<Vec<_>>(), ["s1"]);
+        assert_eq!(u.grades.iter().collect::<Vec<_>>(), ["09", "10"]);
         assert_eq!(u.identifier(), Some("42"));
         assert_eq!(u.username(), Some("ab"));
         assert_eq!(u.given_name(), Some("A"));
@@ -1045,7 +1045,7 @@ mod tests {
         let u = &page.records[0];
         assert_eq!(u.status, Status::Deleted);
         assert_eq!(u.role, Some(Role::Student));
-        assert_eq!(u.orgs, vec!["s9", "s1"]);
+        assert_eq!(u.orgs.iter().collect::<Vec<_>>(), ["s9", "s1"]);
         assert!(u.enabled);
     }
 

@@ -38,6 +38,6 @@ pub use enrollments::{EnrollmentRef, Enrollments};
 pub use error::Error;
 pub use records::{
     AcademicSession, Class, ClassType, Collection, Course, Enrollment, Fetched, Org, OrgType, Role,
-    Roster, SessionType, Status, User, UserText, UserTexts,
+    Roster, SessionType, Status, TextList, User, UserText, UserTexts,
 };
 pub use url::{BASE_PATH, BaseUrl};

@@ -217,11 +217,11 @@ pub struct User {
     /// through [`User::email`] and the like.
     pub texts: UserTexts,
     /// `orgs[]` sourcedIds (1.2: the orgs of `roles[]` when `orgs` is absent).
-    pub orgs: Vec<String>,
+    pub orgs: TextList,
     /// `agents[]` sourcedIds (parents, guardians, ...).
-    pub agents: Vec<String>,
+    pub agents: TextList,
     /// `grades[]`.
-    pub grades: Vec<String>,
+    pub grades: TextList,
 }
 
 impl fmt::Debug for User {
@@ -243,6 +243,73 @@ impl fmt::Debug for User {
             .field("agents", &self.agents)
             .field("grades", &self.grades)
             .finish()
+    }
+}
+
+/// A short list of texts (a user's orgs, agents or grades) in two allocations, where a
+/// `Vec<String>` took one for the list and one for each text.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TextList {
+    /// The texts, one after the other.
+    data: Box<str>,
+    /// Where each text ends in `data`.
+    ends: Box<[u32]>,
+}
+
+impl TextList {
+    /// The texts, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        self.ends.iter().enumerate().map(|(i, &end)| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            &self.data[start..end as usize]
+        })
+    }
+
+    /// How many texts there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Whether `text` is one of them.
+    pub fn contains(&self, text: &str) -> bool {
+        self.iter().any(|t| t == text)
+    }
+
+    /// The texts joined by `separator`.
+    pub fn join(&self, separator: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(separator)
+    }
+
+    /// Adds a text at the end.
+    pub fn push(&mut self, text: &str) {
+        *self = self.iter().chain([text]).collect();
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for TextList {
+    fn from_iter<I: IntoIterator<Item = S>>(texts: I) -> Self {
+        let mut data = String::new();
+        let mut ends = Vec::new();
+        for text in texts {
+            data.push_str(text.as_ref());
+            // The decoder caps a page's fields and elements: a list stays far below 4 GiB.
+            ends.push(u32::try_from(data.len()).expect("a list of texts under 4 GiB"));
+        }
+        TextList {
+            data: data.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+}
+
+impl fmt::Debug for TextList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -488,5 +555,17 @@ mod tests {
         assert_eq!(renamed.get(UserText::Sms), Some("+1 555"));
         assert_eq!(texts.with(UserText::GivenName, Some("Ada")), texts);
         assert!(!format!("{texts:?}").contains("Ada"));
+    }
+
+    #[test]
+    fn a_text_list_reads_back_in_order_empty_texts_included() {
+        let mut list: TextList = ["s1", "", "s22"].into_iter().collect();
+        assert_eq!(list.iter().collect::<Vec<_>>(), ["s1", "", "s22"]);
+        assert_eq!(list.len(), 3);
+        assert!(list.contains("") && list.contains("s22") && !list.contains("s2"));
+        list.push("s3");
+        assert_eq!(list.join(","), "s1,,s22,s3");
+        assert!(TextList::default().is_empty());
+        assert_eq!(format!("{list:?}"), r#"["s1", "", "s22", "s3"]"#);
     }
 }
