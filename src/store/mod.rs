@@ -492,20 +492,8 @@ impl Store {
         .map_err(db("looking up an identity"))?;
         let identity = row
             .map(|row| {
-                let text = |i: usize| row.try_get::<Option<String>, _>(i);
                 Ok::<_, sqlx::Error>(IdentityRecord {
-                    identity: Identity {
-                        id: text(0)?.unwrap_or_default(),
-                        email: text(1)?,
-                        given_name: text(2)?,
-                        family_name: text(3)?,
-                        role: text(4)?,
-                        source: text(5)?.unwrap_or_default(),
-                        attributes_from: text(6)?,
-                        attributes_priority: row
-                            .try_get::<Option<i64>, _>(7)?
-                            .and_then(|p| i32::try_from(p).ok()),
-                    },
+                    identity: decode_identity(&row)?,
                     created_at: row.try_get::<i64, _>(8)?,
                 })
             })
@@ -821,6 +809,7 @@ async fn load_identities(
     Ok(identities)
 }
 
+/// An identity selected as the columns of [`load_identities`], in that order.
 fn decode_identity(row: &AnyRow) -> Result<Identity, sqlx::Error> {
     let text = |i: usize| row.try_get::<Option<String>, _>(i);
     Ok(Identity {
