@@ -79,10 +79,18 @@ pub fn match_key(email: Option<&str>, key: MergeKey) -> Result<&str, UnusableEma
     })
 }
 
-/// Platform users by match key.
+/// Platform users by match key. A district's hundred thousand users each have a key of
+/// their own, so an entry holds its one user's id without a list around it.
 #[derive(Debug, Default)]
 pub struct IdentityIndex {
-    by_key: HashMap<String, Vec<String>>,
+    by_key: HashMap<Box<str>, Ids>,
+}
+
+/// The users under one key.
+#[derive(Debug)]
+enum Ids {
+    One(Box<str>),
+    Many(Vec<Box<str>>),
 }
 
 /// What a lookup found.
@@ -99,18 +107,29 @@ pub enum Lookup {
 impl IdentityIndex {
     /// Adds a user under its key.
     pub fn add(&mut self, key: &str, identity_id: &str) {
-        self.by_key
-            .entry(key.to_owned())
-            .or_default()
-            .push(identity_id.to_owned());
+        match self.by_key.get_mut(key) {
+            None => {
+                self.by_key.insert(key.into(), Ids::One(identity_id.into()));
+            }
+            Some(ids) => {
+                let first = match ids {
+                    Ids::One(first) => std::mem::take(first),
+                    Ids::Many(more) => {
+                        more.push(identity_id.into());
+                        return;
+                    }
+                };
+                *ids = Ids::Many(vec![first, identity_id.into()]);
+            }
+        }
     }
 
     /// Looks a key up.
     pub fn lookup(&self, key: &str) -> Lookup {
-        match self.by_key.get(key).map(Vec::as_slice) {
-            None | Some([]) => Lookup::None,
-            Some([one]) => Lookup::One(one.clone()),
-            Some(many) => Lookup::Ambiguous(many.len()),
+        match self.by_key.get(key) {
+            None => Lookup::None,
+            Some(Ids::One(one)) => Lookup::One(one.to_string()),
+            Some(Ids::Many(many)) => Lookup::Ambiguous(many.len()),
         }
     }
 }
@@ -218,5 +237,9 @@ mod tests {
         index.add("ana", "id-1");
         index.add("ana", "id-2");
         assert_eq!(index.lookup("ana"), Lookup::Ambiguous(2));
+        index.add("ana", "id-3");
+        assert_eq!(index.lookup("ana"), Lookup::Ambiguous(3));
+        index.add("bo", "id-4");
+        assert_eq!(index.lookup("bo"), Lookup::One("id-4".into()));
     }
 }
