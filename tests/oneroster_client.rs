@@ -921,6 +921,13 @@ mod scripted {
         })
     }
 
+    /// A numeric query parameter, or `default` when it is missing or not a number.
+    pub fn number(target: &str, key: &str, default: usize) -> usize {
+        param(target, key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
     /// Reads one request head from `socket`, logs its target and writes the answer; true
     /// when the body went gzip-compressed.
     pub async fn answer_one<S: AsyncRead + AsyncWrite + Unpin>(
@@ -1024,7 +1031,7 @@ mod scripted {
     }
 }
 
-use scripted::{Answer, param};
+use scripted::{Answer, number, param};
 
 fn users_json(ids: &[String]) -> String {
     let records: Vec<String> = ids
@@ -1036,12 +1043,8 @@ fn users_json(ids: &[String]) -> String {
 
 /// Users u0..u{count}, paged by the request's offset and limit.
 fn slice(target: &str, count: usize) -> (Vec<String>, usize, usize) {
-    let offset: usize = param(target, "offset")
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0);
-    let limit: usize = param(target, "limit")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(100);
+    let offset = number(target, "offset", 0);
+    let limit = number(target, "limit", 100);
     let ids = (offset..(offset + limit).min(count))
         .map(|i| format!("u{i:02}"))
         .collect();
@@ -1141,9 +1144,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
 async fn a_server_capping_the_page_without_a_total_is_read_completely() {
     // Asked for 10 per page, the server gives 3 and a next link.
     let server = scripted::serve(|base, target| {
-        let offset: usize = param(target, "offset")
-            .and_then(|o| o.parse().ok())
-            .unwrap_or(0);
+        let offset = number(target, "offset", 0);
         let ids: Vec<String> = (offset..(offset + 3).min(8))
             .map(|i| format!("u{i:02}"))
             .collect();
@@ -1471,9 +1472,7 @@ async fn concurrent_pages_each_a_little_beyond_add_up_to_memory_budget_exceeded(
     // concurrently after the first hold 6 each, every one within what was left when it
     // was asked for, together 26.
     let server = scripted::serve(|_, target| {
-        let offset: usize = param(target, "offset")
-            .and_then(|o| o.parse().ok())
-            .unwrap_or(0);
+        let offset = number(target, "offset", 0);
         let ids = if offset == 0 {
             ids(0..2)
         } else {
@@ -1538,9 +1537,7 @@ async fn a_repeat_after_the_parallel_pages_is_pages_repeated_in_the_sequential_p
     // one at 4 is short (data moved), the last one full, so with 7 of 8 read the
     // sequential read goes on at 8, where the server answers page one again.
     let server = scripted::serve(|_, target| {
-        let offset: usize = param(target, "offset")
-            .and_then(|o| o.parse().ok())
-            .unwrap_or(0);
+        let offset = number(target, "offset", 0);
         let ids = match offset {
             2 => ids(2..4),
             4 => ids(4..5),
