@@ -130,8 +130,12 @@ fn inserted<T: classlink_operator::engine::model::Row>(rows: Vec<T>) -> TableCha
 }
 
 fn run_record() -> SyncRunRecord {
+    run_record_named("run-1")
+}
+
+fn run_record_named(run_id: &str) -> SyncRunRecord {
     SyncRunRecord {
-        run_id: "run-1".into(),
+        run_id: run_id.into(),
         namespace: "schools".into(),
         provider: "district".into(),
         trigger: "Manual".into(),
@@ -211,6 +215,105 @@ async fn stored_rows_load_back_exactly_as_written() {
             sorted(txn.snapshot()) == expected,
             "{backend}: the next sync's snapshot"
         );
+        drop(txn);
+        db.drop_database().await;
+    }
+}
+
+/// The stored rows a sync reads while it reads the roster are used only when nothing wrote
+/// the provider's rows since: another sync's commit or a deletion makes the transaction
+/// load them again, and a read-ahead of another provider is never taken.
+#[tokio::test]
+async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
+    for backend in BACKENDS {
+        let db = TestStore::new(backend).await;
+        let store = &db.store;
+        let changes = changes(backend);
+        let begin_after = |ahead| store.begin_sync_after("schools", "district", Some(ahead));
+
+        // Nothing stored yet, nothing written since: the (empty) read-ahead is used.
+        let ahead = store
+            .read_ahead("schools", "district")
+            .await
+            .expect("read ahead");
+        assert!(ahead.snapshot().people.is_empty(), "{backend}");
+        let txn = begin_after(ahead).await.expect("begin");
+        assert!(
+            txn.read_ahead_used(),
+            "{backend}: nothing changed, read-ahead used"
+        );
+        txn.commit(None, &mut run_record_named("empty"))
+            .await
+            .expect("commit");
+
+        // Read ahead while empty; another sync writes the rows before this one's
+        // transaction: the rows are loaded again, and are the ones written.
+        let stale = store
+            .read_ahead("schools", "district")
+            .await
+            .expect("read ahead");
+        let other = store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        other
+            .commit(Some(&changes), &mut run_record_named("writer"))
+            .await
+            .expect("commit");
+        let txn = begin_after(stale).await.expect("begin");
+        assert!(
+            !txn.read_ahead_used(),
+            "{backend}: another sync wrote, loaded again"
+        );
+        assert_eq!(
+            txn.snapshot().people.len(),
+            changes.people.insert.len(),
+            "{backend}"
+        );
+        let loaded = txn.snapshot().clone();
+        // A sync that writes nothing leaves the generation as it is.
+        txn.commit(None, &mut run_record_named("idle"))
+            .await
+            .expect("commit");
+
+        // Read ahead now: the same rows as under the lock, and used.
+        let ahead = store
+            .read_ahead("schools", "district")
+            .await
+            .expect("read ahead");
+        assert!(ahead.snapshot() == &loaded, "{backend}: read-ahead differs");
+        let txn = begin_after(ahead).await.expect("begin");
+        assert!(
+            txn.read_ahead_used(),
+            "{backend}: unchanged, read-ahead used"
+        );
+        drop(txn);
+
+        // A read-ahead of another provider is not this provider's rows.
+        let elsewhere = store
+            .read_ahead("schools", "other")
+            .await
+            .expect("read ahead");
+        let txn = begin_after(elsewhere).await.expect("begin");
+        assert!(
+            !txn.read_ahead_used(),
+            "{backend}: another provider's read-ahead"
+        );
+        drop(txn);
+
+        // A deletion between the read-ahead and the transaction: the rows are gone.
+        let stale = store
+            .read_ahead("schools", "district")
+            .await
+            .expect("read ahead");
+        store
+            .delete_provider("schools", "district")
+            .await
+            .expect("delete");
+        let txn = begin_after(stale).await.expect("begin");
+        assert!(!txn.read_ahead_used(), "{backend}: deleted, loaded again");
+        assert!(txn.snapshot().people.is_empty(), "{backend}");
+        assert!(txn.snapshot().memberships.is_empty(), "{backend}");
         drop(txn);
         db.drop_database().await;
     }

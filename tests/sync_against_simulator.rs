@@ -63,6 +63,17 @@ async fn first_and_second_sync_agree_with_the_simulators_ground_truth() {
             "{backend}: the store's own record of the second sync"
         );
         assert_eq!(runs[1].report.counts, second.report.counts);
+        // Both syncs read the stored rows while they read the roster, and used them:
+        // nothing else wrote the provider in between.
+        for run in &runs {
+            assert!(
+                run.log
+                    .iter()
+                    .any(|l| l == "stored rows read while the roster was read"),
+                "{backend}: {:?}",
+                run.log
+            );
+        }
         db.drop_database().await;
     }
 }

@@ -20,7 +20,10 @@ use crate::intern::Interner;
 use tables::{ProviderTable, Value};
 
 /// The schema, in order. Each entry runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_roster.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_roster.sql")),
+    (2, include_str!("migrations/0002_provider_generations.sql")),
+];
 
 /// How long a SQLite writer waits for another to finish: a large district's first sync
 /// holds the write lock for minutes.
@@ -359,6 +362,54 @@ impl Store {
         namespace: &str,
         provider: &str,
     ) -> Result<SyncTransaction, StoreError> {
+        self.begin_sync_after(namespace, provider, None).await
+    }
+
+    /// Reads a provider's stored rows outside any sync's lock, as one consistent snapshot,
+    /// with the provider's generation: a sync does this while it reads the roster, and hands
+    /// the result to [`Store::begin_sync_after`], which uses it only when nothing wrote the
+    /// provider's rows in between.
+    pub async fn read_ahead(
+        &self,
+        namespace: &str,
+        provider: &str,
+    ) -> Result<ReadAhead, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting to read the provider's rows"))?;
+        if self.backend == Backend::Postgres {
+            // One snapshot for every statement below; SQLite's read transaction is one
+            // already (its first read fixes what the rest see).
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(db("starting to read the provider's rows"))?;
+        }
+        let generation = provider_generation(&mut tx, namespace, provider).await?;
+        let snapshot = load_snapshot(&mut tx, self.backend, namespace, provider).await?;
+        tx.rollback()
+            .await
+            .map_err(db("ending the read of the provider's rows"))?;
+        Ok(ReadAhead {
+            namespace: namespace.to_owned(),
+            provider: provider.to_owned(),
+            generation,
+            snapshot,
+        })
+    }
+
+    /// [`Store::begin_sync`], taking the provider's rows from `ahead` (see
+    /// [`Store::read_ahead`]) when they are still what the store holds: no sync and no
+    /// deletion wrote them since. Otherwise they are loaded again under the lock.
+    /// [`SyncTransaction::read_ahead_used`] tells which it was.
+    pub async fn begin_sync_after(
+        &self,
+        namespace: &str,
+        provider: &str,
+        ahead: Option<ReadAhead>,
+    ) -> Result<SyncTransaction, StoreError> {
         let mut tx = self
             .pool
             .begin()
@@ -366,7 +417,15 @@ impl Store {
             .map_err(db("starting the sync's transaction"))?;
         lock_namespace(&mut tx, namespace).await?;
         let identities = load_identities(&mut tx, namespace).await?;
-        let snapshot = load_snapshot(&mut tx, self.backend, namespace, provider).await?;
+        let generation = provider_generation(&mut tx, namespace, provider).await?;
+        let ahead = ahead.filter(|a| {
+            a.namespace == namespace && a.provider == provider && a.generation == generation
+        });
+        let read_ahead_used = ahead.is_some();
+        let snapshot = match ahead {
+            Some(ahead) => ahead.snapshot,
+            None => load_snapshot(&mut tx, self.backend, namespace, provider).await?,
+        };
         Ok(SyncTransaction {
             tx,
             backend: self.backend,
@@ -374,6 +433,7 @@ impl Store {
             provider: provider.to_owned(),
             identities,
             snapshot,
+            read_ahead_used,
         })
     }
 
@@ -617,8 +677,27 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db("releasing a provider's attributes"))?;
+        // Raised, never reset: a read-ahead from before the deletion must not pass for one
+        // of rows a later sync writes.
+        raise_generation(&mut tx, namespace, provider).await?;
         tx.commit().await.map_err(db("committing the deletion"))?;
         Ok(removed)
+    }
+}
+
+/// A provider's stored rows read before its sync's transaction, and the generation they
+/// belong to (see [`Store::read_ahead`]).
+pub struct ReadAhead {
+    namespace: String,
+    provider: String,
+    generation: i64,
+    snapshot: ProviderSnapshot,
+}
+
+impl ReadAhead {
+    /// The rows read.
+    pub fn snapshot(&self) -> &ProviderSnapshot {
+        &self.snapshot
     }
 }
 
@@ -630,9 +709,16 @@ pub struct SyncTransaction {
     provider: String,
     identities: Vec<Identity>,
     snapshot: ProviderSnapshot,
+    read_ahead_used: bool,
 }
 
 impl SyncTransaction {
+    /// Whether the provider's rows came from the [`ReadAhead`] handed to
+    /// [`Store::begin_sync_after`] (false: they were loaded under the lock).
+    pub fn read_ahead_used(&self) -> bool {
+        self.read_ahead_used
+    }
+
     /// The namespace's platform users.
     pub fn identities(&self) -> &[Identity] {
         &self.identities
@@ -697,6 +783,9 @@ impl SyncTransaction {
                 &changes.guardian_links,
             )
             .await?;
+        }
+        if written > 0 {
+            raise_generation(&mut self.tx, &self.namespace, &self.provider).await?;
         }
         run.rows_written = written;
         insert_run(&mut self.tx, run).await?;
@@ -788,6 +877,42 @@ async fn lock_namespace(
     .execute(&mut **tx)
     .await
     .map_err(db("taking the namespace's lock"))?;
+    Ok(())
+}
+
+/// The provider's generation (see `migrations/0002_provider_generations.sql`); 0 for a
+/// provider that was never written.
+async fn provider_generation(
+    conn: &mut sqlx::AnyConnection,
+    namespace: &str,
+    provider: &str,
+) -> Result<i64, StoreError> {
+    let generation: Option<i64> = sqlx::query_scalar(
+        "SELECT generation FROM provider_generations WHERE namespace = $1 AND provider = $2",
+    )
+    .bind(namespace)
+    .bind(provider)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("reading the provider's generation"))?;
+    Ok(generation.unwrap_or(0))
+}
+
+/// Raises the provider's generation in the transaction that writes its rows.
+async fn raise_generation(
+    tx: &mut Transaction<'static, Any>,
+    namespace: &str,
+    provider: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO provider_generations (namespace, provider, generation) VALUES ($1, $2, 1) \
+         ON CONFLICT (namespace, provider) DO UPDATE SET generation = provider_generations.generation + 1",
+    )
+    .bind(namespace)
+    .bind(provider)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("raising the provider's generation"))?;
     Ok(())
 }
 
