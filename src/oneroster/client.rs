@@ -126,6 +126,18 @@ struct Inner {
     compatibility_mode: bool,
 }
 
+impl Inner {
+    /// Pages of one collection in progress at once: requested, read or being decoded. The
+    /// transport lets `max_concurrent_requests` requests out at a time and takes a
+    /// request's place back once its body is read; as many pages again may be decoding
+    /// meanwhile, so the requests' places stay used while pages decode (at 50 ms a request,
+    /// a window of only `max_concurrent_requests` pages left them idle for a page's
+    /// decoding each: reading `large` took 4.3 s where curl takes 2.1).
+    fn pages_in_progress(&self) -> usize {
+        2 * self.max_concurrent_requests
+    }
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
@@ -569,7 +581,7 @@ impl Client {
                         .await
                         .map(|got| (offset, got))
                 })
-                .buffered(self.inner.max_concurrent_requests);
+                .buffered(self.inner.pages_in_progress());
             while let Some(result) = pages_stream.next().await {
                 let (offset, (response, page)) = result?;
                 let new = page

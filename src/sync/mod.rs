@@ -97,22 +97,27 @@ pub async fn run(
     // a large district's roster is mostly waiting, and its million stored rows take seconds.
     // The transaction below uses them only if nothing wrote them in between.
     let (namespace, provider) = (&job.settings.namespace, &job.settings.provider);
+    let clock = std::time::Instant::now();
     let fetch = async {
-        match Client::new(job.client.clone()) {
+        let fetched = match Client::new(job.client.clone()) {
             Ok(client) => client.fetch_roster(progress).await,
             Err(e) => Err(e),
-        }
+        };
+        (fetched, clock.elapsed())
     };
     let read_ahead = async {
         // Not fatal: the transaction loads them itself, and reports what fails there.
-        store
+        let ahead = store
             .read_ahead(namespace, provider)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "reading the stored rows ahead failed"))
-            .ok()
+            .ok();
+        (ahead, clock.elapsed())
     };
     // A roster that fails ends the sync at once, without waiting for the stored rows.
-    let (roster, ahead) = match futures::future::try_join(fetch, read_ahead.map(Ok)).await {
+    let fetch = fetch.map(|(fetched, took)| fetched.map(|roster| (roster, took)));
+    let both = futures::future::try_join(fetch, read_ahead.map(Ok)).await;
+    let ((roster, fetch_took), (ahead, read_ahead_took)) = match both {
         Ok(both) => both,
         Err(e) => {
             let report = SyncReport::failed(e.code(), e.to_string());
@@ -120,15 +125,17 @@ pub async fn run(
         }
     };
     log.push(format!(
-        "read {} schools, {} sessions, {} classes, {} users, {} enrollments",
+        "read {} schools, {} sessions, {} classes, {} users, {} enrollments in {}",
         roster.schools.len(),
         roster.academic_sessions.len(),
         roster.classes.len(),
         roster.users.len(),
-        roster.enrollments.len()
+        roster.enrollments.len(),
+        seconds(fetch_took)
     ));
 
     let had_read_ahead = ahead.is_some();
+    let clock = std::time::Instant::now();
     let mut txn = match store.begin_sync_after(namespace, provider, ahead).await {
         Ok(txn) => txn,
         Err(e) => {
@@ -136,14 +143,21 @@ pub async fn run(
             return outcome(report, Vec::new(), started, 0, None);
         }
     };
-    log.push(
-        match (txn.read_ahead_used(), had_read_ahead) {
-            (true, _) => "stored rows read while the roster was read",
-            (false, true) => "stored rows read again: they changed while the roster was read",
-            (false, false) => "stored rows read in the transaction",
-        }
-        .to_owned(),
-    );
+    log.push(match (txn.read_ahead_used(), had_read_ahead) {
+        (true, _) => format!(
+            "stored rows read while the roster was read, in {}",
+            seconds(read_ahead_took)
+        ),
+        (false, true) => format!(
+            "stored rows read again in {}: they changed while the roster was read",
+            seconds(clock.elapsed())
+        ),
+        (false, false) => format!(
+            "stored rows read in the transaction in {}",
+            seconds(clock.elapsed())
+        ),
+    });
+    let clock = std::time::Instant::now();
     // Planning is CPU-bound (seconds for a large district): it runs on a blocking thread, so
     // the runtime's workers go on with other syncs, the controller and the health
     // endpoints. The roster and the stored snapshot are freed there too, before the
@@ -184,6 +198,7 @@ pub async fn run(
             return outcome(report, Vec::new(), started, 0, None);
         }
     };
+    log.push(format!("planned in {}", seconds(clock.elapsed())));
     log.push(format!(
         "{}: {}",
         plan.report.result.as_str(),
@@ -192,7 +207,14 @@ pub async fn run(
             .map_or("no error code", ErrorCode::as_str)
     ));
     let mut run = run_record(job, trigger, started, plan.report.clone(), log);
-    match txn.commit(plan.changes.as_ref(), &mut run).await {
+    let clock = std::time::Instant::now();
+    let committed = txn.commit(plan.changes.as_ref(), &mut run).await;
+    // The run's log has no personal data; with its phases' times, for who tunes a sync.
+    for line in &run.log {
+        tracing::debug!(provider = %provider, %line, "sync log");
+    }
+    tracing::debug!(provider = %provider, took = %seconds(clock.elapsed()), "changes committed");
+    match committed {
         Ok(rows) => outcome(
             plan.report,
             plan.exclusions,
@@ -248,6 +270,11 @@ async fn finish_failed(
     let run = run_record(job, trigger, started, report.clone(), log);
     let run_id = store.record_run(&run).await.ok().map(|()| run.run_id);
     outcome(report, Vec::new(), started, 0, run_id)
+}
+
+/// A duration as the run's log shows it.
+fn seconds(d: std::time::Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
 }
 
 fn run_record(
