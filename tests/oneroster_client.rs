@@ -444,6 +444,23 @@ async fn concurrency_never_exceeds_the_bound() {
 }
 
 #[tokio::test]
+async fn the_collections_after_the_schools_are_read_at_once() {
+    // One page per collection: read one after another, a single request would be in
+    // flight at any time.
+    let sim = start(tiny().fault(Fault::LatencyMs(200))).await;
+    let mut cfg = config(&sim, oauth1(SignatureMethod::HmacSha256));
+    cfg.page_size = 10_000;
+    cfg.max_concurrent_requests = 4;
+    let roster = roster_ok(cfg).await;
+    assert_matches_ground_truth(&roster, &sim);
+    let metrics = sim.metrics();
+    assert_eq!(
+        metrics.max_in_flight, 4,
+        "five collections' first pages wait for four places"
+    );
+}
+
+#[tokio::test]
 async fn clones_share_the_concurrency_bound() {
     let sim = start(
         SimConfig::new(Preset::Small)

@@ -342,54 +342,53 @@ impl Client {
         };
         note(schools_collection, schools.skipped);
 
-        let sessions: Fetched<Vec<AcademicSession>> = self
-            .read_collection(
+        // The rest at once: the transport caps the requests in flight across them, so a
+        // collection's last, partly used round of requests is filled with the next one's
+        // pages, and a small collection does not wait for a round of its own.
+        let courses = async {
+            if self.inner.compatibility_mode {
+                return Ok(None);
+            }
+            self.read_collection(
+                Spec::<Course>::new(Collection::Courses, filter),
+                &budget,
+                progress,
+            )
+            .await
+            .map(Some)
+        };
+        let (sessions, courses, classes, users, enrollments) = futures::future::try_join5(
+            self.read_collection(
                 Spec::<AcademicSession>::new(Collection::AcademicSessions, filter),
                 &budget,
                 progress,
-            )
-            .await?;
-        note(Collection::AcademicSessions, sessions.skipped);
-
-        let courses = if self.inner.compatibility_mode {
-            None
-        } else {
-            let courses: Fetched<Vec<Course>> = self
-                .read_collection(
-                    Spec::<Course>::new(Collection::Courses, filter),
-                    &budget,
-                    progress,
-                )
-                .await?;
-            note(Collection::Courses, courses.skipped);
-            Some(courses.records)
-        };
-
-        let classes: Fetched<Vec<Class>> = self
-            .read_collection(
+            ),
+            courses,
+            self.read_collection(
                 Spec::<Class>::new(Collection::Classes, filter),
                 &budget,
                 progress,
-            )
-            .await?;
-        note(Collection::Classes, classes.skipped);
-
-        let users: Fetched<Vec<User>> = self
-            .read_collection(
+            ),
+            self.read_collection(
                 Spec::<User>::new(Collection::Users, filter),
                 &budget,
                 progress,
-            )
-            .await?;
-        note(Collection::Users, users.skipped);
-
-        let enrollments: Fetched<Enrollments> = self
-            .read_collection(
+            ),
+            self.read_collection(
                 Spec::<Enrollment>::new(Collection::Enrollments, filter),
                 &budget,
                 progress,
-            )
-            .await?;
+            ),
+        )
+        .await?;
+        note(Collection::AcademicSessions, sessions.skipped);
+        let courses: Option<Fetched<Vec<Course>>> = courses;
+        if let Some(courses) = &courses {
+            note(Collection::Courses, courses.skipped);
+        }
+        let courses = courses.map(|c| c.records);
+        note(Collection::Classes, classes.skipped);
+        note(Collection::Users, users.skipped);
         note(Collection::Enrollments, enrollments.skipped);
 
         Ok(Roster {

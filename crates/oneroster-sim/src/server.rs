@@ -58,6 +58,10 @@ pub struct Shared {
     n_server: AtomicU64,
     n_reset: AtomicU64,
     n_truncate: AtomicU64,
+    /// Pages (path and query) whose last request a share fault below 1 hit: their next
+    /// request is spared, so a client that retries gets every page by its second try,
+    /// whatever order its requests come in.
+    just_hit: Mutex<std::collections::HashSet<String>>,
     pub auth: Auth,
     pub max_page_size: u32,
     /// Whether API answers are gzip-compressed for clients that accept gzip.
@@ -93,6 +97,7 @@ impl Shared {
             n_server: AtomicU64::new(0),
             n_reset: AtomicU64::new(0),
             n_truncate: AtomicU64::new(0),
+            just_hit: Mutex::new(std::collections::HashSet::new()),
             auth,
             max_page_size,
             gzip,
@@ -144,6 +149,28 @@ impl Shared {
         ] {
             c.store(0, Ordering::SeqCst);
         }
+        self.just_hit_pages().clear();
+    }
+
+    fn just_hit_pages(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.just_hit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one request of `page` for a share fault (its `counter`), and says whether the
+    /// fault hits it (`Some(n)`, the n-th request the fault saw): by the `share_hits` rule,
+    /// except when a share below 1 hit this page's previous request.
+    fn share_fault_hits(&self, counter: &AtomicU64, share: f64, page: &PageRequest) -> Option<u64> {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        if !share_hits(n, share) {
+            return None;
+        }
+        if share < 1.0 {
+            if page.spared {
+                return None;
+            }
+            self.just_hit_pages().insert(page.key.clone());
+        }
+        Some(n)
     }
 
     pub fn metrics(&self) -> Metrics {
@@ -420,9 +447,9 @@ async fn api(sh: &Shared, req: Request) -> Response {
     if faults.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
     }
+    let page = PageRequest::new(sh, &faults, &path, query.as_deref());
     if let Some(share) = faults.rate_limit {
-        let n = sh.n_rate.fetch_add(1, Ordering::SeqCst) + 1;
-        if share_hits(n, share) {
+        if sh.share_fault_hits(&sh.n_rate, share, &page).is_some() {
             let mut r = api_error(
                 sh,
                 ApiError::new(429, "server_busy", "too many requests, slow down").echoing(echo),
@@ -434,8 +461,7 @@ async fn api(sh: &Shared, req: Request) -> Response {
         }
     }
     if let Some(share) = faults.server_error {
-        let n = sh.n_server.fetch_add(1, Ordering::SeqCst) + 1;
-        if share_hits(n, share) {
+        if let Some(n) = sh.share_fault_hits(&sh.n_server, share, &page) {
             let status = [500, 502, 503][(n % 3) as usize];
             return api_error(
                 sh,
@@ -457,7 +483,7 @@ async fn api(sh: &Shared, req: Request) -> Response {
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match route(sh, &ds, &faults, &segs, query.as_deref(), &path) {
-        Ok(answer) => finish(sh, &faults, answer, encoding),
+        Ok(answer) => finish(sh, &faults, &page, answer, encoding),
         Err(e) => api_error(sh, e.echoing(echo)),
     }
 }
@@ -518,7 +544,37 @@ fn gzip(json: &[u8]) -> std::io::Result<Vec<u8>> {
     encoder.finish()
 }
 
-fn finish(sh: &Shared, faults: &Faults, a: Answer, encoding: Encoding) -> Response {
+/// One request of a page, as the share faults see it.
+struct PageRequest {
+    /// Path and query.
+    key: String,
+    /// A share fault below 1 hit this page's previous request: this one is spared.
+    spared: bool,
+}
+
+impl PageRequest {
+    fn new(sh: &Shared, faults: &Faults, path: &str, query: Option<&str>) -> Self {
+        let key = format!("{path}?{}", query.unwrap_or(""));
+        let any_share = [
+            faults.rate_limit,
+            faults.server_error,
+            faults.reset,
+            faults.truncate,
+        ]
+        .iter()
+        .any(|s| s.is_some_and(|s| s < 1.0));
+        let spared = any_share && sh.just_hit_pages().remove(&key);
+        PageRequest { key, spared }
+    }
+}
+
+fn finish(
+    sh: &Shared,
+    faults: &Faults,
+    page: &PageRequest,
+    a: Answer,
+    encoding: Encoding,
+) -> Response {
     let mut headers = a.headers;
     headers.push(("content-type", "application/json".into()));
     if sh.gzip {
@@ -531,16 +587,14 @@ fn finish(sh: &Shared, faults: &Faults, a: Answer, encoding: Encoding) -> Respon
         return respond(200, headers, Body::new(HugeBody::new(huge)));
     }
     let cut = a.collection
-        && faults.reset.is_some_and(|share| {
-            let n = sh.n_reset.fetch_add(1, Ordering::SeqCst) + 1;
-            share_hits(n, share)
-        });
+        && faults
+            .reset
+            .is_some_and(|share| sh.share_fault_hits(&sh.n_reset, share, page).is_some());
     let truncated = a.collection
         && !cut
-        && faults.truncate.is_some_and(|share| {
-            let n = sh.n_truncate.fetch_add(1, Ordering::SeqCst) + 1;
-            share_hits(n, share)
-        });
+        && faults
+            .truncate
+            .is_some_and(|share| sh.share_fault_hits(&sh.n_truncate, share, page).is_some());
     let mut json = a.body;
     if truncated {
         // A complete HTTP answer (compressed whole, when compressed) whose JSON is cut.

@@ -78,6 +78,28 @@ async fn server_errors_at_a_share() {
 }
 
 #[tokio::test]
+async fn a_share_below_one_never_hits_a_page_twice_in_a_row() {
+    let sim = start(Preset::Tiny).await;
+    sim.set_fault(Fault::ServerError(0.5));
+    // The fault's counter hits its 2nd, 4th and 6th request; the 4th is /users again
+    // right after /users was hit, so it is spared.
+    let mut statuses = Vec::new();
+    for path in ["/orgs", "/users", "/orgs", "/users", "/users", "/users"] {
+        statuses.push((path, get(&sim, path).await.status));
+    }
+    let failed: Vec<usize> = (0..statuses.len())
+        .filter(|&i| (500..600).contains(&statuses[i].1))
+        .collect();
+    assert_eq!(failed, vec![1, 5], "{statuses:?}");
+    // A share of 1 hits every request.
+    sim.set_fault(Fault::ServerError(1.0));
+    for _ in 0..3 {
+        assert!((500..600).contains(&get(&sim, "/users").await.status));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn latency_keeps_requests_in_flight_and_metrics_see_them() {
     let sim = start(Preset::Tiny).await;
     sim.set_fault(Fault::LatencyMs(500));
