@@ -448,27 +448,26 @@ async fn api(sh: &Shared, req: Request) -> Response {
         tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
     }
     let page = PageRequest::new(sh, &faults, &path, query.as_deref());
-    if let Some(share) = faults.rate_limit {
-        if sh.share_fault_hits(&sh.n_rate, share, &page).is_some() {
-            let mut r = api_error(
-                sh,
-                ApiError::new(429, "server_busy", "too many requests, slow down").echoing(echo),
-            );
-            if let Ok(v) = HeaderValue::from_str(&faults.retry_after_secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
+    if let Some(share) = faults.rate_limit
+        && sh.share_fault_hits(&sh.n_rate, share, &page).is_some()
+    {
+        let mut r = api_error(
+            sh,
+            ApiError::new(429, "server_busy", "too many requests, slow down").echoing(echo),
+        );
+        if let Ok(v) = HeaderValue::from_str(&faults.retry_after_secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        return r;
     }
-    if let Some(share) = faults.server_error {
-        if let Some(n) = sh.share_fault_hits(&sh.n_server, share, &page) {
-            let status = [500, 502, 503][(n % 3) as usize];
-            return api_error(
-                sh,
-                ApiError::new(status, "internal_server_error", "simulated server error")
-                    .echoing(echo),
-            );
-        }
+    if let Some(share) = faults.server_error
+        && let Some(n) = sh.share_fault_hits(&sh.n_server, share, &page)
+    {
+        let status = [500, 502, 503][(n % 3) as usize];
+        return api_error(
+            sh,
+            ApiError::new(status, "internal_server_error", "simulated server error").echoing(echo),
+        );
     }
     let ds = sh.dataset();
     let rest = &path[API_BASE.len()..];
