@@ -897,7 +897,7 @@ impl<'a> Planner<'a> {
             .collect();
 
         let mut out = Matched::default();
-        let mut claimed: HashSet<String> = HashSet::new();
+        let mut claimed: HashSet<&str> = HashSet::new();
         for candidate in candidates {
             let user = candidate.user;
             let in_frozen = candidate.schools.iter().any(|s| frozen.contains(s));
@@ -911,8 +911,8 @@ impl<'a> Planner<'a> {
             };
             if let Some(id) = &identity_id
                 && !in_frozen
-                && claimed.insert(id.clone())
                 && let Some(identity) = identities.get(id.as_str())
+                && claimed.insert(identity.id.as_str())
                 && let Some(updated) = self.claim_attributes(identity, candidate)
             {
                 out.identity_updates.push(updated);
@@ -1021,6 +1021,17 @@ impl<'a> Planner<'a> {
         if !may_set {
             return None;
         }
+        // Compared first: most nights nothing changes, and a copy of each matched user
+        // would only be thrown away.
+        let user = candidate.user;
+        let unchanged = identity.given_name.as_deref() == user.given_name()
+            && identity.family_name.as_deref() == user.family_name()
+            && identity.role.as_deref() == Some(candidate.role.as_str())
+            && identity.attributes_from.as_deref() == Some(settings.provider.as_str())
+            && identity.attributes_priority == Some(settings.priority);
+        if unchanged {
+            return None;
+        }
         let updated = Identity {
             given_name: candidate.user.given_name().map(str::to_owned),
             family_name: candidate.user.family_name().map(str::to_owned),
@@ -1029,7 +1040,7 @@ impl<'a> Planner<'a> {
             attributes_priority: Some(settings.priority),
             ..identity.clone()
         };
-        (updated != *identity).then_some(updated)
+        Some(updated)
     }
 
     /// A user whose attributes came from a person this provider no longer has is released,
