@@ -3,8 +3,8 @@
 mod common;
 
 use classlink_operator::engine::model::{
-    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, MembershipRow, PersonRole, PersonRow,
-    ProviderSnapshot, SchoolRow, TableChanges,
+    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
+    PersonRow, ProviderSnapshot, SchoolRow, TableChanges,
 };
 use classlink_operator::engine::report::{Counts, SyncReport, SyncResult};
 use classlink_operator::store::SyncRunRecord;
@@ -314,6 +314,71 @@ async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
         assert!(!txn.read_ahead_used(), "{backend}: deleted, loaded again");
         assert!(txn.snapshot().people.is_empty(), "{backend}");
         assert!(txn.snapshot().memberships.is_empty(), "{backend}");
+        drop(txn);
+        db.drop_database().await;
+    }
+}
+
+/// The platform's users load back whole and in the order the planner reads them (by email,
+/// then id; no email first), across the statements of a bulk read on SQLite.
+#[tokio::test]
+async fn platform_users_load_back_whole_and_in_order() {
+    for backend in BACKENDS {
+        let db = TestStore::new(backend).await;
+        let texts = awkward_texts(backend);
+        let text = |i: usize| texts[i % texts.len()].clone();
+        // One more than a bulk read; emails shared, missing, awkward; every priority kind.
+        let written: Vec<Identity> = (0..10_001)
+            .map(|i| Identity {
+                id: format!("id-{:05}-{}", (i * 7919) % 10_001, text(i)),
+                email: (!i.is_multiple_of(5)).then(|| format!("{}@x.example", text(i / 3))),
+                given_name: (!i.is_multiple_of(4)).then(|| text(i + 1)),
+                family_name: Some(text(i + 2)),
+                role: Some(["student", "teacher"][i % 2].to_owned()),
+                source: format!("classlinksync/{}", text(i + 3)),
+                attributes_from: (!i.is_multiple_of(3)).then(|| text(i + 4)),
+                attributes_priority: match i % 4 {
+                    0 => None,
+                    1 => Some(-7),
+                    2 => Some(0),
+                    _ => Some(i32::MAX),
+                },
+            })
+            .collect();
+        let changes = ChangeSet {
+            new_identities: written.clone(),
+            ..ChangeSet::default()
+        };
+        let txn = db
+            .store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        txn.commit(Some(&changes), &mut run_record())
+            .await
+            .expect("commit");
+
+        let mut expected = written;
+        expected.sort_by(|a, b| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
+        let loaded = db.store.identities("schools").await.expect("identities");
+        assert_eq!(loaded.len(), expected.len(), "{backend}");
+        if backend == "sqlite" {
+            // PostgreSQL sorts by its collation; the planner does not depend on the order.
+            assert!(loaded == expected, "{backend}: identities differ");
+        } else {
+            let mut sorted = loaded.clone();
+            sorted.sort_by(|a, b| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
+            assert!(sorted == expected, "{backend}: identities differ");
+        }
+        let txn = db
+            .store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        assert!(
+            txn.identities() == loaded.as_slice(),
+            "{backend}: the sync's users"
+        );
         drop(txn);
         db.drop_database().await;
     }

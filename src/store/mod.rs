@@ -17,7 +17,7 @@ use crate::engine::model::{ChangeSet, Identity, PersonRow, ProviderSnapshot, Tab
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use crate::intern::Interner;
-use tables::{ProviderTable, Value};
+use tables::{Columns, ProviderTable, Value};
 
 /// The schema, in order. Each entry runs once, in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -352,7 +352,7 @@ impl Store {
     /// The platform users of a namespace, by email then id.
     pub async fn identities(&self, namespace: &str) -> Result<Vec<Identity>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        load_identities(&mut conn, namespace).await
+        load_identities(&mut conn, self.backend, namespace).await
     }
 
     /// Starts a sync of one provider: takes the namespace's lock and loads what the engine
@@ -416,7 +416,7 @@ impl Store {
             .await
             .map_err(db("starting the sync's transaction"))?;
         lock_namespace(&mut tx, namespace).await?;
-        let identities = load_identities(&mut tx, namespace).await?;
+        let identities = load_identities(&mut tx, self.backend, namespace).await?;
         let generation = provider_generation(&mut tx, namespace, provider).await?;
         let ahead = ahead.filter(|a| {
             a.namespace == namespace && a.provider == provider && a.generation == generation
@@ -918,36 +918,67 @@ async fn raise_generation(
 
 async fn load_identities(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     namespace: &str,
 ) -> Result<Vec<Identity>, StoreError> {
-    let mut rows = sqlx::query(
-        "SELECT id, email, given_name, family_name, role, source, attributes_from, attributes_priority \
-         FROM identities WHERE namespace = $1 ORDER BY email, id",
-    )
-    .bind(namespace)
-    .fetch(&mut *conn);
-    // Decoded as they arrive, never all held as driver rows at once.
     let mut identities = Vec::new();
+    if backend == Backend::Sqlite {
+        let mut columns: Vec<&str> = IDENTITY_SELECT.to_vec();
+        // Text, as every value of a bulk read.
+        columns[7] = "CAST(attributes_priority AS TEXT)";
+        let read = BulkRead {
+            table: "identities",
+            columns: &columns,
+            keys: &["id"],
+            scope: &[("namespace", namespace)],
+        };
+        read.run(conn, |rows| {
+            identities.reserve(rows.len());
+            for row in rows {
+                identities.push(decode_identity(row).map_err(db("decoding identities"))?);
+            }
+            Ok(())
+        })
+        .await?;
+        // The order of the query below (SQLite compares text bytewise, as Rust does).
+        identities.sort_by(|a: &Identity, b: &Identity| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
+        return Ok(identities);
+    }
+    let sql = format!(
+        "SELECT {} FROM identities WHERE namespace = $1 ORDER BY email, id",
+        IDENTITY_SELECT.join(", ")
+    );
+    let mut rows = sqlx::query(&sql).bind(namespace).fetch(&mut *conn);
+    // Decoded as they arrive, never all held as driver rows at once.
     while let Some(row) = rows.try_next().await.map_err(db("reading identities"))? {
         identities.push(decode_identity(&row).map_err(db("decoding identities"))?);
     }
     Ok(identities)
 }
 
-/// An identity selected as the columns of [`load_identities`], in that order.
-fn decode_identity(row: &AnyRow) -> Result<Identity, sqlx::Error> {
-    let text = |i: usize| row.try_get::<Option<String>, _>(i);
+/// The columns [`load_identities`] selects, in the order [`decode_identity`] reads.
+const IDENTITY_SELECT: [&str; 8] = [
+    "id",
+    "email",
+    "given_name",
+    "family_name",
+    "role",
+    "source",
+    "attributes_from",
+    "attributes_priority",
+];
+
+/// An identity selected as [`IDENTITY_SELECT`], in that order.
+fn decode_identity(mut row: impl Columns) -> Result<Identity, sqlx::Error> {
     Ok(Identity {
-        id: text(0)?.unwrap_or_default(),
-        email: text(1)?,
-        given_name: text(2)?,
-        family_name: text(3)?,
-        role: text(4)?,
-        source: text(5)?.unwrap_or_default(),
-        attributes_from: text(6)?,
-        attributes_priority: row
-            .try_get::<Option<i64>, _>(7)?
-            .and_then(|p| i32::try_from(p).ok()),
+        id: row.text(0)?.unwrap_or_default(),
+        email: row.text(1)?,
+        given_name: row.text(2)?,
+        family_name: row.text(3)?,
+        role: row.text(4)?,
+        source: row.text(5)?.unwrap_or_default(),
+        attributes_from: row.text(6)?,
+        attributes_priority: row.int(7)?.and_then(|p| i32::try_from(p).ok()),
     })
 }
 
@@ -1174,64 +1205,137 @@ async fn load_table_sqlite<T: ProviderTable>(
     namespace: &str,
     provider: &str,
 ) -> Result<Vec<T>, StoreError> {
-    let columns = table_columns::<T>().join(", ");
-    let keys = T::KEY_COLUMNS.join(", ");
-    let after_key: Vec<String> = (0..T::KEY_COLUMNS.len())
-        .map(|i| format!("${}", i + 3))
-        .collect();
-    let statement = |after: &str| {
-        format!(
-            "SELECT json_group_array(json_array({columns}) ORDER BY {keys}) FROM \
-             (SELECT {columns} FROM {table} WHERE namespace = $1 AND provider = $2{after} \
-             ORDER BY {keys} LIMIT {SQLITE_ROWS_PER_READ})",
-            table = T::TABLE,
-        )
-    };
-    let first = statement("");
-    let next = statement(&format!(" AND ({keys}) > ({})", after_key.join(", ")));
     let mut shared = Interner::default();
     let mut loaded: Vec<T> = Vec::new();
-    let mut last_key: Option<Vec<String>> = None;
-    loop {
-        let mut query =
-            sqlx::query_scalar::<_, String>(if last_key.is_some() { &next } else { &first })
-                .bind(namespace)
-                .bind(provider);
-        for value in last_key.iter().flatten() {
-            query = query.bind(value.clone());
-        }
-        let json = query
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("reading the provider's rows"))?;
-        // The parser's message may quote a value: only where it failed is kept.
-        let rows: Vec<Vec<Option<String>>> = serde_json::from_str(&json).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "{}: a bulk read did not parse ({:?} at column {})",
-                T::TABLE,
-                e.classify(),
-                e.column()
-            ))
-        })?;
-        drop(json);
-        let full = rows.len() == SQLITE_ROWS_PER_READ;
-        if full {
-            // Key columns are NOT NULL: a row without its key is not one this store wrote.
-            let key = rows
-                .last()
-                .and_then(|row| row.get(..T::KEY_COLUMNS.len()))
-                .and_then(|key| key.iter().cloned().collect::<Option<Vec<String>>>())
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("{}: a row without its key", T::TABLE))
-                })?;
-            last_key = Some(key);
-        }
+    let read = BulkRead {
+        table: T::TABLE,
+        columns: &table_columns::<T>(),
+        keys: T::KEY_COLUMNS,
+        scope: &[("namespace", namespace), ("provider", provider)],
+    };
+    read.run(conn, |rows| {
         loaded.reserve(rows.len());
         for row in rows {
             loaded.push(T::decode(row, &mut shared).map_err(|e| corrupt::<T>(&e))?);
         }
-        if !full {
-            return Ok(loaded);
+        Ok(())
+    })
+    .await?;
+    Ok(loaded)
+}
+
+/// A read of many rows from SQLite in bulk: each statement returns [`SQLITE_ROWS_PER_READ`]
+/// rows, sorted by `keys`, as one JSON array of arrays of text built by SQLite itself
+/// (`json_group_array`), the next statement starting after the last key. sqlx's SQLite
+/// driver would hand rows over one at a time from its worker thread, which for a million
+/// rows costs seconds on both threads.
+struct BulkRead<'a> {
+    table: &'a str,
+    /// Selected in this order; each is text or NULL (cast integers to text).
+    columns: &'a [&'a str],
+    /// A unique key of the rows within `scope`, NOT NULL: the order of the read.
+    keys: &'a [&'a str],
+    /// `column = value` conditions the rows meet.
+    scope: &'a [(&'a str, &'a str)],
+}
+
+impl BulkRead<'_> {
+    /// Reads every row, handing `each` one statement's rows at a time.
+    async fn run(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        mut each: impl FnMut(Vec<Vec<Option<String>>>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // Selected as c0, c1, ... inside, so that the outer query names them whatever
+        // expression they are.
+        let key_positions: Vec<usize> = self
+            .keys
+            .iter()
+            .filter_map(|k| self.columns.iter().position(|c| c == k))
+            .collect();
+        if key_positions.len() != self.keys.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{}: a bulk read must select its key columns",
+                self.table
+            )));
+        }
+        let inner: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} AS c{i}"))
+            .collect();
+        let outer: Vec<String> = (0..self.columns.len()).map(|i| format!("c{i}")).collect();
+        let outer_keys: Vec<String> = key_positions.iter().map(|i| format!("c{i}")).collect();
+        let keys = self.keys.join(", ");
+        let scope: Vec<String> = self
+            .scope
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
+            .collect();
+        let after_key: Vec<String> = (0..self.keys.len())
+            .map(|i| format!("${}", self.scope.len() + i + 1))
+            .collect();
+        let statement = |after: &str| {
+            format!(
+                "SELECT json_group_array(json_array({outer}) ORDER BY {outer_keys}) FROM \
+                 (SELECT {inner} FROM {table} WHERE {scope}{after} \
+                 ORDER BY {keys} LIMIT {SQLITE_ROWS_PER_READ})",
+                outer = outer.join(", "),
+                outer_keys = outer_keys.join(", "),
+                inner = inner.join(", "),
+                table = self.table,
+                scope = scope.join(" AND "),
+            )
+        };
+        let first = statement("");
+        let next = statement(&format!(" AND ({keys}) > ({})", after_key.join(", ")));
+        let mut last_key: Option<Vec<String>> = None;
+        loop {
+            let mut query =
+                sqlx::query_scalar::<_, String>(if last_key.is_some() { &next } else { &first });
+            for (_, value) in self.scope {
+                query = query.bind(*value);
+            }
+            for value in last_key.iter().flatten() {
+                query = query.bind(value.clone());
+            }
+            let json = query
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db("reading rows in bulk"))?;
+            // The parser's message may quote a value: only where it failed is kept.
+            let rows: Vec<Vec<Option<String>>> = serde_json::from_str(&json).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "{}: a bulk read did not parse ({:?} at column {})",
+                    self.table,
+                    e.classify(),
+                    e.column()
+                ))
+            })?;
+            drop(json);
+            let full = rows.len() == SQLITE_ROWS_PER_READ;
+            if full {
+                // Key columns are NOT NULL: a row without its key is not one this store
+                // wrote.
+                let key = rows
+                    .last()
+                    .and_then(|row| {
+                        key_positions
+                            .iter()
+                            .map(|&i| row.get(i).cloned().flatten())
+                            .collect::<Option<Vec<String>>>()
+                    })
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("{}: a row without its key", self.table))
+                    })?;
+                last_key = Some(key);
+            }
+            each(rows)?;
+            if !full {
+                return Ok(());
+            }
         }
     }
 }

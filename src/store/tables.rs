@@ -69,11 +69,27 @@ pub trait ProviderTable: Row + Sized {
 pub trait Columns {
     /// The text (or NULL) of column `index`.
     fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error>;
+
+    /// The integer (or NULL) of column `index`; a bulk read has it as text.
+    fn int(&mut self, index: usize) -> Result<Option<i64>, sqlx::Error> {
+        self.text(index)?
+            .map(|t| {
+                t.parse().map_err(|_| sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source: "not an integer".into(),
+                })
+            })
+            .transpose()
+    }
 }
 
 impl Columns for &AnyRow {
     fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
         self.try_get::<Option<String>, _>(index)
+    }
+
+    fn int(&mut self, index: usize) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get::<Option<i64>, _>(index)
     }
 }
 

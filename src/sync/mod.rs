@@ -143,20 +143,23 @@ pub async fn run(
             return outcome(report, Vec::new(), started, 0, None);
         }
     };
+    let began = clock.elapsed();
     log.push(match (txn.read_ahead_used(), had_read_ahead) {
         (true, _) => format!(
             "stored rows read while the roster was read, in {}",
             seconds(read_ahead_took)
         ),
-        (false, true) => format!(
-            "stored rows read again in {}: they changed while the roster was read",
-            seconds(clock.elapsed())
-        ),
-        (false, false) => format!(
-            "stored rows read in the transaction in {}",
-            seconds(clock.elapsed())
-        ),
+        (false, true) => {
+            "stored rows read again in the transaction: they changed while the roster was read"
+                .to_owned()
+        }
+        (false, false) => "stored rows read in the transaction".to_owned(),
     });
+    log.push(format!(
+        "transaction began (namespace locked, {} platform users read) in {}",
+        txn.identities().len(),
+        seconds(began)
+    ));
     let clock = std::time::Instant::now();
     // Planning is CPU-bound (seconds for a large district): it runs on a blocking thread, so
     // the runtime's workers go on with other syncs, the controller and the health
