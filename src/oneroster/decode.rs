@@ -166,16 +166,28 @@ pub(crate) fn decode_page_within<R: Record>(
     };
     let mut outcome = Shape::Unknown;
     let mut too_many = None;
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
     let previous = FIELD_LIMIT.with(|cell| cell.replace((limits.max_field_bytes, None)));
-    let result = TopLevel::<R> {
+    let top = TopLevel::<R> {
         page: &mut page,
         shape: &mut outcome,
         max_elements: limits.max_elements,
         too_many: &mut too_many,
-    }
-    .deserialize(&mut deserializer)
-    .and_then(|()| deserializer.end());
+    };
+    // A body checked as UTF-8 once is parsed as text, which spares the parser checking
+    // every string again; one that is not (a broken or hostile server) is parsed as bytes,
+    // so the error says where the parser stopped.
+    let result = match std::str::from_utf8(body) {
+        Ok(text) => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            top.deserialize(&mut deserializer)
+                .and_then(|()| deserializer.end())
+        }
+        Err(_) => {
+            let mut deserializer = serde_json::Deserializer::from_slice(body);
+            top.deserialize(&mut deserializer)
+                .and_then(|()| deserializer.end())
+        }
+    };
     let (_, long_field) = FIELD_LIMIT.with(|cell| cell.replace(previous));
     if let Some(len) = long_field {
         return Err(DecodeError::TooLarge(format!(
@@ -1109,6 +1121,27 @@ mod tests {
             users(r#"{"users":[]} trailing"#),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_malformed_and_says_where() {
+        let mut body = br#"{"users":[{"sourcedId":"u1","givenName":"Zo"#.to_vec();
+        body.extend_from_slice(&[0xff, 0xfe]);
+        body.extend_from_slice(br#""}]}"#);
+        match decode_page::<User>(&body) {
+            Err(DecodeError::Malformed(reason)) => {
+                assert!(reason.contains("line 1 column"), "{reason}");
+                // The bytes themselves are not quoted.
+                assert!(!reason.contains("Zo"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Valid UTF-8 beyond ASCII is text like any other.
+        let page = decode_page::<User>(
+            r#"{"users":[{"sourcedId":"u1","givenName":"Zoë 漢字 🎒"}]}"#.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(page.records[0].given_name(), Some("Zoë 漢字 🎒"));
     }
 
     #[test]
