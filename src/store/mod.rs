@@ -923,9 +923,14 @@ async fn load_identities(
 ) -> Result<Vec<Identity>, StoreError> {
     let mut identities = Vec::new();
     if backend == Backend::Sqlite {
-        let mut columns: Vec<&str> = IDENTITY_SELECT.to_vec();
         // Text, as every value of a bulk read.
-        columns[7] = "CAST(attributes_priority AS TEXT)";
+        let columns: Vec<&str> = IDENTITY_SELECT
+            .iter()
+            .map(|&c| match c {
+                "attributes_priority" => "CAST(attributes_priority AS TEXT)",
+                other => other,
+            })
+            .collect();
         let read = BulkRead {
             table: "identities",
             columns: &columns,
