@@ -15,7 +15,7 @@ use super::{EXIT_FAILED, EXIT_PARTIAL, OutputFormat, SyncArgs};
 use crate::crd::{ClassLinkSync, SchoolExclusion};
 use crate::engine::report::{SyncReport, SyncResult};
 use crate::error_code::ErrorCode;
-use crate::oneroster::Progress;
+use crate::oneroster::{Progress, RosterProgress};
 use crate::store::Store;
 use crate::sync::exclusions::ExclusionOutcome;
 use crate::sync::{JobOptions, SyncJob, SyncOutcome, Trigger};
@@ -376,6 +376,7 @@ pub(super) fn table(p: &Printed<'_>) -> String {
 struct ProgressPrinter {
     terminal: bool,
     last: Mutex<Option<Instant>>,
+    read: Mutex<RosterProgress>,
 }
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -385,15 +386,17 @@ impl ProgressPrinter {
         Self {
             terminal: std::io::stderr().is_terminal(),
             last: Mutex::new(None),
+            read: Mutex::new(RosterProgress::default()),
         }
     }
 
     fn show(&self, progress: &Progress) {
-        let total = progress.total.map_or_else(String::new, |t| format!("/{t}"));
-        let line = format!(
-            "reading {}: {}{total} records, {} pages",
-            progress.collection, progress.records, progress.pages
-        );
+        let Ok(mut read) = self.read.lock() else {
+            return;
+        };
+        read.update(progress.clone());
+        let line = read.line();
+        drop(read);
         if self.terminal {
             eprint!("\r\x1b[2K{line}");
             return;

@@ -4,7 +4,6 @@
 //! metrics. Cancelled (shutdown, deletion, lost lease), it ends `Failed` with
 //! `SyncCancelled` and the store's transaction rolls back.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use super::status::{self, SYNCING, condition, set_condition};
 use crate::crd::{CONFIRM_SHRINK_ANNOTATION, ClassLinkSync, SchoolExclusion};
 use crate::engine::report::{SyncReport, SyncResult};
 use crate::error_code::ErrorCode;
-use crate::oneroster::Progress;
+use crate::oneroster::{Progress, RosterProgress};
 use crate::sync::{self, JobOptions, SyncOutcome, Trigger};
 
 /// How often a running sync may rewrite its `Syncing` condition.
@@ -159,10 +158,10 @@ async fn run(
         Err(e) => return (failed(e.code, e.message), None, inputs),
     };
 
-    let (progress_tx, progress_rx) = watch::channel::<Option<Progress>>(None);
+    let (progress_tx, progress_rx) = watch::channel::<Option<String>>(None);
     let reporter = report_progress(ctx.clone(), obj.clone(), progress_rx);
-    // Records read per collection (the latest count of each), for the metrics.
-    let read = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
+    // Every collection's latest progress: the `Syncing` message and the metrics.
+    let read = Arc::new(std::sync::Mutex::new(RosterProgress::default()));
     let read_in_callback = read.clone();
     // The region's date on the controller's clock, for the date rules.
     let today = sync::today_in(obj.spec.region, started);
@@ -173,9 +172,9 @@ async fn run(
         Some(today),
         move |p: Progress| {
             if let Ok(mut read) = read_in_callback.lock() {
-                read.insert(p.collection.to_string(), p.records);
+                read.update(p);
+                let _ = progress_tx.send(Some(read.line()));
             }
-            let _ = progress_tx.send(Some(p));
         },
     );
     let finished = tokio::select! {
@@ -199,9 +198,9 @@ async fn run(
     };
     reporter.abort();
     if let Ok(read) = read.lock() {
-        for (collection, records) in read.iter() {
+        for (collection, records) in read.records() {
             ctx.metrics
-                .records_fetched(&namespace, &name, collection, *records);
+                .records_fetched(&namespace, &name, collection.as_str(), records);
         }
     }
     let handled = (outcome.report.result != SyncResult::Failed)
@@ -214,7 +213,7 @@ async fn run(
 fn report_progress(
     ctx: Arc<Context>,
     obj: ClassLinkSync,
-    mut progress: watch::Receiver<Option<Progress>>,
+    mut progress: watch::Receiver<Option<String>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let namespace = obj.namespace().unwrap_or_default();
@@ -225,14 +224,9 @@ fn report_progress(
             if progress.changed().await.is_err() {
                 return;
             }
-            let Some(p) = progress.borrow_and_update().clone() else {
+            let Some(message) = progress.borrow_and_update().clone() else {
                 continue;
             };
-            let total = p.total.map_or_else(String::new, |t| format!("/{t}"));
-            let message = format!(
-                "reading {}: {}{total} records, {} pages",
-                p.collection, p.records, p.pages
-            );
             let _ = ctx
                 .update_status(&namespace, &name, |_, s| {
                     set_condition(

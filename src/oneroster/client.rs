@@ -110,6 +110,43 @@ pub struct Progress {
     pub attempt: u32,
 }
 
+/// What a whole roster read has got to: the latest [`Progress`] of each collection, which a
+/// sync reads at once (a progress line shows them all, not the last one to report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterProgress {
+    collections: BTreeMap<Collection, Progress>,
+}
+
+impl RosterProgress {
+    /// Takes one collection's progress.
+    pub fn update(&mut self, progress: Progress) {
+        self.collections.insert(progress.collection, progress);
+    }
+
+    /// Records read so far from each collection.
+    pub fn records(&self) -> impl Iterator<Item = (Collection, u64)> + '_ {
+        self.collections.iter().map(|(c, p)| (*c, p.records))
+    }
+
+    /// One line: each collection's records (of its announced total) in the order they are
+    /// read, then the pages read.
+    pub fn line(&self) -> String {
+        let collections: Vec<String> = self
+            .collections
+            .values()
+            .map(|p| {
+                let total = p.total.map_or_else(String::new, |t| format!("/{t}"));
+                format!("{} {}{total}", p.collection, p.records)
+            })
+            .collect();
+        let pages: u64 = self.collections.values().map(|p| p.pages).sum();
+        format!(
+            "reading the roster: {} records, {pages} pages",
+            collections.join(", ")
+        )
+    }
+}
+
 /// A OneRoster 1.1 client for one Roster Server. Cheap to clone; clones share the
 /// connection pool, the OAuth 2.0 token and the in-flight bound.
 #[derive(Clone)]
@@ -721,6 +758,35 @@ fn finish<R: Record>(acc: Accumulator<R>) -> Fetched<R::List> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roster_progress_shows_every_collection_in_reading_order() {
+        let progress = |collection, records, total, pages| Progress {
+            collection,
+            records,
+            total,
+            pages,
+            attempt: 1,
+        };
+        let mut read = RosterProgress::default();
+        read.update(progress(Collection::Enrollments, 10, Some(30), 1));
+        read.update(progress(Collection::Schools, 3, Some(3), 1));
+        read.update(progress(Collection::Users, 5, None, 1));
+        read.update(progress(Collection::Enrollments, 20, Some(30), 2));
+        assert_eq!(
+            read.line(),
+            "reading the roster: schools 3/3, users 5, enrollments 20/30 records, 4 pages"
+        );
+        let records: Vec<(Collection, u64)> = read.records().collect();
+        assert_eq!(
+            records,
+            vec![
+                (Collection::Schools, 3),
+                (Collection::Users, 5),
+                (Collection::Enrollments, 20)
+            ]
+        );
+    }
 
     #[test]
     fn pages_in_progress_add_decoding_places_within_what_the_budget_holds() {

@@ -27,7 +27,7 @@ mod redact;
 mod transport;
 mod url;
 
-pub use client::{Client, Progress};
+pub use client::{Client, Progress, RosterProgress};
 pub use config::{
     Auth, ClientConfig, DEFAULT_MAX_BYTES_IN_FLIGHT, DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MAX_FIELD_BYTES, DEFAULT_PAGE_SIZE, MemoryBudget, RetryNotice, RetryObserver,
