@@ -356,6 +356,17 @@ impl<'a> Planner<'a> {
         }
 
         let matched = self.match_people(&candidates, &frozen);
+        // Counted before the classes and guardians move into the comparison, so that no
+        // copy of them is held.
+        let imported_classes = classes
+            .iter()
+            .filter(|c| !frozen.contains(&c.school))
+            .count() as u64;
+        let synced_guardians = guardians
+            .iter()
+            .filter(|g| !g.schools.iter().any(|s| frozen.contains(s)))
+            .count() as u64;
+        let schools = self.school_reports(&frozen, &considered, &classes);
         let mut changes = ChangeSet {
             new_identities: matched.new_identities,
             identity_updates: matched.identity_updates,
@@ -364,9 +375,9 @@ impl<'a> Planner<'a> {
         let stored = self.input.stored;
         changes.schools = diff(&stored.schools, self.school_rows(&included), &frozen);
         changes.people = diff(&stored.people, matched.people, &frozen);
-        changes.classes = diff(&stored.classes, classes.clone(), &frozen);
+        changes.classes = diff(&stored.classes, classes, &frozen);
         changes.memberships = membership_changes;
-        changes.guardians = diff(&stored.guardians, guardians.clone(), &frozen);
+        changes.guardians = diff(&stored.guardians, guardians, &frozen);
         changes.guardian_links = diff(&stored.guardian_links, guardian_links, &frozen);
         self.release_attributes_of_removed(&mut changes);
 
@@ -391,20 +402,13 @@ impl<'a> Planner<'a> {
         }
 
         let mut counts = matched.counts;
-        counts.imported_classes = classes
-            .iter()
-            .filter(|c| !frozen.contains(&c.school))
-            .count() as u64;
-        counts.synced_guardians = guardians
-            .iter()
-            .filter(|g| !g.schools.iter().any(|s| frozen.contains(s)))
-            .count() as u64;
+        counts.imported_classes = imported_classes;
+        counts.synced_guardians = synced_guardians;
         counts.excluded_schools = self.excluded.len() as u64;
         counts.synced_students = count_role(&considered, PersonRole::Student) as u64;
         counts.synced_teachers = count_role(&considered, PersonRole::Teacher) as u64;
         counts.synced_staff = count_role(&considered, PersonRole::Staff) as u64;
 
-        let schools = self.school_reports(&frozen, &considered, &classes);
         let (result, error_code, message) = if incomplete.is_empty() {
             let message = format!(
                 "Synced {} schools: {} students, {} teachers, {} staff, {} classes, {} guardians; {} unmatched users, {} users created.",
