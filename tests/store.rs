@@ -230,12 +230,15 @@ async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
         let store = &db.store;
         let changes = changes(backend);
         let begin_after = |ahead| store.begin_sync_after("schools", "district", Some(ahead));
+        let read_ahead = |provider: &'static str| async move {
+            store
+                .read_ahead("schools", provider)
+                .await
+                .expect("read ahead")
+        };
 
         // Nothing stored yet, nothing written since: the (empty) read-ahead is used.
-        let ahead = store
-            .read_ahead("schools", "district")
-            .await
-            .expect("read ahead");
+        let ahead = read_ahead("district").await;
         assert!(ahead.snapshot().people.is_empty(), "{backend}");
         let txn = begin_after(ahead).await.expect("begin");
         assert!(
@@ -248,10 +251,7 @@ async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
 
         // Read ahead while empty; another sync writes the rows before this one's
         // transaction: the rows are loaded again, and are the ones written.
-        let stale = store
-            .read_ahead("schools", "district")
-            .await
-            .expect("read ahead");
+        let stale = read_ahead("district").await;
         let other = store
             .begin_sync("schools", "district")
             .await
@@ -277,10 +277,7 @@ async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
             .expect("commit");
 
         // Read ahead now: the same rows as under the lock, and used.
-        let ahead = store
-            .read_ahead("schools", "district")
-            .await
-            .expect("read ahead");
+        let ahead = read_ahead("district").await;
         assert!(ahead.snapshot() == &loaded, "{backend}: read-ahead differs");
         let txn = begin_after(ahead).await.expect("begin");
         assert!(
@@ -290,10 +287,7 @@ async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
         drop(txn);
 
         // A read-ahead of another provider is not this provider's rows.
-        let elsewhere = store
-            .read_ahead("schools", "other")
-            .await
-            .expect("read ahead");
+        let elsewhere = read_ahead("other").await;
         let txn = begin_after(elsewhere).await.expect("begin");
         assert!(
             !txn.read_ahead_used(),
@@ -302,10 +296,7 @@ async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
         drop(txn);
 
         // A deletion between the read-ahead and the transaction: the rows are gone.
-        let stale = store
-            .read_ahead("schools", "district")
-            .await
-            .expect("read ahead");
+        let stale = read_ahead("district").await;
         store
             .delete_provider("schools", "district")
             .await
