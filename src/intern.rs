@@ -11,8 +11,25 @@ use foldhash::HashSet;
 
 /// A shared, immutable text behind one thin pointer: 8 bytes where an `Arc<str>` takes 16
 /// (pointer and length). A membership row holds four of them.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Text(Arc<Box<str>>);
+
+/// By the text; one shared copy is equal to itself without reading it (sorting a million
+/// memberships compares the same class's copy again and again).
+impl Ord for Text {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Text {
     /// The text.

@@ -16,7 +16,7 @@ use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 
 use crate::error_code::ErrorCode;
-use crate::intern::Interner;
+use crate::intern::{Interner, Text};
 use crate::oneroster::Enrollments;
 use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
@@ -637,13 +637,15 @@ impl<'a> Planner<'a> {
             .map(|c| (c.sourced_id.as_str(), c))
             .collect();
         let users: HashSet<&str> = roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
+        // Looked up once per enrollment: hashed rather than searched in the ordered set.
+        let included_schools: HashSet<&str> = included.iter().map(String::as_str).collect();
         for enrollment in self.enrollments.get() {
             let class = enrollment.class().and_then(|c| classes.get(c));
             let school = enrollment
                 .school()
                 .or_else(|| class.and_then(|c| c.school.as_deref()));
             let Some(school) = school else { continue };
-            if !included.contains(school) {
+            if !included_schools.contains(school) {
                 continue;
             }
             if class.is_none() {
@@ -749,7 +751,13 @@ impl<'a> Planner<'a> {
     ) -> Vec<MembershipRow> {
         let enrollments = self.enrollments.get();
         let mut out = Vec::with_capacity(enrollments.len());
+        // Each class's school as one shared copy, made once per class, not per enrollment.
         let mut shared = Interner::default();
+        let class_schools: HashMap<&str, Text> = class_schools
+            .iter()
+            .map(|(class, school)| (*class, shared.get(school)))
+            .collect();
+        let student = shared.get("student");
         for enrollment in enrollments {
             let (Some(class), Some(user)) = (enrollment.class_shared(), enrollment.user_shared())
             else {
@@ -769,8 +777,8 @@ impl<'a> Planner<'a> {
             out.push(MembershipRow {
                 class: class.clone(),
                 person: user.clone(),
-                role: shared.get(enrollment.role().unwrap_or("student")),
-                school: shared.get(school),
+                role: enrollment.role_shared().unwrap_or(&student).clone(),
+                school: school.clone(),
             });
         }
         // One membership per class and person, the first enrollment's: a stable sort by key

@@ -229,6 +229,11 @@ impl<'a> EnrollmentRef<'a> {
         self.shared(self.row.role).map(|t| &**t)
     }
 
+    /// The `role`, as the copy every enrollment with this role shares.
+    pub fn role_shared(&self) -> Option<&'a Text> {
+        self.shared(self.row.role)
+    }
+
     /// `primary`.
     pub fn primary(&self) -> Option<bool> {
         self.row.primary
