@@ -234,6 +234,11 @@ impl Store {
         Ok(store)
     }
 
+    /// A transaction on a pooled connection; `what` names its start in an error.
+    async fn begin(&self, what: &'static str) -> Result<Transaction<'static, Any>, StoreError> {
+        self.pool.begin().await.map_err(db(what))
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -266,11 +271,7 @@ impl Store {
         .await
         .map_err(db("creating schema_migrations"))?;
         for (version, sql) in MIGRATIONS {
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(db("starting a migration"))?;
+            let mut tx = self.begin("starting a migration").await?;
             // Two processes starting at once: writing row 0 first makes the second wait
             // here until the first commits, then it sees the version applied.
             sqlx::query(
@@ -312,7 +313,7 @@ impl Store {
         namespace: &str,
         people: &[NewIdentity],
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db("starting the import"))?;
+        let mut tx = self.begin("starting the import").await?;
         lock_namespace(&mut tx, namespace).await?;
         let mut added = 0;
         for person in people {
@@ -374,11 +375,7 @@ impl Store {
         namespace: &str,
         provider: &str,
     ) -> Result<ReadAhead, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting to read the provider's rows"))?;
+        let mut tx = self.begin("starting to read the provider's rows").await?;
         if self.backend == Backend::Postgres {
             // One snapshot for every statement below; SQLite's read transaction is one
             // already (its first read fixes what the rest see).
@@ -410,11 +407,7 @@ impl Store {
         provider: &str,
         ahead: Option<ReadAhead>,
     ) -> Result<SyncTransaction, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting the sync's transaction"))?;
+        let mut tx = self.begin("starting the sync's transaction").await?;
         lock_namespace(&mut tx, namespace).await?;
         let identities = load_identities(&mut tx, self.backend, namespace).await?;
         let generation = provider_generation(&mut tx, namespace, provider).await?;
@@ -449,11 +442,7 @@ impl Store {
 
     /// Records a sync that changed nothing (it failed before or in planning).
     pub async fn record_run(&self, run: &SyncRunRecord) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting to record a sync"))?;
+        let mut tx = self.begin("starting to record a sync").await?;
         insert_run(&mut tx, run).await?;
         tx.commit().await.map_err(db("recording a sync"))
     }
@@ -647,11 +636,7 @@ impl Store {
         namespace: &str,
         provider: &str,
     ) -> Result<u64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting the deletion"))?;
+        let mut tx = self.begin("starting the deletion").await?;
         lock_namespace(&mut tx, namespace).await?;
         let mut removed = 0;
         for table in [
