@@ -320,11 +320,11 @@ async fn status_sync_wait_suspend_resume_and_whois_after_a_real_sync() {
             .name;
         assert!(text.contains(&format!("{name} ({school})")), "{text}");
     }
-    let classes: Vec<&str> = snapshot
+    let classes: Vec<_> = snapshot
         .memberships
         .iter()
         .filter(|m| *m.person == *student.sourced_id)
-        .map(|m| &*m.class)
+        .map(|m| m.class)
         .collect();
     assert!(!classes.is_empty(), "the student is in classes");
     for class in &classes {

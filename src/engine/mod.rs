@@ -5,6 +5,7 @@
 
 pub mod dates;
 pub mod matching;
+pub mod memberships;
 pub mod model;
 pub mod report;
 
@@ -16,14 +17,14 @@ use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 
 use crate::error_code::ErrorCode;
-use crate::intern::{Interner, Text};
 use crate::oneroster::Enrollments;
 use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
 use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
+use memberships::{Memberships, MembershipsBuilder, diff_memberships};
 use model::{
-    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
-    PersonRow, ProviderSnapshot, Row as _, SchoolRow, diff,
+    ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, PersonRole, PersonRow,
+    ProviderSnapshot, SchoolRow, diff,
 };
 use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
 
@@ -187,7 +188,7 @@ pub struct HandedOver {
     /// The roster's enrollments (`input.roster.enrollments` is then not read).
     pub enrollments: Enrollments,
     /// The stored memberships (`input.stored.memberships` is then not read).
-    pub stored_memberships: Vec<MembershipRow>,
+    pub stored_memberships: Memberships,
 }
 
 /// Decides a sync as [`plan`] does, from an input whose largest parts were taken out of it
@@ -238,7 +239,7 @@ struct Candidate<'a> {
 struct Planner<'a> {
     input: &'a SyncInput<'a>,
     enrollments: Held<'a, Enrollments>,
-    stored_memberships: Held<'a, Vec<MembershipRow>>,
+    stored_memberships: Held<'a, Memberships>,
     problems: ProblemLog,
     schools: BTreeMap<&'a str, &'a Org>,
     excluded: BTreeMap<String, String>,
@@ -249,7 +250,7 @@ impl<'a> Planner<'a> {
     fn new(
         input: &'a SyncInput<'a>,
         enrollments: Held<'a, Enrollments>,
-        stored_memberships: Held<'a, Vec<MembershipRow>>,
+        stored_memberships: Held<'a, Memberships>,
     ) -> Self {
         let schools = input
             .roster
@@ -326,7 +327,8 @@ impl<'a> Planner<'a> {
         let memberships = self.desired_memberships(&class_schools, &people_ids);
         self.enrollments.release();
         // Compared now, so that neither side is held while people are matched.
-        let membership_changes = diff(self.stored_memberships.get(), memberships, &frozen);
+        let membership_changes =
+            diff_memberships(self.stored_memberships.get(), memberships, &frozen);
         self.stored_memberships.release();
         let (guardians, guardian_links) = self.desired_guardians(&candidates);
 
@@ -748,46 +750,46 @@ impl<'a> Planner<'a> {
         &self,
         class_schools: &HashMap<&str, &str>,
         people: &HashSet<&str>,
-    ) -> Vec<MembershipRow> {
+    ) -> Memberships {
         let enrollments = self.enrollments.get();
-        let mut out = Vec::with_capacity(enrollments.len());
-        // Each class's school as one shared copy, made once per class, not per enrollment.
-        let mut shared = Interner::default();
-        let class_schools: HashMap<&str, Text> = class_schools
+        let mut out = MembershipsBuilder::with_capacity(enrollments.len());
+        // Each class's school numbered once per class, not per enrollment; each class and
+        // person numbered on first sight, sharing the enrollments' copy of its text.
+        let mut classes: HashMap<&str, (Option<u32>, u32)> = class_schools
             .iter()
-            .map(|(class, school)| (*class, shared.get(school)))
+            .map(|(class, school)| (*class, (None, out.text_str(school))))
             .collect();
-        let student = shared.get("student");
+        let mut persons: HashMap<&str, Option<u32>> =
+            people.iter().map(|person| (*person, None)).collect();
+        let student = out.text_str("student");
         for enrollment in enrollments {
             let (Some(class), Some(user)) = (enrollment.class_shared(), enrollment.user_shared())
             else {
                 continue;
             };
-            let Some(school) = class_schools.get(&**class) else {
+            let Some((class_number, school)) = classes.get_mut(&**class) else {
                 continue;
             };
-            if !people.contains(&**user) {
+            let Some(person_number) = persons.get_mut(&**user) else {
                 continue;
-            }
+            };
             if self.settings().respect_enrolment_date
                 && !enrollment_holds(&enrollment, self.input.today)
             {
                 continue;
             }
-            out.push(MembershipRow {
-                class: class.clone(),
-                person: user.clone(),
-                role: enrollment.role_shared().unwrap_or(&student).clone(),
-                school: school.clone(),
-            });
+            let class = *class_number.get_or_insert_with(|| out.text(class));
+            let person = *person_number.get_or_insert_with(|| out.text(user));
+            let role = match enrollment.role_shared() {
+                Some(role) => out.text(role),
+                None => student,
+            };
+            out.push(class, person, role, *school);
         }
-        // One membership per class and person, the first enrollment's: a stable sort by key
-        // keeps the feed's order among equal keys. No set of a million key pairs is built,
-        // and the rows come out as `diff` walks them.
-        out.sort_by(|a, b| a.cmp_key(b));
-        out.dedup_by(|later, first| later.cmp_key(first) == std::cmp::Ordering::Equal);
-        out.shrink_to_fit();
-        out
+        // One membership per class and person, the first enrollment's: the builder's sort is
+        // stable. No set of a million key pairs is built, and the rows come out as the
+        // comparison walks them.
+        out.finish()
     }
 
     /// Users of the chosen relationship type who are agents of synced students (the link

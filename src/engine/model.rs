@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 
 use crate::intern::Text;
 
+use super::memberships::Memberships;
+
 /// What kind of person a synced user is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PersonRole {
@@ -172,8 +174,8 @@ pub struct ProviderSnapshot {
     pub people: Vec<PersonRow>,
     /// Classes.
     pub classes: Vec<ClassRow>,
-    /// Memberships.
-    pub memberships: Vec<MembershipRow>,
+    /// Memberships, held compactly.
+    pub memberships: Memberships,
     /// Guardians.
     pub guardians: Vec<GuardianRow>,
     /// Guardian relationships.

@@ -263,7 +263,9 @@ fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Id
     apply_table(&mut stored.schools, &changes.schools);
     apply_table(&mut stored.people, &changes.people);
     apply_table(&mut stored.classes, &changes.classes);
-    apply_table(&mut stored.memberships, &changes.memberships);
+    let mut memberships: Vec<_> = stored.memberships.iter().collect();
+    apply_table(&mut memberships, &changes.memberships);
+    stored.memberships = memberships.into_iter().collect();
     apply_table(&mut stored.guardians, &changes.guardians);
     apply_table(&mut stored.guardian_links, &changes.guardian_links);
 }

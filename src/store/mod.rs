@@ -13,7 +13,10 @@ use futures_util::TryStreamExt as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
-use crate::engine::model::{ChangeSet, Identity, PersonRow, ProviderSnapshot, TableChanges};
+use crate::engine::memberships::{Memberships, MembershipsBuilder};
+use crate::engine::model::{
+    ChangeSet, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
+};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use crate::intern::Interner;
@@ -1144,26 +1147,80 @@ async fn load_snapshot(
         schools: load_table(conn, backend, namespace, provider).await?,
         people: load_table(conn, backend, namespace, provider).await?,
         classes: load_table(conn, backend, namespace, provider).await?,
-        memberships: load_table(conn, backend, namespace, provider).await?,
+        memberships: load_memberships(conn, backend, namespace, provider).await?,
         guardians: load_table(conn, backend, namespace, provider).await?,
         guardian_links: load_table(conn, backend, namespace, provider).await?,
     })
 }
 
 /// One provider table, sorted by key. Rows are decoded as they arrive, never all held as
-/// driver rows at once; on SQLite they come in bulk (see [`load_table_sqlite`]).
+/// driver rows at once; on SQLite they come in bulk (see [`BulkRead`]).
 async fn load_table<T: ProviderTable>(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     namespace: &str,
     provider: &str,
 ) -> Result<Vec<T>, StoreError> {
+    let mut shared = Interner::default();
+    let mut loaded = Vec::new();
+    load_rows::<T>(conn, backend, namespace, provider, |row| {
+        loaded.push(T::decode(row, &mut shared)?);
+        Ok(())
+    })
+    .await?;
+    Ok(loaded)
+}
+
+/// The provider's memberships, straight into their compact form: no row of four shared
+/// texts is made for each.
+async fn load_memberships(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+) -> Result<Memberships, StoreError> {
+    let mut loaded = MembershipsBuilder::default();
+    load_rows::<MembershipRow>(conn, backend, namespace, provider, |mut row| {
+        let mut text = |i: usize| tables::required(&mut row, i).map(|t| loaded.text_str(&t));
+        let (class, person, role, school) = (text(0)?, text(1)?, text(2)?, text(3)?);
+        loaded.push(class, person, role, school);
+        Ok(())
+    })
+    .await?;
+    Ok(loaded.finish())
+}
+
+/// Hands `each` every row of one provider table, in key order, as its key columns then its
+/// value columns. On SQLite they come in bulk (see [`BulkRead`]): sqlx's SQLite driver hands
+/// rows over one at a time from its worker thread, which for a million rows costs seconds on
+/// both threads.
+async fn load_rows<T: ProviderTable>(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+    mut each: impl FnMut(&mut dyn Columns) -> Result<(), sqlx::Error>,
+) -> Result<(), StoreError> {
+    let columns = table_columns::<T>();
     if backend == Backend::Sqlite {
-        return load_table_sqlite(conn, namespace, provider).await;
+        let read = BulkRead {
+            table: T::TABLE,
+            columns: &columns,
+            keys: T::KEY_COLUMNS,
+            scope: &[("namespace", namespace), ("provider", provider)],
+        };
+        return read
+            .run(conn, |rows| {
+                for mut row in rows {
+                    each(&mut row).map_err(|e| corrupt::<T>(&e))?;
+                }
+                Ok(())
+            })
+            .await;
     }
     let sql = format!(
         "SELECT {} FROM {} WHERE namespace = $1 AND provider = $2 ORDER BY {}",
-        table_columns::<T>().join(", "),
+        columns.join(", "),
         T::TABLE,
         T::KEY_COLUMNS.join(", ")
     );
@@ -1171,48 +1228,18 @@ async fn load_table<T: ProviderTable>(
         .bind(namespace)
         .bind(provider)
         .fetch(&mut *conn);
-    let mut shared = Interner::default();
-    let mut loaded = Vec::new();
     while let Some(row) = rows
         .try_next()
         .await
         .map_err(db("reading the provider's rows"))?
     {
-        loaded.push(T::decode(&row, &mut shared).map_err(|e| corrupt::<T>(&e))?);
+        each(&mut &row).map_err(|e| corrupt::<T>(&e))?;
     }
-    Ok(loaded)
+    Ok(())
 }
 
 /// Rows one statement of a SQLite bulk read returns.
 const SQLITE_ROWS_PER_READ: usize = 10_000;
-
-/// One provider table from SQLite, sorted by key. sqlx's SQLite driver hands rows over one
-/// at a time from its worker thread, which for a million rows costs seconds on both threads;
-/// here each statement returns [`SQLITE_ROWS_PER_READ`] rows as one JSON array of arrays of
-/// text (SQLite's own `json_group_array`), the next statement starting after the last key.
-async fn load_table_sqlite<T: ProviderTable>(
-    conn: &mut sqlx::AnyConnection,
-    namespace: &str,
-    provider: &str,
-) -> Result<Vec<T>, StoreError> {
-    let mut shared = Interner::default();
-    let mut loaded: Vec<T> = Vec::new();
-    let read = BulkRead {
-        table: T::TABLE,
-        columns: &table_columns::<T>(),
-        keys: T::KEY_COLUMNS,
-        scope: &[("namespace", namespace), ("provider", provider)],
-    };
-    read.run(conn, |rows| {
-        loaded.reserve(rows.len());
-        for row in rows {
-            loaded.push(T::decode(row, &mut shared).map_err(|e| corrupt::<T>(&e))?);
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(loaded)
-}
 
 /// A read of many rows from SQLite in bulk: each statement returns [`SQLITE_ROWS_PER_READ`]
 /// rows, sorted by `keys`, as one JSON array of arrays of text built by SQLite itself

@@ -93,6 +93,16 @@ impl Columns for &AnyRow {
     }
 }
 
+impl Columns for &mut dyn Columns {
+    fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        (**self).text(index)
+    }
+
+    fn int(&mut self, index: usize) -> Result<Option<i64>, sqlx::Error> {
+        (**self).int(index)
+    }
+}
+
 /// A row's values; each is moved out when it is read.
 impl Columns for Vec<Option<String>> {
     fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
@@ -107,7 +117,7 @@ fn text(row: &mut impl Columns, index: usize) -> Result<Option<String>, sqlx::Er
     row.text(index)
 }
 
-fn required(row: &mut impl Columns, index: usize) -> Result<String, sqlx::Error> {
+pub(super) fn required(row: &mut impl Columns, index: usize) -> Result<String, sqlx::Error> {
     Ok(text(row, index)?.unwrap_or_default())
 }
 

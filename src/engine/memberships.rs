@@ -1,0 +1,368 @@
+//! Class memberships held compactly, on both sides of a sync's comparison: the wanted ones
+//! the planner derives from the enrollments and the stored ones the store loads. A district
+//! has ten memberships or more for each person, so they are most of the rows a sync
+//! compares. As [`MembershipRow`]s they took 32 bytes each (four shared texts); here each is
+//! 16 bytes, four numbers into one table of the distinct texts.
+//!
+//! The table is sorted, so the numbers order as the texts do: sorting a million rows by
+//! key compares integers, and [`diff_memberships`] walks both sides once.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use foldhash::{HashMap, HashMapExt as _};
+
+use crate::intern::Text;
+
+use super::model::{MembershipRow, TableChanges};
+
+/// One membership: each field is a number into [`Memberships::texts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Compact {
+    class: u32,
+    person: u32,
+    role: u32,
+    school: u32,
+}
+
+impl Compact {
+    fn key(&self) -> u64 {
+        (u64::from(self.class) << 32) | u64::from(self.person)
+    }
+}
+
+/// Memberships, sorted by class then person (byte order of their sourcedIds), one per key.
+#[derive(Clone, Default)]
+pub struct Memberships {
+    /// Each distinct text once, sorted.
+    texts: Vec<Text>,
+    rows: Vec<Compact>,
+}
+
+impl Memberships {
+    /// How many memberships there are.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The memberships in key order, each as a row sharing the table's texts.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = MembershipRow> + '_ {
+        self.rows.iter().map(|row| self.row(row))
+    }
+
+    fn row(&self, row: &Compact) -> MembershipRow {
+        MembershipRow {
+            class: self.text(row.class).clone(),
+            person: self.text(row.person).clone(),
+            role: self.text(row.role).clone(),
+            school: self.text(row.school).clone(),
+        }
+    }
+
+    fn text(&self, n: u32) -> &Text {
+        &self.texts[n as usize]
+    }
+
+    /// Orders a row of `self` against a row of `other` by key.
+    fn cmp_key(&self, row: &Compact, other: &Memberships, other_row: &Compact) -> Ordering {
+        self.text(row.class)
+            .as_str()
+            .cmp(other.text(other_row.class).as_str())
+            .then_with(|| {
+                self.text(row.person)
+                    .as_str()
+                    .cmp(other.text(other_row.person).as_str())
+            })
+    }
+
+    /// Which texts name a school in `schools`.
+    fn marks(&self, schools: &BTreeSet<String>) -> Vec<bool> {
+        if schools.is_empty() {
+            return vec![false; self.texts.len()];
+        }
+        self.texts
+            .iter()
+            .map(|t| schools.contains(t.as_str()))
+            .collect()
+    }
+}
+
+impl PartialEq for Memberships {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Memberships {}
+
+impl fmt::Debug for Memberships {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<MembershipRow> for Memberships {
+    fn from_iter<I: IntoIterator<Item = MembershipRow>>(rows: I) -> Self {
+        let mut builder = MembershipsBuilder::default();
+        for row in rows {
+            let class = builder.text(&row.class);
+            let person = builder.text(&row.person);
+            let role = builder.text(&row.role);
+            let school = builder.text(&row.school);
+            builder.push(class, person, role, school);
+        }
+        builder.finish()
+    }
+}
+
+/// Collects memberships in any order; [`MembershipsBuilder::finish`] sorts them.
+#[derive(Default)]
+pub struct MembershipsBuilder {
+    texts: Vec<Text>,
+    index: HashMap<Text, u32>,
+    rows: Vec<Compact>,
+}
+
+impl MembershipsBuilder {
+    /// Room for `rows` memberships.
+    pub fn with_capacity(rows: usize) -> Self {
+        Self {
+            texts: Vec::new(),
+            index: HashMap::new(),
+            rows: Vec::with_capacity(rows),
+        }
+    }
+
+    /// The number of `text` in the table; a text seen first is kept as this shared copy.
+    pub fn text(&mut self, text: &Text) -> u32 {
+        match self.index.get(text.as_str()) {
+            Some(&n) => n,
+            None => self.add(text.clone()),
+        }
+    }
+
+    /// The number of `text` in the table; a text seen first is copied once.
+    pub fn text_str(&mut self, text: &str) -> u32 {
+        match self.index.get(text) {
+            Some(&n) => n,
+            None => self.add(Text::from(text)),
+        }
+    }
+
+    fn add(&mut self, text: Text) -> u32 {
+        // Distinct texts are fewer than rows, and a sync holds far fewer than four billion
+        // rows (the client's record allowance and memory budget stop it long before).
+        let n = u32::try_from(self.texts.len())
+            .expect("fewer than 2^32 distinct texts in one sync's memberships");
+        self.texts.push(text.clone());
+        self.index.insert(text, n);
+        n
+    }
+
+    /// Adds a membership; its fields are numbers from [`MembershipsBuilder::text`].
+    pub fn push(&mut self, class: u32, person: u32, role: u32, school: u32) {
+        self.rows.push(Compact {
+            class,
+            person,
+            role,
+            school,
+        });
+    }
+
+    /// The memberships sorted by key; of several with one key, the first pushed is kept.
+    pub fn finish(self) -> Memberships {
+        let MembershipsBuilder {
+            texts,
+            index,
+            mut rows,
+        } = self;
+        drop(index);
+        // Number the texts in their sorted order, so that numbers compare as texts do.
+        let mut order: Vec<u32> = (0..texts.len() as u32).collect();
+        order.sort_unstable_by(|a, b| texts[*a as usize].cmp(&texts[*b as usize]));
+        let mut rank = vec![0u32; texts.len()];
+        for (new, old) in order.iter().enumerate() {
+            rank[*old as usize] = new as u32;
+        }
+        let mut slots: Vec<Option<Text>> = texts.into_iter().map(Some).collect();
+        let texts: Vec<Text> = order
+            .iter()
+            .map(|old| {
+                slots[*old as usize]
+                    .take()
+                    .expect("each text is moved once")
+            })
+            .collect();
+        drop(slots);
+        for row in &mut rows {
+            row.class = rank[row.class as usize];
+            row.person = rank[row.person as usize];
+            row.role = rank[row.role as usize];
+            row.school = rank[row.school as usize];
+        }
+        // Stable: of two rows with one key, the first pushed comes first and is kept.
+        if !rows.is_sorted_by_key(Compact::key) {
+            rows.sort_by_key(Compact::key);
+        }
+        rows.dedup_by_key(|row| row.key());
+        rows.shrink_to_fit();
+        Memberships { texts, rows }
+    }
+}
+
+/// Compares stored memberships with wanted ones as [`super::model::diff`] compares other
+/// rows: rows of a `frozen` school are left exactly as stored, unchanged rows produce no
+/// write, and rows come out in key order. Only the rows written are made into
+/// [`MembershipRow`]s.
+pub fn diff_memberships(
+    stored: &Memberships,
+    wanted: Memberships,
+    frozen: &BTreeSet<String>,
+) -> TableChanges<MembershipRow> {
+    let stored_frozen = stored.marks(frozen);
+    let wanted_frozen = wanted.marks(frozen);
+    let mut changes = TableChanges::default();
+    let mut old_rows = stored.rows.iter().peekable();
+    let delete = |old: &Compact, changes: &mut TableChanges<MembershipRow>| {
+        if !stored_frozen[old.school as usize] {
+            changes.delete.push((
+                stored.text(old.class).clone(),
+                stored.text(old.person).clone(),
+            ));
+        }
+    };
+    for row in &wanted.rows {
+        // Stored rows before this key are wanted no more.
+        while let Some(old) =
+            old_rows.next_if(|old| stored.cmp_key(old, &wanted, row) == Ordering::Less)
+        {
+            delete(old, &mut changes);
+        }
+        let old = old_rows.next_if(|old| stored.cmp_key(old, &wanted, row) == Ordering::Equal);
+        if wanted_frozen[row.school as usize]
+            || old.is_some_and(|o| stored_frozen[o.school as usize])
+        {
+            continue;
+        }
+        match old {
+            None => changes.insert.push(wanted.row(row)),
+            Some(old)
+                if stored.text(old.role).as_str() != wanted.text(row.role).as_str()
+                    || stored.text(old.school).as_str() != wanted.text(row.school).as_str() =>
+            {
+                changes.update.push(wanted.row(row));
+            }
+            Some(_) => {}
+        }
+    }
+    for old in old_rows {
+        delete(old, &mut changes);
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::diff;
+
+    fn row(class: &str, person: &str, role: &str, school: &str) -> MembershipRow {
+        MembershipRow {
+            class: class.into(),
+            person: person.into(),
+            role: role.into(),
+            school: school.into(),
+        }
+    }
+
+    #[test]
+    fn a_membership_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Compact>(), 16);
+    }
+
+    #[test]
+    fn rows_come_out_sorted_by_key_in_byte_order_and_the_first_of_a_key_is_kept() {
+        let memberships: Memberships = [
+            row("c2", "p1", "student", "s1"),
+            row("c1", "p2", "student", "s1"),
+            row("c1", "P3", "teacher", "s1"),
+            row("c1", "p2", "teacher", "s1"),
+        ]
+        .into_iter()
+        .collect();
+        let rows: Vec<MembershipRow> = memberships.iter().collect();
+        assert_eq!(
+            rows,
+            vec![
+                row("c1", "P3", "teacher", "s1"),
+                row("c1", "p2", "student", "s1"),
+                row("c2", "p1", "student", "s1"),
+            ]
+        );
+    }
+
+    /// The compact comparison decides exactly as the generic one does, frozen schools and
+    /// all, over rows that share some texts and not others.
+    #[test]
+    fn the_comparison_decides_as_the_generic_diff_does() {
+        let stored = vec![
+            row("c1", "p1", "student", "s1"),
+            row("c1", "p2", "student", "s1"),
+            row("c2", "p1", "teacher", "s2"),
+            row("c3", "p4", "student", "frozen"),
+            row("c4", "p1", "student", "s1"),
+            row("c5", "p9", "aide", "s2"),
+        ];
+        let wanted = vec![
+            row("c5", "p9", "teacher", "s2"),
+            row("c1", "p1", "student", "s1"),
+            row("c2", "p1", "teacher", "s3"),
+            row("c3", "p5", "student", "frozen"),
+            row("c0", "p1", "student", "s1"),
+            row("c6", "p1", "student", "frozen"),
+        ];
+        let frozen = BTreeSet::from(["frozen".to_owned()]);
+        let mut sorted_stored = stored.clone();
+        sorted_stored.sort_by(|a, b| (&a.class, &a.person).cmp(&(&b.class, &b.person)));
+        let expected = diff(&sorted_stored, wanted.clone(), &frozen);
+        let compact = diff_memberships(
+            &stored.into_iter().collect(),
+            wanted.into_iter().collect(),
+            &frozen,
+        );
+        assert_eq!(compact, expected);
+        assert_eq!(compact.insert, vec![row("c0", "p1", "student", "s1")]);
+        assert_eq!(
+            compact.update,
+            vec![
+                row("c2", "p1", "teacher", "s3"),
+                row("c5", "p9", "teacher", "s2")
+            ]
+        );
+        assert_eq!(
+            compact.delete,
+            vec![
+                (Text::from("c1"), Text::from("p2")),
+                (Text::from("c4"), Text::from("p1"))
+            ]
+        );
+    }
+
+    #[test]
+    fn identical_memberships_write_nothing() {
+        let rows = vec![
+            row("c1", "p1", "student", "s1"),
+            row("c1", "p2", "teacher", "s1"),
+        ];
+        let stored: Memberships = rows.iter().cloned().collect();
+        let wanted: Memberships = rows.into_iter().rev().collect();
+        assert_eq!(stored, wanted);
+        assert!(diff_memberships(&stored, wanted, &BTreeSet::new()).is_empty());
+    }
+}
