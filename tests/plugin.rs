@@ -315,7 +315,7 @@ async fn status_sync_wait_suspend_resume_and_whois_after_a_real_sync() {
         let name = &snapshot
             .schools
             .iter()
-            .find(|x| &x.sourced_id == school)
+            .find(|x| *x.sourced_id == **school)
             .expect("the school is stored")
             .name;
         assert!(text.contains(&format!("{name} ({school})")), "{text}");

@@ -801,7 +801,7 @@ async fn an_incomplete_school_is_left_as_stored_and_named() {
         let people: Vec<_> = s
             .people
             .iter()
-            .filter(|p| p.schools.iter().any(|x| x == "org-00002"))
+            .filter(|p| p.schools.iter().any(|x| &**x == "org-00002"))
             .cloned()
             .collect();
         let classes: Vec<_> = s
@@ -1223,7 +1223,7 @@ async fn a_junk_enabled_user_is_named_and_treated_as_disabled() {
             .await
             .expect("snapshot");
         assert!(
-            stored.people.iter().all(|p| !junk.contains(&p.sourced_id)),
+            stored.people.iter().all(|p| !junk.contains(&*p.sourced_id)),
             "{backend}: nobody with a junk enabledUser is synced"
         );
         let people = truth.counts.students + truth.counts.teachers + truth.counts.staff;

@@ -7,6 +7,7 @@ pub mod dates;
 pub mod matching;
 pub mod memberships;
 pub mod model;
+pub mod people;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,8 +25,9 @@ use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
 use memberships::{Memberships, MembershipsBuilder, diff_memberships};
 use model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, PersonRole, PersonRow,
-    ProviderSnapshot, SchoolRow, diff,
+    ProviderSnapshot, SchoolRow, TableChanges, diff,
 };
+use people::PersonFields;
 use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
 
 /// What a person is matched on (the guide's Merge Key).
@@ -376,7 +378,7 @@ impl<'a> Planner<'a> {
         };
         let stored = self.input.stored;
         changes.schools = diff(&stored.schools, self.school_rows(&included), &frozen);
-        changes.people = diff(&stored.people, matched.people, &frozen);
+        changes.people = matched.people;
         changes.classes = diff(&stored.classes, classes, &frozen);
         changes.memberships = membership_changes;
         changes.guardians = diff(&stored.guardians, guardians, &frozen);
@@ -868,7 +870,8 @@ impl<'a> Planner<'a> {
                     relationship: role.as_str().to_owned(),
                     given_name: user.given_name().map(str::to_owned),
                     family_name: user.family_name().map(str::to_owned),
-                    email: kept_email(user.email(), &stored_emails, id),
+                    email: kept_email(user.email(), stored_emails.get(id).copied())
+                        .map(str::to_owned),
                     phone: user.phone().map(str::to_owned),
                     sms: user.sms().map(str::to_owned),
                     schools: schools.into_iter().collect(),
@@ -878,9 +881,14 @@ impl<'a> Planner<'a> {
         (rows, links)
     }
 
-    /// Links each person to a platform user, creating users unless attach-only.
+    /// Links each person to a platform user, creating users unless attach-only, and
+    /// compares the people with the stored ones as [`diff`] compares other rows: rows of a
+    /// `frozen` school are left as stored, and rows come out in key order. A row is made
+    /// only for a person who is new or whose row changed, found by its fingerprint: an
+    /// unchanged night makes none.
     fn match_people(&mut self, candidates: &[Candidate<'_>], frozen: &BTreeSet<String>) -> Matched {
         let settings = self.settings();
+        let stored = &self.input.stored.people;
         let identities: HashMap<&str, &Identity> = self
             .input
             .identities
@@ -893,27 +901,25 @@ impl<'a> Planner<'a> {
                 index.add(key, &identity.id);
             }
         }
-        let stored_links: HashMap<&str, &str> = self
-            .input
-            .stored
-            .people
+        let stored_links: HashMap<&str, &str> = stored
             .iter()
-            .filter_map(|p| Some((p.sourced_id.as_str(), p.identity_id.as_deref()?)))
+            .filter_map(|p| Some((&*p.sourced_id, p.identity_id.as_deref()?)))
             .filter(|(_, id)| identities.contains_key(id))
-            .collect();
-
-        let stored_emails: HashMap<&str, &str> = self
-            .input
-            .stored
-            .people
-            .iter()
-            .filter_map(|p| Some((p.sourced_id.as_str(), p.email.as_deref()?)))
             .collect();
 
         let mut out = Matched::default();
         let mut claimed: HashSet<&str> = HashSet::new();
+        // Which stored people a wanted one met; the others are no longer wanted.
+        let mut met = vec![false; stored.len()];
         for candidate in candidates {
             let user = candidate.user;
+            let found = stored.find(&user.sourced_id);
+            // Of two wanted rows with one key (the engine makes none), the first meets the
+            // stored row and the second is new, as `diff` has it.
+            let old = found.filter(|(at, _)| !met[*at]).map(|(at, old)| {
+                met[at] = true;
+                old
+            });
             let in_frozen = candidate.schools.iter().any(|s| frozen.contains(s));
             let identity_id = if in_frozen {
                 // Not synced this time: the stored row stays as it is.
@@ -931,19 +937,57 @@ impl<'a> Planner<'a> {
             {
                 out.identity_updates.push(updated);
             }
-            out.people.push(PersonRow {
+            if in_frozen || old.is_some_and(|old| old.touches(frozen)) {
+                continue;
+            }
+            let email = kept_email(user.email(), found.and_then(|(_, p)| p.email.as_deref()));
+            let grades = user.grades.join(",");
+            let fields = PersonFields {
+                sourced_id: &user.sourced_id,
+                identity_id: identity_id.as_deref(),
+                role: candidate.role,
+                email,
+                username: user.username(),
+                given_name: user.given_name(),
+                family_name: user.family_name(),
+                identifier: user.identifier(),
+                grades: &grades,
+                schools: &candidate.schools,
+            };
+            if old.is_some_and(|old| old.fingerprint == fields.fingerprint()) {
+                continue;
+            }
+            let row = PersonRow {
                 sourced_id: user.sourced_id.clone(),
                 identity_id,
                 role: candidate.role,
-                email: kept_email(user.email(), &stored_emails, &user.sourced_id),
+                email: email.map(str::to_owned),
                 username: user.username().map(str::to_owned),
                 given_name: user.given_name().map(str::to_owned),
                 family_name: user.family_name().map(str::to_owned),
                 identifier: user.identifier().map(str::to_owned),
-                grades: user.grades.join(","),
+                grades,
                 schools: candidate.schools.clone(),
-            });
+            };
+            if old.is_some() {
+                out.people.update.push(row);
+            } else {
+                out.people.insert.push(row);
+            }
         }
+        out.people.delete = stored
+            .iter()
+            .zip(&met)
+            .filter(|(old, met)| !**met && !old.touches(frozen))
+            .map(|(old, _)| old.sourced_id.to_string())
+            .collect();
+        // In key order, as `diff` gives them; stable, so two rows with one key keep theirs.
+        out.people
+            .insert
+            .sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
+        out.people
+            .update
+            .sort_by(|a, b| a.sourced_id.cmp(&b.sourced_id));
         out
     }
 
@@ -1061,13 +1105,13 @@ impl<'a> Planner<'a> {
     /// so a lower-priority provider may set them again.
     fn release_attributes_of_removed(&self, changes: &mut ChangeSet) {
         let provider = &self.settings().provider;
-        let removed: HashSet<&String> = changes.people.delete.iter().collect();
+        let removed: HashSet<&str> = changes.people.delete.iter().map(String::as_str).collect();
         let removed_identities: HashSet<&str> = self
             .input
             .stored
             .people
             .iter()
-            .filter(|p| removed.contains(&p.sourced_id))
+            .filter(|p| removed.contains(&*p.sourced_id))
             .filter_map(|p| p.identity_id.as_deref())
             .collect();
         let still_linked: HashSet<String> = changes
@@ -1135,7 +1179,8 @@ impl<'a> Planner<'a> {
 
 #[derive(Default)]
 struct Matched {
-    people: Vec<PersonRow>,
+    /// The people's rows to write.
+    people: TableChanges<PersonRow>,
     new_identities: Vec<Identity>,
     identity_updates: Vec<Identity>,
     created_ids: HashSet<String>,
@@ -1154,14 +1199,10 @@ impl Counts {
 
 /// The email to store for a record: the feed's when it is a usable address, otherwise the
 /// one stored before (if any). A mask, a blank or junk never replaces a stored email.
-fn kept_email(
-    feed: Option<&str>,
-    stored: &HashMap<&str, &str>,
-    sourced_id: &str,
-) -> Option<String> {
+fn kept_email<'a>(feed: Option<&'a str>, stored: Option<&'a str>) -> Option<&'a str> {
     match usable_email(feed) {
-        Ok(email) => Some(email.to_owned()),
-        Err(_) => stored.get(sourced_id).map(|e| (*e).to_owned()),
+        Ok(email) => Some(email),
+        Err(_) => stored,
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use crate::intern::Text;
 
 use super::memberships::Memberships;
+use super::people::StoredPeople;
 
 /// What kind of person a synced user is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,8 +171,8 @@ pub struct GuardianLinkRow {
 pub struct ProviderSnapshot {
     /// Schools.
     pub schools: Vec<SchoolRow>,
-    /// People.
-    pub people: Vec<PersonRow>,
+    /// People, as a sync compares them.
+    pub people: StoredPeople,
     /// Classes.
     pub classes: Vec<ClassRow>,
     /// Memberships, held compactly.

@@ -261,7 +261,25 @@ fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Id
         }
     }
     apply_table(&mut stored.schools, &changes.schools);
-    apply_table(&mut stored.people, &changes.people);
+    // Stored people are compared by fingerprint: the written rows are what the store
+    // would load them from.
+    let removed: Vec<&str> = changes.people.delete.iter().map(String::as_str).collect();
+    let mut people: Vec<_> = stored
+        .people
+        .iter()
+        .filter(|p| !removed.contains(&&*p.sourced_id))
+        .filter(|p| {
+            !changes
+                .people
+                .update
+                .iter()
+                .any(|u| *u.sourced_id == *p.sourced_id)
+        })
+        .cloned()
+        .collect();
+    people.extend(changes.people.update.iter().map(people::StoredPerson::from));
+    people.extend(changes.people.insert.iter().map(people::StoredPerson::from));
+    stored.people = people.into_iter().collect();
     apply_table(&mut stored.classes, &changes.classes);
     let mut memberships: Vec<_> = stored.memberships.iter().collect();
     apply_table(&mut memberships, &changes.memberships);
@@ -455,7 +473,7 @@ fn a_person_without_email_is_never_created_and_stays_unmatched() {
     assert_eq!(first.report.counts.created_users, 2);
     assert_eq!(first.report.counts.unmatched_users, 3);
     apply(&first, &mut stored, &mut identities);
-    let p3 = stored.people.iter().find(|p| p.sourced_id == "p3");
+    let p3 = stored.people.iter().find(|p| &*p.sourced_id == "p3");
     assert_eq!(p3.and_then(|p| p.identity_id.clone()), None);
     let second = run(&settings(), &district.roster, &identities, &stored, &[]);
     assert_eq!(second.report.counts.matched_students, 2);

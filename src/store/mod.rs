@@ -17,6 +17,7 @@ use crate::engine::memberships::{Memberships, MembershipsBuilder};
 use crate::engine::model::{
     ChangeSet, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
 };
+use crate::engine::people::{StoredPeople, StoredPerson};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use crate::intern::Interner;
@@ -935,6 +936,7 @@ async fn load_identities(
         .await?;
         // The order of the query below (SQLite compares text bytewise, as Rust does).
         identities.sort_by(|a: &Identity, b: &Identity| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
+        identities.shrink_to_fit();
         return Ok(identities);
     }
     let sql = format!(
@@ -946,6 +948,7 @@ async fn load_identities(
     while let Some(row) = rows.try_next().await.map_err(db("reading identities"))? {
         identities.push(decode_identity(&row).map_err(db("decoding identities"))?);
     }
+    identities.shrink_to_fit();
     Ok(identities)
 }
 
@@ -1145,7 +1148,7 @@ async fn load_snapshot(
 ) -> Result<ProviderSnapshot, StoreError> {
     Ok(ProviderSnapshot {
         schools: load_table(conn, backend, namespace, provider).await?,
-        people: load_table(conn, backend, namespace, provider).await?,
+        people: load_people(conn, backend, namespace, provider).await?,
         classes: load_table(conn, backend, namespace, provider).await?,
         memberships: load_memberships(conn, backend, namespace, provider).await?,
         guardians: load_table(conn, backend, namespace, provider).await?,
@@ -1188,6 +1191,25 @@ async fn load_memberships(
     })
     .await?;
     Ok(loaded.finish())
+}
+
+/// The provider's people as a sync compares them: each row is decoded, fingerprinted and
+/// dropped, so the whole rows are never all held.
+async fn load_people(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+) -> Result<StoredPeople, StoreError> {
+    let mut shared = Interner::default();
+    let mut loaded = Vec::new();
+    load_rows::<PersonRow>(conn, backend, namespace, provider, |row| {
+        let row = PersonRow::decode(row, &mut shared)?;
+        loaded.push(StoredPerson::new(&row, &mut shared));
+        Ok(())
+    })
+    .await?;
+    Ok(loaded.into_iter().collect())
 }
 
 /// Hands `each` every row of one provider table, in key order, as its key columns then its
