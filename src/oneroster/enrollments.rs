@@ -25,19 +25,43 @@ const NONE: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy)]
 struct Row {
     /// The sourcedId: `ids[id_start..id_start + id_len]`.
-    id_start: usize,
+    id_start: u32,
     id_len: u32,
     user: u32,
     class: u32,
     school: u32,
     /// The role as OneRoster spells it.
     role: u32,
-    begin_date: Option<Date>,
-    end_date: Option<Date>,
+    begin_date: Day,
+    end_date: Day,
     primary: Option<bool>,
     status: Status,
     /// Whether the collection's filter kept it (see [`RecordList::add`]).
     kept: bool,
+}
+
+/// A date or none in four bytes, where `Option<Date>` takes six: year, month and day packed
+/// as `year * 512 + month * 32 + day`.
+#[derive(Debug, Clone, Copy)]
+struct Day(i32);
+
+impl Day {
+    const NONE: Day = Day(i32::MIN);
+
+    fn new(date: Option<Date>) -> Self {
+        date.map_or(Day::NONE, |d| {
+            Day(i32::from(d.year()) * 512 + i32::from(d.month()) * 32 + i32::from(d.day()))
+        })
+    }
+
+    fn get(self) -> Option<Date> {
+        if self.0 == Day::NONE.0 {
+            return None;
+        }
+        let (year, rest) = (self.0.div_euclid(512), self.0.rem_euclid(512));
+        let date = Date::new(year as i16, (rest / 32) as i8, (rest % 32) as i8);
+        Some(date.expect("a Day is made by Day::new from a valid date"))
+    }
 }
 
 /// The enrollments of a roster, in the order they were added (by sourcedId once the
@@ -60,7 +84,10 @@ impl Enrollments {
     }
 
     fn push_kept(&mut self, enrollment: Enrollment, kept: bool) {
-        let id_start = self.ids.len();
+        // The client's record allowance and memory budget keep a roster's sourcedIds far
+        // below 4 GiB.
+        let id_start = u32::try_from(self.ids.len())
+            .expect("a roster's enrollment sourcedIds take less than 4 GiB");
         self.ids.push_str(&enrollment.sourced_id);
         let row = Row {
             id_start,
@@ -69,8 +96,8 @@ impl Enrollments {
             class: self.text(enrollment.class.as_deref()),
             school: self.text(enrollment.school.as_deref()),
             role: self.text(enrollment.role.as_ref().map(Role::as_str)),
-            begin_date: enrollment.begin_date,
-            end_date: enrollment.end_date,
+            begin_date: Day::new(enrollment.begin_date),
+            end_date: Day::new(enrollment.end_date),
             primary: enrollment.primary,
             status: enrollment.status,
             kept,
@@ -114,7 +141,8 @@ impl Enrollments {
     }
 
     fn id(&self, row: &Row) -> &str {
-        &self.ids[row.id_start..row.id_start + row.id_len as usize]
+        let start = row.id_start as usize;
+        &self.ids[start..start + row.id_len as usize]
     }
 }
 
@@ -134,7 +162,10 @@ impl RecordList<Enrollment> for Enrollments {
 
     fn finish(&mut self, _keep: fn(&Enrollment) -> bool) -> u64 {
         let Enrollments { ids, rows, .. } = self;
-        let id = |row: &Row| &ids[row.id_start..row.id_start + row.id_len as usize];
+        let id = |row: &Row| {
+            let start = row.id_start as usize;
+            &ids[start..start + row.id_len as usize]
+        };
         // Stable, so of two records with one sourcedId the first read stays.
         rows.sort_by(|a, b| id(a).cmp(id(b)));
         rows.dedup_by(|later, earlier| id(later) == id(earlier));
@@ -142,6 +173,7 @@ impl RecordList<Enrollment> for Enrollments {
         rows.retain(|row| row.status == Status::Active && row.kept);
         let dropped = (before - rows.len()) as u64;
         rows.shrink_to_fit();
+        ids.shrink_to_fit();
         // No more records come: the lookup table is not needed to read them.
         self.index = HashMap::default();
         dropped
@@ -241,12 +273,12 @@ impl<'a> EnrollmentRef<'a> {
 
     /// `beginDate` (inclusive).
     pub fn begin_date(&self) -> Option<Date> {
-        self.row.begin_date
+        self.row.begin_date.get()
     }
 
     /// `endDate` (exclusive).
     pub fn end_date(&self) -> Option<Date> {
-        self.row.end_date
+        self.row.end_date.get()
     }
 
     /// `status`.
@@ -306,6 +338,26 @@ mod tests {
             begin_date: Some(jiff::civil::date(2026, 1, 5)),
             end_date: None,
         }
+    }
+
+    #[test]
+    fn an_enrollment_row_is_at_most_36_bytes() {
+        assert!(std::mem::size_of::<Row>() <= 36);
+    }
+
+    #[test]
+    fn a_day_holds_any_date_and_none() {
+        for date in [
+            Date::MIN,
+            Date::MAX,
+            jiff::civil::date(-1, 12, 31),
+            jiff::civil::date(0, 1, 1),
+            jiff::civil::date(2026, 2, 28),
+            jiff::civil::date(2024, 2, 29),
+        ] {
+            assert_eq!(Day::new(Some(date)).get(), Some(date), "{date}");
+        }
+        assert_eq!(Day::new(None).get(), None);
     }
 
     #[test]
