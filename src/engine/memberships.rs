@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use foldhash::{HashMap, HashMapExt as _};
+use foldhash::HashMap;
 
 use crate::intern::Text;
 
@@ -121,24 +121,19 @@ impl FromIterator<MembershipRow> for Memberships {
     }
 }
 
-/// Collects memberships in any order; [`MembershipsBuilder::finish`] sorts them.
+/// Collects memberships in any order; [`MembershipsBuilder::finish`] sorts them. For many
+/// rows that can be derived twice, [`MembershipsBuilder::count`] and
+/// [`MembershipsBuilder::into_placing`] put each row straight in its place instead.
 #[derive(Default)]
 pub struct MembershipsBuilder {
     texts: Vec<Text>,
     index: HashMap<Text, u32>,
     rows: Vec<Compact>,
+    /// Rows counted for each class, by the class's number.
+    counts: Vec<u32>,
 }
 
 impl MembershipsBuilder {
-    /// Room for `rows` memberships.
-    pub fn with_capacity(rows: usize) -> Self {
-        Self {
-            texts: Vec::new(),
-            index: HashMap::new(),
-            rows: Vec::with_capacity(rows),
-        }
-    }
-
     /// The number of `text` in the table; a text seen first is kept as this shared copy.
     pub fn text(&mut self, text: &Text) -> u32 {
         match self.index.get(text.as_str()) {
@@ -175,40 +170,169 @@ impl MembershipsBuilder {
         });
     }
 
+    /// Counts a membership of `class` (a number from [`MembershipsBuilder::text`]) that
+    /// [`Placing::place`] will place.
+    pub fn count(&mut self, class: u32) {
+        let class = class as usize;
+        if self.counts.len() <= class {
+            self.counts.resize(class + 1, 0);
+        }
+        self.counts[class] += 1;
+    }
+
     /// The memberships sorted by key; of several with one key, the first pushed is kept.
     pub fn finish(self) -> Memberships {
         let MembershipsBuilder {
             texts,
             index,
             mut rows,
+            counts,
         } = self;
-        drop(index);
-        // Number the texts in their sorted order, so that numbers compare as texts do.
-        let mut order: Vec<u32> = (0..texts.len() as u32).collect();
-        order.sort_unstable_by(|a, b| texts[*a as usize].cmp(&texts[*b as usize]));
-        let mut rank = vec![0u32; texts.len()];
-        for (new, old) in order.iter().enumerate() {
-            rank[*old as usize] = new as u32;
-        }
-        let mut slots: Vec<Option<Text>> = texts.into_iter().map(Some).collect();
-        let texts: Vec<Text> = order
-            .iter()
-            .map(|old| {
-                slots[*old as usize]
-                    .take()
-                    .expect("each text is moved once")
-            })
-            .collect();
-        drop(slots);
+        drop((index, counts));
+        let (texts, rank) = ranked(texts);
         for row in &mut rows {
-            row.class = rank[row.class as usize];
-            row.person = rank[row.person as usize];
-            row.role = rank[row.role as usize];
-            row.school = rank[row.school as usize];
+            *row = row.ranked(&rank);
         }
         // Stable: of two rows with one key, the first pushed comes first and is kept.
         if !rows.is_sorted_by_key(Compact::key) {
             rows.sort_by_key(Compact::key);
+        }
+        rows.dedup_by_key(|row| row.key());
+        rows.shrink_to_fit();
+        Memberships { texts, rows }
+    }
+
+    /// Lays out the counted memberships: each class's rows together, the classes in key
+    /// order. The rows are then placed in the order they were counted.
+    pub fn into_placing(self) -> Placing {
+        let MembershipsBuilder {
+            texts,
+            index,
+            rows,
+            counts,
+        } = self;
+        assert!(rows.is_empty(), "memberships are either pushed or placed");
+        let (texts, rank) = ranked(texts);
+        let mut by_rank = vec![0u32; texts.len()];
+        for (class, count) in counts.iter().enumerate() {
+            by_rank[rank[class] as usize] = *count;
+        }
+        let mut next = Vec::with_capacity(texts.len());
+        let mut total = 0u32;
+        for count in &by_rank {
+            next.push(total);
+            total += count;
+        }
+        let empty = Compact {
+            class: 0,
+            person: 0,
+            role: 0,
+            school: 0,
+        };
+        Placing {
+            texts,
+            index,
+            rank,
+            ends: next
+                .iter()
+                .zip(&by_rank)
+                .map(|(start, n)| start + n)
+                .collect(),
+            next,
+            rows: vec![empty; total as usize],
+        }
+    }
+}
+
+/// The texts sorted, and for each text's number its place among them.
+fn ranked(texts: Vec<Text>) -> (Vec<Text>, Vec<u32>) {
+    let mut order: Vec<u32> = (0..texts.len() as u32).collect();
+    order.sort_unstable_by(|a, b| texts[*a as usize].cmp(&texts[*b as usize]));
+    let mut rank = vec![0u32; texts.len()];
+    for (new, old) in order.iter().enumerate() {
+        rank[*old as usize] = new as u32;
+    }
+    let mut slots: Vec<Option<Text>> = texts.into_iter().map(Some).collect();
+    let texts = order
+        .iter()
+        .map(|old| {
+            slots[*old as usize]
+                .take()
+                .expect("each text is moved once")
+        })
+        .collect();
+    (texts, rank)
+}
+
+impl Compact {
+    fn ranked(&self, rank: &[u32]) -> Compact {
+        Compact {
+            class: rank[self.class as usize],
+            person: rank[self.person as usize],
+            role: rank[self.role as usize],
+            school: rank[self.school as usize],
+        }
+    }
+}
+
+/// Memberships counted by a [`MembershipsBuilder`], being placed: each row goes straight to
+/// its class's rows, so they are held once, at their final length, and only each class's
+/// few rows are sorted.
+pub struct Placing {
+    texts: Vec<Text>,
+    /// The builder's numbers of the texts.
+    index: HashMap<Text, u32>,
+    /// Each text's place in `texts`, by the builder's number.
+    rank: Vec<u32>,
+    /// Where each class's next row goes, by the class's place in `texts`.
+    next: Vec<u32>,
+    /// Where each class's rows end.
+    ends: Vec<u32>,
+    rows: Vec<Compact>,
+}
+
+impl Placing {
+    /// The builder's number of `text`, if it numbered it.
+    pub fn number(&self, text: &str) -> Option<u32> {
+        self.index.get(text).copied()
+    }
+
+    /// Places a counted membership; its fields are the builder's numbers.
+    pub fn place(&mut self, class: u32, person: u32, role: u32, school: u32) {
+        let row = Compact {
+            class,
+            person,
+            role,
+            school,
+        }
+        .ranked(&self.rank);
+        let class = row.class as usize;
+        let at = self.next[class];
+        assert!(
+            at < self.ends[class],
+            "a membership placed that was not counted"
+        );
+        self.rows[at as usize] = row;
+        self.next[class] += 1;
+    }
+
+    /// The memberships sorted by key; of several with one key, the first placed is kept.
+    pub fn finish(self) -> Memberships {
+        let Placing {
+            texts,
+            next,
+            ends,
+            mut rows,
+            ..
+        } = self;
+        assert!(
+            next == ends,
+            "every counted membership is placed, and no other"
+        );
+        drop((next, ends));
+        for class in rows.chunk_by_mut(|a, b| a.class == b.class) {
+            // Stable: of two rows with one key, the first placed comes first and is kept.
+            class.sort_by_key(|row| row.person);
         }
         rows.dedup_by_key(|row| row.key());
         rows.shrink_to_fit();
@@ -352,6 +476,49 @@ mod tests {
                 (Text::from("c4"), Text::from("p1"))
             ]
         );
+    }
+
+    /// Counting then placing gives what pushing then sorting gives: key order, and the
+    /// first of several rows with one key.
+    #[test]
+    fn placed_memberships_come_out_as_pushed_ones_do() {
+        let rows = vec![
+            row("c2", "p1", "student", "s1"),
+            row("c1", "p2", "student", "s1"),
+            row("c10", "p1", "student", "s2"),
+            row("c1", "P3", "teacher", "s1"),
+            row("c1", "p2", "aide", "s1"),
+            row("c2", "p0", "teacher", "s1"),
+        ];
+        let mut counted = MembershipsBuilder::default();
+        for r in &rows {
+            let class = counted.text(&r.class);
+            counted.text(&r.person);
+            counted.text(&r.role);
+            counted.text(&r.school);
+            counted.count(class);
+        }
+        let mut placing = counted.into_placing();
+        for r in &rows {
+            let n = |t: &Text| placing.number(t).expect("numbered");
+            let (class, person, role, school) =
+                (n(&r.class), n(&r.person), n(&r.role), n(&r.school));
+            placing.place(class, person, role, school);
+        }
+        let placed = placing.finish();
+        let pushed: Memberships = rows.into_iter().collect();
+        assert_eq!(placed, pushed);
+        assert_eq!(placed.len(), 5);
+        assert_eq!(placed.iter().nth(1), Some(row("c1", "p2", "student", "s1")));
+    }
+
+    #[test]
+    #[should_panic(expected = "every counted membership is placed")]
+    fn a_counted_membership_left_unplaced_is_a_loud_error() {
+        let mut counted = MembershipsBuilder::default();
+        let class = counted.text_str("c1");
+        counted.count(class);
+        counted.into_placing().finish();
     }
 
     #[test]

@@ -754,7 +754,7 @@ impl<'a> Planner<'a> {
         people: &HashSet<&str>,
     ) -> Memberships {
         let enrollments = self.enrollments.get();
-        let mut out = MembershipsBuilder::with_capacity(enrollments.len());
+        let mut out = MembershipsBuilder::default();
         // Each class's school numbered once per class, not per enrollment; each class and
         // person numbered on first sight, sharing the enrollments' copy of its text.
         let mut classes: HashMap<&str, (Option<u32>, u32)> = class_schools
@@ -764,12 +764,15 @@ impl<'a> Planner<'a> {
         let mut persons: HashMap<&str, Option<u32>> =
             people.iter().map(|person| (*person, None)).collect();
         let student = out.text_str("student");
-        for enrollment in enrollments {
+        // First pass: which enrollments make a membership, with their texts numbered and
+        // each class's memberships counted.
+        let mut wanted = vec![false; enrollments.len()];
+        for (enrollment, wanted) in enrollments.iter().zip(&mut wanted) {
             let (Some(class), Some(user)) = (enrollment.class_shared(), enrollment.user_shared())
             else {
                 continue;
             };
-            let Some((class_number, school)) = classes.get_mut(&**class) else {
+            let Some((class_number, _)) = classes.get_mut(&**class) else {
                 continue;
             };
             let Some(person_number) = persons.get_mut(&**user) else {
@@ -781,16 +784,36 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let class = *class_number.get_or_insert_with(|| out.text(class));
-            let person = *person_number.get_or_insert_with(|| out.text(user));
-            let role = match enrollment.role_shared() {
-                Some(role) => out.text(role),
+            person_number.get_or_insert_with(|| out.text(user));
+            if let Some(role) = enrollment.role_shared() {
+                out.text(role);
+            }
+            out.count(class);
+            *wanted = true;
+        }
+        // Second pass: each membership straight into its place among its class's, so the
+        // million rows are held once, with no sort of them all.
+        let mut out = out.into_placing();
+        let numbered = "numbered in the first pass";
+        for (enrollment, _) in enrollments.iter().zip(&wanted).filter(|(_, w)| **w) {
+            let (Some(class), Some(user)) = (enrollment.class(), enrollment.user()) else {
+                unreachable!("an enrollment without class or person is not wanted")
+            };
+            let (class, school) = classes[class];
+            let role = match enrollment.role() {
+                Some(role) => out.number(role).expect(numbered),
                 None => student,
             };
-            out.push(class, person, role, *school);
+            out.place(
+                class.expect(numbered),
+                persons[user].expect(numbered),
+                role,
+                school,
+            );
         }
-        // One membership per class and person, the first enrollment's: the builder's sort is
-        // stable. No set of a million key pairs is built, and the rows come out as the
-        // comparison walks them.
+        // One membership per class and person, the first enrollment's: the rows are placed
+        // in the enrollments' order. No set of a million key pairs is built, and the rows
+        // come out as the comparison walks them.
         out.finish()
     }
 

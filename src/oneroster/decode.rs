@@ -125,6 +125,9 @@ impl<R: Record> RecordList<R> for Vec<R> {
         self.dedup_by(|later, earlier| later.sourced_id() == earlier.sourced_id());
         let before = self.len();
         self.retain(|r| r.status() == Status::Active && keep(r));
+        // Pages were appended as they came, so the list grew by doubling: up to half of it
+        // would stay allocated and unused while the sync runs.
+        self.shrink_to_fit();
         (before - self.len()) as u64
     }
 }
