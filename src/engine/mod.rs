@@ -175,36 +175,53 @@ pub const DATAGUARD_MASKED_PERCENT: usize = 10;
 
 /// Decides a sync.
 pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
-    Planner::new(
+    let planner = Planner::new(
         input,
         Held::Borrowed(&input.roster.enrollments),
         Held::Borrowed(&input.stored.memberships),
-    )
-    .run()
+    );
+    match planner.prepare() {
+        Ok((planner, prepared)) => planner.complete(prepared),
+        Err(failed) => *failed,
+    }
 }
 
-/// The largest parts of a sync's input, handed over to [`plan_handing_over`] so that each
-/// is freed as soon as the planner is done with it, before people are matched.
-#[derive(Debug, Default)]
-pub struct HandedOver {
-    /// The roster's enrollments (`input.roster.enrollments` is then not read).
-    pub enrollments: Enrollments,
-    /// The stored memberships (`input.stored.memberships` is then not read).
-    pub stored_memberships: Memberships,
-}
-
-/// Decides a sync as [`plan`] does, from an input whose largest parts were taken out of it
-/// and handed over here. The enrollments are freed once the memberships are known, and the
-/// memberships (wanted and stored) once they are compared, before people are matched. For a
-/// district of a million enrollments, that measured about 60 MiB (first sync) and 70 MiB
-/// (unchanged sync) less at the sync's peak.
-pub fn plan_handing_over(input: &SyncInput<'_>, handed: HandedOver) -> SyncPlan {
-    Planner::new(
+/// Decides a sync as [`plan`] does, in two parts, for a sync that reads the store only
+/// once the roster's own part is done. First, from the roster alone: the schools, the
+/// people and classes wanted, and the memberships wanted, from the enrollments handed over
+/// here, which are then freed (`input.roster.enrollments`, `input.identities` and
+/// `input.stored` are not read). Then `begin` gives the platform users and the stored rows
+/// (the sync's transaction begins there), and the rest is decided; the stored memberships
+/// are freed once compared, before people are matched. So the enrollments and the platform
+/// users are never held at once: for a district of a million enrollments, the enrollments
+/// take about 60 MB and the platform users about 35 MB.
+///
+/// `begin` is not called when the roster alone decides that the sync fails (no school
+/// left, every school incomplete); its error ends the planning.
+pub fn plan_then_begin<E>(
+    input: &SyncInput<'_>,
+    enrollments: Enrollments,
+    begin: impl FnOnce() -> Result<(Vec<Identity>, ProviderSnapshot), E>,
+) -> Result<SyncPlan, E> {
+    let planner = Planner::new(
         input,
-        Held::Owned(handed.enrollments),
-        Held::Owned(handed.stored_memberships),
-    )
-    .run()
+        Held::Owned(enrollments),
+        Held::Owned(Memberships::default()),
+    );
+    let (planner, prepared) = match planner.prepare() {
+        Ok(prepared) => prepared,
+        Err(failed) => return Ok(*failed),
+    };
+    let (identities, mut stored) = begin()?;
+    let stored_memberships = std::mem::take(&mut stored.memberships);
+    let input = SyncInput {
+        identities: &identities,
+        stored: &stored,
+        ..*input
+    };
+    Ok(planner
+        .reading(&input, Held::Owned(stored_memberships))
+        .complete(prepared))
 }
 
 /// Part of a sync's input, as the planner holds it.
@@ -236,6 +253,21 @@ struct Candidate<'a> {
     user: &'a User,
     role: PersonRole,
     schools: Vec<String>,
+}
+
+/// What the first part of planning decided, from the roster alone.
+struct Prepared<'a> {
+    /// Schools not excluded.
+    included: BTreeSet<String>,
+    candidates: Vec<Candidate<'a>>,
+    /// Schools whose data is incomplete.
+    incomplete: BTreeSet<String>,
+    /// Included schools whose rows stay as stored.
+    frozen: BTreeSet<String>,
+    /// The classes wanted.
+    classes: Vec<ClassRow>,
+    /// The memberships wanted.
+    memberships: Memberships,
 }
 
 struct Planner<'a> {
@@ -275,7 +307,30 @@ impl<'a> Planner<'a> {
         self.input.settings
     }
 
-    fn run(mut self) -> SyncPlan {
+    /// The same planner reading `input`, which holds the platform users and the stored rows
+    /// that the first part did not read.
+    fn reading<'b>(
+        self,
+        input: &'b SyncInput<'b>,
+        stored_memberships: Held<'b, Memberships>,
+    ) -> Planner<'b>
+    where
+        'a: 'b,
+    {
+        Planner {
+            input,
+            enrollments: self.enrollments,
+            stored_memberships,
+            problems: self.problems,
+            schools: self.schools,
+            excluded: self.excluded,
+            exclusions: self.exclusions,
+        }
+    }
+
+    /// The first part of planning, from the roster alone (see [`plan_then_begin`]); the
+    /// plan itself when the sync fails there.
+    fn prepare(mut self) -> Result<(Self, Prepared<'a>), Box<SyncPlan>> {
         let roster = self.input.roster;
         for (collection, n) in &roster.skipped_records {
             self.problems.add_counted(
@@ -301,7 +356,11 @@ impl<'a> Planner<'a> {
                     self.schools.len()
                 )
             };
-            return self.failed(ErrorCode::NoSchoolsLeft, message, &BTreeSet::new());
+            return Err(Box::new(self.failed(
+                ErrorCode::NoSchoolsLeft,
+                message,
+                &BTreeSet::new(),
+            )));
         }
 
         let today = self.input.today;
@@ -314,7 +373,11 @@ impl<'a> Planner<'a> {
                 "Every included school has incomplete data ({}); nothing was synced. Fix the data in the SIS or exclude these schools with a SchoolExclusion.",
                 self.school_list(&frozen)
             );
-            return self.failed(ErrorCode::AllSchoolsIncomplete, message, &frozen);
+            return Err(Box::new(self.failed(
+                ErrorCode::AllSchoolsIncomplete,
+                message,
+                &frozen,
+            )));
         }
 
         let classes = self.desired_classes(&included, &calendar);
@@ -327,7 +390,30 @@ impl<'a> Planner<'a> {
             .map(|c| c.user.sourced_id.as_str())
             .collect();
         let memberships = self.desired_memberships(&class_schools, &people_ids);
+        drop((class_schools, people_ids));
         self.enrollments.release();
+        let prepared = Prepared {
+            included,
+            candidates,
+            incomplete,
+            frozen,
+            classes,
+            memberships,
+        };
+        Ok((self, prepared))
+    }
+
+    /// The rest of planning, with the platform users and the stored rows.
+    fn complete(mut self, prepared: Prepared<'a>) -> SyncPlan {
+        let roster = self.input.roster;
+        let Prepared {
+            included,
+            candidates,
+            incomplete,
+            frozen,
+            classes,
+            memberships,
+        } = prepared;
         // Compared now, so that neither side is held while people are matched.
         let membership_changes =
             diff_memberships(self.stored_memberships.get(), memberships, &frozen);

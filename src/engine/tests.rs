@@ -211,21 +211,33 @@ fn run(
         stored,
     };
     let planned = plan(&input);
-    // The sync's own path, which hands the enrollments over to be freed once the
-    // memberships are known, decides exactly the same.
+    // The sync's own path, which hands the enrollments over to be freed once the wanted
+    // memberships are known and only then reads the platform users and the stored rows,
+    // decides exactly the same.
     let mut roster = roster.clone();
-    let mut stored = stored.clone();
-    let handed = HandedOver {
-        enrollments: std::mem::take(&mut roster.enrollments),
-        stored_memberships: std::mem::take(&mut stored.memberships),
-    };
-    let handing_over = plan_handing_over(
+    let enrollments = std::mem::take(&mut roster.enrollments);
+    let mut began = false;
+    let handing_over = plan_then_begin(
         &SyncInput {
             roster: &roster,
-            stored: &stored,
+            identities: &[],
+            stored: &ProviderSnapshot::default(),
             ..input
         },
-        handed,
+        enrollments,
+        || {
+            began = true;
+            Ok::<_, std::convert::Infallible>((identities.to_vec(), stored.clone()))
+        },
+    )
+    .unwrap_or_else(|never| match never {});
+    // The store is read unless the roster alone decided the sync fails.
+    assert_eq!(
+        began,
+        !matches!(
+            planned.report.error_code,
+            Some(ErrorCode::NoSchoolsLeft | ErrorCode::AllSchoolsIncomplete)
+        )
     );
     assert_eq!(handing_over, planned);
     planned

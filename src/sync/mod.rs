@@ -10,11 +10,12 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::crd::Region;
+use crate::engine::model::ProviderSnapshot;
 use crate::engine::report::SyncReport;
-use crate::engine::{ExclusionResult, HandedOver, SyncInput};
+use crate::engine::{ExclusionResult, SyncInput};
 use crate::error_code::ErrorCode;
 use crate::oneroster::{Client, Progress};
-use crate::store::{Store, SyncRunRecord};
+use crate::store::{Store, StoreError, SyncRunRecord};
 
 pub use crate::schedule::region_time_zone;
 pub use job::{JobError, JobOptions, SyncJob};
@@ -136,64 +137,47 @@ pub async fn run(
 
     let had_read_ahead = ahead.is_some();
     let clock = std::time::Instant::now();
-    let mut txn = match store.begin_sync_after(namespace, provider, ahead).await {
-        Ok(txn) => txn,
-        Err(e) => {
-            let report = SyncReport::failed(e.code(), e.to_string());
-            return outcome(report, Vec::new(), started, 0, None);
-        }
-    };
-    let began = clock.elapsed();
-    log.push(match (txn.read_ahead_used(), had_read_ahead) {
-        (true, _) => format!(
-            "stored rows read while the roster was read, in {}",
-            seconds(read_ahead_took)
-        ),
-        (false, true) => {
-            "stored rows read again in the transaction: they changed while the roster was read"
-                .to_owned()
-        }
-        (false, false) => "stored rows read in the transaction".to_owned(),
-    });
-    log.push(format!(
-        "transaction began (namespace locked, {} platform users read) in {}",
-        txn.identities().len(),
-        seconds(began)
-    ));
-    let clock = std::time::Instant::now();
     // Planning is CPU-bound (seconds for a large district): it runs on a blocking thread, so
     // the runtime's workers go on with other syncs, the controller and the health
-    // endpoints. The roster and the stored snapshot are freed there too, before the
-    // changes are written. The transaction stays open meanwhile; dropped, it rolls back.
-    let (identities, stored) = txn.take_loaded();
+    // endpoints. The transaction begins from there, once the roster's own part of the plan
+    // is done and the enrollments are freed (`plan_then_begin`): the platform users are
+    // never held with the enrollments, and the namespace's lock is held only for the rest.
+    // The roster and the stored rows are freed there too, before the changes are written.
+    // The transaction stays open meanwhile; dropped, it rolls back.
     let settings = job.settings.clone();
     let exclusions = job.exclusions.clone();
+    let (begin_store, runtime) = (store.clone(), tokio::runtime::Handle::current());
+    let (ns, prov) = (namespace.clone(), provider.clone());
     let planned = tokio::task::spawn_blocking(move || {
-        let (mut roster, mut stored) = (roster, stored);
-        let handed = HandedOver {
-            enrollments: std::mem::take(&mut roster.enrollments),
-            stored_memberships: std::mem::take(&mut stored.memberships),
+        let mut roster = roster;
+        let enrollments = std::mem::take(&mut roster.enrollments);
+        let mut began = None;
+        let input = SyncInput {
+            settings: &settings,
+            exclusions: &exclusions,
+            today,
+            roster: &roster,
+            identities: &[],
+            stored: &ProviderSnapshot::default(),
         };
-        crate::engine::plan_handing_over(
-            &SyncInput {
-                settings: &settings,
-                exclusions: &exclusions,
-                today,
-                roster: &roster,
-                identities: &identities,
-                stored: &stored,
-            },
-            handed,
-        )
+        let plan = crate::engine::plan_then_begin(&input, enrollments, || {
+            let clock = std::time::Instant::now();
+            // A blocking thread may wait on the runtime's futures.
+            let mut txn = runtime.block_on(begin_store.begin_sync_after(&ns, &prov, ahead))?;
+            let loaded = txn.take_loaded();
+            began = Some((txn, loaded.0.len(), clock.elapsed()));
+            Ok::<_, StoreError>(loaded)
+        });
+        (plan, began)
     })
     .await;
-    let plan = match planned {
-        Ok(plan) => plan,
+    let (plan, began) = match planned {
+        Ok(planned) => planned,
         // A panic while planning stays a panic, as when planning ran here.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only when the runtime shuts down: nothing was written.
+        // Only when the runtime shuts down: nothing was written (a transaction begun is
+        // rolled back as it is dropped).
         Err(_) => {
-            drop(txn);
             let report = SyncReport::failed(
                 ErrorCode::SyncCancelled,
                 "The sync was cancelled (the operator is stopping) before it finished; nothing was changed.",
@@ -201,7 +185,32 @@ pub async fn run(
             return outcome(report, Vec::new(), started, 0, None);
         }
     };
-    log.push(format!("planned in {}", seconds(clock.elapsed())));
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(e) => {
+            let report = SyncReport::failed(e.code(), e.to_string());
+            return outcome(report, Vec::new(), started, 0, None);
+        }
+    };
+    let planning = match &began {
+        Some((txn, platform_users, took)) => {
+            log.push(match (txn.read_ahead_used(), had_read_ahead) {
+                (true, _) => format!(
+                    "stored rows read while the roster was read, in {}",
+                    seconds(read_ahead_took)
+                ),
+                (false, true) => "stored rows read again in the transaction: they changed while the roster was read".to_owned(),
+                (false, false) => "stored rows read in the transaction".to_owned(),
+            });
+            log.push(format!(
+                "transaction began (namespace locked, {platform_users} platform users read) in {}",
+                seconds(*took)
+            ));
+            clock.elapsed().saturating_sub(*took)
+        }
+        None => clock.elapsed(),
+    };
+    log.push(format!("planned in {}", seconds(planning)));
     log.push(format!(
         "{}: {}",
         plan.report.result.as_str(),
@@ -211,7 +220,12 @@ pub async fn run(
     ));
     let mut run = run_record(job, trigger, started, plan.report.clone(), log);
     let clock = std::time::Instant::now();
-    let committed = txn.commit(plan.changes.as_ref(), &mut run).await;
+    let committed = match began {
+        Some((txn, ..)) => txn.commit(plan.changes.as_ref(), &mut run).await,
+        // The roster alone decided that the sync fails: there is nothing to write, and no
+        // transaction began. The run is recorded.
+        None => store.record_run(&run).await.map(|()| 0),
+    };
     // The run's log has no personal data; with its phases' times, for who tunes a sync.
     for line in &run.log {
         tracing::debug!(provider = %provider, %line, "sync log");
