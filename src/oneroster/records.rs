@@ -246,33 +246,44 @@ impl fmt::Debug for User {
     }
 }
 
-/// A short list of texts (a user's orgs, agents or grades) in two allocations, where a
-/// `Vec<String>` took one for the list and one for each text.
+/// A short list of texts (a user's orgs, agents or grades) in one allocation, where a
+/// `Vec<String>` took one for the list and one for each text: the number of texts, where
+/// each ends, then the texts one after the other (numbers as 4 bytes, little-endian). An
+/// empty list allocates nothing.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct TextList {
-    /// The texts, one after the other.
-    data: Box<str>,
-    /// Where each text ends in `data`.
-    ends: Box<[u32]>,
-}
+pub struct TextList(Box<[u8]>);
 
 impl TextList {
+    /// The `i`th number of the header.
+    fn number(&self, i: usize) -> usize {
+        let bytes: [u8; 4] = self.0[i * 4..i * 4 + 4]
+            .try_into()
+            .expect("four bytes make a number");
+        u32::from_le_bytes(bytes) as usize
+    }
+
+    /// The `i`th text.
+    fn text(&self, i: usize) -> &str {
+        let texts = (1 + self.len()) * 4;
+        let start = if i == 0 { 0 } else { self.number(i) };
+        let end = self.number(i + 1);
+        std::str::from_utf8(&self.0[texts + start..texts + end])
+            .expect("a TextList holds whole texts, made from &str")
+    }
+
     /// The texts, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        self.ends.iter().enumerate().map(|(i, &end)| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-            &self.data[start..end as usize]
-        })
+        (0..self.len()).map(|i| self.text(i))
     }
 
     /// How many texts there are.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        if self.0.is_empty() { 0 } else { self.number(0) }
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.0.is_empty()
     }
 
     /// Whether `text` is one of them.
@@ -293,17 +304,24 @@ impl TextList {
 
 impl<S: AsRef<str>> FromIterator<S> for TextList {
     fn from_iter<I: IntoIterator<Item = S>>(texts: I) -> Self {
-        let mut data = String::new();
-        let mut ends = Vec::new();
-        for text in texts {
-            data.push_str(text.as_ref());
-            // The decoder caps a page's fields and elements: a list stays far below 4 GiB.
-            ends.push(u32::try_from(data.len()).expect("a list of texts under 4 GiB"));
+        let texts: Vec<S> = texts.into_iter().collect();
+        if texts.is_empty() {
+            return TextList::default();
         }
-        TextList {
-            data: data.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
+        let length: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+        let mut bytes = Vec::with_capacity((1 + texts.len()) * 4 + length);
+        // The decoder caps a page's fields and elements: a list stays far below 4 GiB.
+        let number = |n: usize| u32::try_from(n).expect("a list of texts under 4 GiB");
+        bytes.extend(number(texts.len()).to_le_bytes());
+        let mut end = 0;
+        for text in &texts {
+            end += text.as_ref().len();
+            bytes.extend(number(end).to_le_bytes());
         }
+        for text in &texts {
+            bytes.extend(text.as_ref().as_bytes());
+        }
+        TextList(bytes.into_boxed_slice())
     }
 }
 
@@ -567,5 +585,9 @@ mod tests {
         assert_eq!(list.join(","), "s1,,s22,s3");
         assert!(TextList::default().is_empty());
         assert_eq!(format!("{list:?}"), r#"["s1", "", "s22", "s3"]"#);
+        let wide: TextList = ["é", "日本", "x"].into_iter().collect();
+        assert_eq!(wide.iter().collect::<Vec<_>>(), ["é", "日本", "x"]);
+        // One pointer and a length; the texts and their ends in one allocation.
+        assert_eq!(std::mem::size_of::<TextList>(), 16);
     }
 }
