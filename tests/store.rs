@@ -2,6 +2,7 @@
 
 mod common;
 
+use classlink_operator::engine::memberships::MembershipChanges;
 use classlink_operator::engine::model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
     PersonRow, ProviderSnapshot, SchoolRow, TableChanges,
@@ -103,7 +104,10 @@ fn changes(backend: &str) -> ChangeSet {
                 })
                 .collect(),
         ),
-        memberships: inserted(memberships),
+        memberships: MembershipChanges {
+            insert: memberships.into_iter().collect(),
+            ..MembershipChanges::default()
+        },
         guardians: inserted(
             (0..texts.len())
                 .map(|i| GuardianRow {
@@ -188,7 +192,7 @@ async fn stored_rows_load_back_exactly_as_written() {
             schools: changes.schools.insert.clone(),
             people: changes.people.insert.iter().collect(),
             classes: changes.classes.insert.clone(),
-            memberships: changes.memberships.insert.iter().cloned().collect(),
+            memberships: changes.memberships.insert.clone(),
             guardians: changes.guardians.insert.clone(),
             guardian_links: changes.guardian_links.insert.clone(),
         });

@@ -15,7 +15,7 @@ use foldhash::HashMap;
 
 use crate::intern::Text;
 
-use super::model::{MembershipRow, TableChanges};
+use super::model::MembershipRow;
 
 /// One membership: each field is a number into [`Memberships::texts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,20 +340,53 @@ impl Placing {
     }
 }
 
+/// The writes of the memberships table, the new rows held compactly: a first sync's
+/// million memberships are written from the wanted rows themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipChanges {
+    /// New rows.
+    pub insert: Memberships,
+    /// Rows whose role or school changed.
+    pub update: Vec<MembershipRow>,
+    /// Keys (class, person) of rows to remove.
+    pub delete: Vec<(Text, Text)>,
+}
+
+impl MembershipChanges {
+    /// Rows this change writes.
+    pub fn len(&self) -> usize {
+        self.insert.len() + self.update.len() + self.delete.len()
+    }
+
+    /// Whether the table stays as it is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Memberships {
+    /// Each row's texts in key order: class, person, role, school (the store's columns).
+    pub fn texts_of_rows(&self) -> impl ExactSizeIterator<Item = [&str; 4]> + '_ {
+        self.rows
+            .iter()
+            .map(|row| [row.class, row.person, row.role, row.school].map(|n| self.text(n).as_str()))
+    }
+}
+
 /// Compares stored memberships with wanted ones as [`super::model::diff`] compares other
 /// rows: rows of a `frozen` school are left exactly as stored, unchanged rows produce no
-/// write, and rows come out in key order. Only the rows written are made into
-/// [`MembershipRow`]s.
+/// write, and rows come out in key order. The new rows stay in the wanted rows' own
+/// buffer; only updated rows are made into [`MembershipRow`]s.
 pub fn diff_memberships(
     stored: &Memberships,
-    wanted: Memberships,
+    mut wanted: Memberships,
     frozen: &BTreeSet<String>,
-) -> TableChanges<MembershipRow> {
+) -> MembershipChanges {
     let stored_frozen = stored.marks(frozen);
     let wanted_frozen = wanted.marks(frozen);
-    let mut changes = TableChanges::default();
+    let mut changes = MembershipChanges::default();
     let mut old_rows = stored.rows.iter().peekable();
-    let delete = |old: &Compact, changes: &mut TableChanges<MembershipRow>| {
+    let delete = |old: &Compact, changes: &mut MembershipChanges| {
         if !stored_frozen[old.school as usize] {
             changes.delete.push((
                 stored.text(old.class).clone(),
@@ -361,6 +394,8 @@ pub fn diff_memberships(
             ));
         }
     };
+    // Whether each wanted row is new.
+    let mut new = Vec::with_capacity(wanted.rows.len());
     for row in &wanted.rows {
         // Stored rows before this key are wanted no more.
         while let Some(old) =
@@ -369,25 +404,24 @@ pub fn diff_memberships(
             delete(old, &mut changes);
         }
         let old = old_rows.next_if(|old| stored.cmp_key(old, &wanted, row) == Ordering::Equal);
-        if wanted_frozen[row.school as usize]
-            || old.is_some_and(|o| stored_frozen[o.school as usize])
+        let left = wanted_frozen[row.school as usize]
+            || old.is_some_and(|o| stored_frozen[o.school as usize]);
+        new.push(!left && old.is_none());
+        if let Some(old) = old
+            && !left
+            && (stored.text(old.role).as_str() != wanted.text(row.role).as_str()
+                || stored.text(old.school).as_str() != wanted.text(row.school).as_str())
         {
-            continue;
-        }
-        match old {
-            None => changes.insert.push(wanted.row(row)),
-            Some(old)
-                if stored.text(old.role).as_str() != wanted.text(row.role).as_str()
-                    || stored.text(old.school).as_str() != wanted.text(row.school).as_str() =>
-            {
-                changes.update.push(wanted.row(row));
-            }
-            Some(_) => {}
+            changes.update.push(wanted.row(row));
         }
     }
     for old in old_rows {
         delete(old, &mut changes);
     }
+    let mut new = new.into_iter();
+    wanted.rows.retain(|_| new.next() == Some(true));
+    wanted.rows.shrink_to_fit();
+    changes.insert = wanted;
     changes
 }
 
@@ -460,8 +494,17 @@ mod tests {
             wanted.into_iter().collect(),
             &frozen,
         );
-        assert_eq!(compact, expected);
-        assert_eq!(compact.insert, vec![row("c0", "p1", "student", "s1")]);
+        assert_eq!(compact.insert.iter().collect::<Vec<_>>(), expected.insert);
+        assert_eq!(compact.update, expected.update);
+        assert_eq!(compact.delete, expected.delete);
+        assert_eq!(
+            compact.insert.iter().collect::<Vec<_>>(),
+            vec![row("c0", "p1", "student", "s1")]
+        );
+        assert_eq!(
+            compact.insert.texts_of_rows().collect::<Vec<_>>(),
+            vec![["c0", "p1", "student", "s1"]]
+        );
         assert_eq!(
             compact.update,
             vec![

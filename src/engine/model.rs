@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::intern::Text;
 
-use super::memberships::Memberships;
+use super::memberships::{MembershipChanges, Memberships};
 use super::people::StoredPeople;
 
 /// What kind of person a synced user is.
@@ -396,7 +396,7 @@ pub struct ChangeSet {
     /// Classes.
     pub classes: TableChanges<ClassRow>,
     /// Memberships.
-    pub memberships: TableChanges<MembershipRow>,
+    pub memberships: MembershipChanges,
     /// Guardians.
     pub guardians: TableChanges<GuardianRow>,
     /// Guardian relationships.

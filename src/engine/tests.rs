@@ -294,7 +294,14 @@ fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Id
     stored.people = people.into_iter().collect();
     apply_table(&mut stored.classes, &changes.classes);
     let mut memberships: Vec<_> = stored.memberships.iter().collect();
-    apply_table(&mut memberships, &changes.memberships);
+    apply_table(
+        &mut memberships,
+        &model::TableChanges {
+            insert: changes.memberships.insert.iter().collect(),
+            update: changes.memberships.update.clone(),
+            delete: changes.memberships.delete.clone(),
+        },
+    );
     stored.memberships = memberships.into_iter().collect();
     apply_table(&mut stored.guardians, &changes.guardians);
     apply_table(&mut stored.guardian_links, &changes.guardian_links);
@@ -688,8 +695,8 @@ fn respect_enrolment_date_drops_students_who_left_and_ended_memberships() {
     let memberships: Vec<(&str, &str)> = changes
         .memberships
         .insert
-        .iter()
-        .map(|m| (&*m.class, &*m.person))
+        .texts_of_rows()
+        .map(|[class, person, ..]| (class, person))
         .collect();
     assert_eq!(
         memberships,

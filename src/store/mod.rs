@@ -13,7 +13,7 @@ use futures_util::TryStreamExt as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
-use crate::engine::memberships::{Memberships, MembershipsBuilder};
+use crate::engine::memberships::{MembershipChanges, Memberships, MembershipsBuilder};
 use crate::engine::model::{
     ChangeSet, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
 };
@@ -754,7 +754,7 @@ impl SyncTransaction {
                 write_table(&mut self.tx, self.backend, ns, provider, &changes.people).await?;
             written +=
                 write_table(&mut self.tx, self.backend, ns, provider, &changes.classes).await?;
-            written += write_table(
+            written += write_memberships(
                 &mut self.tx,
                 self.backend,
                 ns,
@@ -1399,6 +1399,44 @@ async fn write_table<T: ProviderTable>(
     provider: &str,
     changes: &TableChanges<T>,
 ) -> Result<u64, StoreError> {
+    let written =
+        delete_and_update::<T>(tx, namespace, provider, &changes.delete, &changes.update).await?;
+    let rows = changes.insert.iter().map(ProviderTable::values);
+    Ok(written + insert_table::<T, _>(tx, backend, namespace, provider, rows).await?)
+}
+
+/// The memberships' writes: the new rows are bound from their compact form.
+async fn write_memberships(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+    changes: &MembershipChanges,
+) -> Result<u64, StoreError> {
+    let written = delete_and_update::<MembershipRow>(
+        tx,
+        namespace,
+        provider,
+        &changes.delete,
+        &changes.update,
+    )
+    .await?;
+    // A function, not a closure: the future must be Send for any lifetime of the texts.
+    fn values(texts: [&str; 4]) -> [Value<'_>; 4] {
+        texts.map(Value::from)
+    }
+    let rows = changes.insert.texts_of_rows().map(values);
+    Ok(written + insert_table::<MembershipRow, _>(tx, backend, namespace, provider, rows).await?)
+}
+
+/// Removes the rows of `delete`'s keys and writes `update`'s rows over theirs.
+async fn delete_and_update<T: ProviderTable>(
+    tx: &mut Transaction<'static, Any>,
+    namespace: &str,
+    provider: &str,
+    delete: &[T::Key],
+    update: &[T],
+) -> Result<u64, StoreError> {
     let key_filter: Vec<String> = T::KEY_COLUMNS
         .iter()
         .enumerate()
@@ -1407,12 +1445,12 @@ async fn write_table<T: ProviderTable>(
     let key_filter = key_filter.join(" AND ");
     let mut written = 0;
 
-    let delete = format!(
+    let delete_sql = format!(
         "DELETE FROM {} WHERE namespace = $1 AND provider = $2 AND {key_filter}",
         T::TABLE
     );
-    for key in &changes.delete {
-        let query = sqlx::query(&delete).bind(namespace).bind(provider);
+    for key in delete {
+        let query = sqlx::query(&delete_sql).bind(namespace).bind(provider);
         written += bind_values(query, T::key_values(key))
             .execute(&mut **tx)
             .await
@@ -1426,36 +1464,52 @@ async fn write_table<T: ProviderTable>(
         .enumerate()
         .map(|(i, c)| format!("{c} = ${}", first_value + i))
         .collect();
-    let update = format!(
+    let update_sql = format!(
         "UPDATE {} SET {} WHERE namespace = $1 AND provider = $2 AND {key_filter}",
         T::TABLE,
         assignments.join(", ")
     );
-    for row in &changes.update {
+    for row in update {
         // Key columns, then the others: $3 on.
         let values = row.values();
-        let query = sqlx::query(&update).bind(namespace).bind(provider);
+        let query = sqlx::query(&update_sql).bind(namespace).bind(provider);
         written += bind_values(query, values)
             .execute(&mut **tx)
             .await
             .map_err(db("updating rows"))?
             .rows_affected();
     }
+    Ok(written)
+}
 
+/// Inserts rows, each given as its key columns' then its other columns' values, in
+/// statements of many rows.
+async fn insert_table<'a, T: ProviderTable, R: IntoIterator<Item = Value<'a>>>(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    namespace: &'a str,
+    provider: &'a str,
+    rows: impl Iterator<Item = R>,
+) -> Result<u64, StoreError> {
     let columns: Vec<&str> = ["namespace", "provider"]
         .into_iter()
         .chain(T::KEY_COLUMNS.iter().copied())
         .chain(T::VALUE_COLUMNS.iter().copied())
         .collect();
+    let per_statement = rows_per_statement(columns.len());
     let mut sql = InsertSql::new(backend, T::TABLE, &columns);
-    for chunk in changes.insert.chunks(rows_per_statement(columns.len())) {
-        let mut values = Vec::with_capacity(chunk.len() * columns.len());
-        for row in chunk {
+    let mut written = 0;
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let mut values = Vec::with_capacity(per_statement * columns.len());
+        let mut in_statement = 0;
+        for row in rows.by_ref().take(per_statement) {
             values.push(Value::from(namespace));
             values.push(Value::from(provider));
-            values.extend(row.values());
+            values.extend(row);
+            in_statement += 1;
         }
-        written += insert_rows(tx, sql.for_rows(chunk.len()), values).await?;
+        written += insert_rows(tx, sql.for_rows(in_statement), values).await?;
     }
     Ok(written)
 }
