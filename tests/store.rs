@@ -7,6 +7,7 @@ use classlink_operator::engine::model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
     PersonRow, ProviderSnapshot, SchoolRow, TableChanges,
 };
+use classlink_operator::engine::people::StoredClass;
 use classlink_operator::engine::report::{Counts, SyncReport, SyncResult};
 use classlink_operator::store::SyncRunRecord;
 use common::roster::TestStore;
@@ -191,7 +192,12 @@ async fn stored_rows_load_back_exactly_as_written() {
         let expected = sorted(&ProviderSnapshot {
             schools: changes.schools.insert.clone(),
             people: changes.people.insert.iter().collect(),
-            classes: changes.classes.insert.clone(),
+            classes: changes
+                .classes
+                .insert
+                .iter()
+                .map(StoredClass::from)
+                .collect(),
             memberships: changes.memberships.insert.clone(),
             guardians: changes.guardians.insert.clone(),
             guardian_links: changes.guardian_links.insert.clone(),

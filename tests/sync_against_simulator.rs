@@ -807,7 +807,7 @@ async fn an_incomplete_school_is_left_as_stored_and_named() {
         let classes: Vec<_> = s
             .classes
             .iter()
-            .filter(|c| c.school == "org-00002")
+            .filter(|c| &*c.school == "org-00002")
             .cloned()
             .collect();
         (people, classes)

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use crate::intern::Text;
 
 use super::memberships::{MembershipChanges, Memberships};
-use super::people::StoredPeople;
+use super::people::{StoredClass, StoredPeople};
 
 /// What kind of person a synced user is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,8 +173,8 @@ pub struct ProviderSnapshot {
     pub schools: Vec<SchoolRow>,
     /// People, as a sync compares them.
     pub people: StoredPeople,
-    /// Classes.
-    pub classes: Vec<ClassRow>,
+    /// Classes, as a sync compares them.
+    pub classes: Vec<StoredClass>,
     /// Memberships, held compactly.
     pub memberships: Memberships,
     /// Guardians.
@@ -277,6 +277,39 @@ impl Row for GuardianLinkRow {
     }
 }
 
+/// A stored row as [`diff`] compares it with wanted rows of type `T`: the row itself, or
+/// what a sync keeps of it (a key, its schools and a fingerprint of the whole row).
+pub trait Stored<T: Row> {
+    /// Orders this stored row against a wanted one by key.
+    fn cmp_with(&self, wanted: &T) -> Ordering;
+    /// Orders two stored rows by key.
+    fn cmp_stored(&self, other: &Self) -> Ordering;
+    /// Whether the wanted row of the same key is this row.
+    fn unchanged(&self, wanted: &T) -> bool;
+    /// Whether the row belongs to any of `schools`.
+    fn touches(&self, schools: &BTreeSet<String>) -> bool;
+    /// The row's key.
+    fn key(&self) -> T::Key;
+}
+
+impl<T: Row> Stored<T> for T {
+    fn cmp_with(&self, wanted: &T) -> Ordering {
+        self.cmp_key(wanted)
+    }
+    fn cmp_stored(&self, other: &Self) -> Ordering {
+        self.cmp_key(other)
+    }
+    fn unchanged(&self, wanted: &T) -> bool {
+        self == wanted
+    }
+    fn touches(&self, schools: &BTreeSet<String>) -> bool {
+        Row::touches(self, schools)
+    }
+    fn key(&self) -> T::Key {
+        Row::key(self)
+    }
+}
+
 /// The writes one table needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableChanges<T: Row> {
@@ -317,15 +350,14 @@ impl<T: Row> TableChanges<T> {
 /// Both sides are sorted by key (unless they already are) and walked once, side by side: no
 /// map of a million keys, and no key copied. Rows come out in key order. New rows stay in
 /// the wanted rows' own buffer, so a first sync's million memberships are not copied.
-pub fn diff<T: Row>(
-    stored: &[T],
+pub fn diff<T: Row, S: Stored<T>>(
+    stored: &[S],
     mut desired: Vec<T>,
     frozen: &BTreeSet<String>,
 ) -> TableChanges<T> {
-    let by_key = |a: &&T, b: &&T| a.cmp_key(b);
-    let mut stored: Vec<&T> = stored.iter().collect();
-    if !stored.is_sorted_by(|a, b| by_key(a, b) != Ordering::Greater) {
-        stored.sort_unstable_by(by_key);
+    let mut stored: Vec<&S> = stored.iter().collect();
+    if !stored.is_sorted_by(|a, b| a.cmp_stored(b) != Ordering::Greater) {
+        stored.sort_unstable_by(|a, b| a.cmp_stored(b));
     }
     // Stable: of two wanted rows with one key (the engine makes none), the first meets the
     // stored row and the second is new, as before.
@@ -334,7 +366,7 @@ pub fn diff<T: Row>(
     }
     let mut changes = TableChanges::default();
     let mut old_rows = stored.into_iter().peekable();
-    let keep_or_delete = |old: &T, changes: &mut TableChanges<T>| {
+    let keep_or_delete = |old: &S, changes: &mut TableChanges<T>| {
         if !old.touches(frozen) {
             changes.delete.push(old.key());
         }
@@ -343,17 +375,17 @@ pub fn diff<T: Row>(
     let mut fates = Vec::with_capacity(desired.len());
     for row in &desired {
         // Stored rows before this key are wanted no more.
-        while let Some(old) = old_rows.next_if(|old| old.cmp_key(row) == Ordering::Less) {
+        while let Some(old) = old_rows.next_if(|old| old.cmp_with(row) == Ordering::Less) {
             keep_or_delete(old, &mut changes);
         }
-        let old = old_rows.next_if(|old| old.cmp_key(row) == Ordering::Equal);
+        let old = old_rows.next_if(|old| old.cmp_with(row) == Ordering::Equal);
         fates.push(
-            if row.touches(frozen) || old.is_some_and(|o| o.touches(frozen)) {
+            if Row::touches(row, frozen) || old.is_some_and(|o| o.touches(frozen)) {
                 Fate::Left
             } else {
                 match old {
                     None => Fate::Insert,
-                    Some(old) if *old != *row => Fate::Update,
+                    Some(old) if !old.unchanged(row) => Fate::Update,
                     Some(_) => Fate::Left,
                 }
             },

@@ -1,16 +1,18 @@
-//! Stored people as a sync compares them: what the planner reads of each stored row (its
-//! link to a platform user, its email, its schools) and a fingerprint of the whole row. A
-//! whole [`PersonRow`] with its nine texts took about 450 bytes; a [`StoredPerson`] about
-//! 200. The planner fingerprints each wanted row from borrowed fields and makes a row only
+//! Stored people and classes as a sync compares them: what the planner reads of each stored
+//! row (a person's link to a platform user, email and schools; a class's school) and a
+//! fingerprint of the whole row. A whole [`PersonRow`] with its nine texts took about 450
+//! bytes; a [`StoredPerson`] about 200. A [`ClassRow`] about 270; a [`StoredClass`] about
+//! 60. The planner fingerprints each wanted person from borrowed fields and makes a row only
 //! for a person who is new or changed, so an unchanged night makes none.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
 use crate::intern::{Interner, Text};
 
-use super::model::{PersonRole, PersonRow};
+use super::model::{ClassRow, PersonRole, PersonRow, Row, Stored};
 
 /// The fields of a person row, borrowed; what [`PersonFields::fingerprint`] reads.
 #[derive(Debug, Clone, Copy)]
@@ -42,41 +44,64 @@ pub struct PersonFields<'a> {
 /// a concern at any district's size).
 pub type Fingerprint = u128;
 
-impl PersonFields<'_> {
-    /// The row's fingerprint. Each field is written with its length (or as absent), so no
-    /// two different rows write the same bytes.
-    pub fn fingerprint(&self) -> Fingerprint {
-        fn text(hasher: &mut Sha256, text: &str) {
-            hasher.update((text.len() as u64).to_le_bytes());
-            hasher.update(text.as_bytes());
-        }
-        fn optional(hasher: &mut Sha256, value: Option<&str>) {
-            match value {
-                None => hasher.update([0]),
-                Some(value) => {
-                    hasher.update([1]);
-                    text(hasher, value);
-                }
+/// Writes fields into a digest, each with its length (or as absent), so no two different
+/// rows write the same bytes.
+struct Digest128(Sha256);
+
+impl Digest128 {
+    fn new() -> Self {
+        Digest128(Sha256::new())
+    }
+
+    fn text(&mut self, text: &str) -> &mut Self {
+        self.0.update((text.len() as u64).to_le_bytes());
+        self.0.update(text.as_bytes());
+        self
+    }
+
+    fn optional(&mut self, value: Option<&str>) -> &mut Self {
+        match value {
+            None => self.0.update([0]),
+            Some(value) => {
+                self.0.update([1]);
+                self.text(value);
             }
         }
-        let mut hasher = Sha256::new();
-        text(&mut hasher, self.sourced_id);
-        optional(&mut hasher, self.identity_id);
-        text(&mut hasher, self.role.as_str());
-        optional(&mut hasher, self.email);
-        optional(&mut hasher, self.username);
-        optional(&mut hasher, self.given_name);
-        optional(&mut hasher, self.family_name);
-        optional(&mut hasher, self.identifier);
-        text(&mut hasher, self.grades);
-        hasher.update((self.schools.len() as u64).to_le_bytes());
-        for school in self.schools {
-            text(&mut hasher, school);
+        self
+    }
+
+    fn list(&mut self, texts: &[String]) -> &mut Self {
+        self.0.update((texts.len() as u64).to_le_bytes());
+        for text in texts {
+            self.text(text);
         }
-        let digest = hasher.finalize();
+        self
+    }
+
+    fn finish(self) -> Fingerprint {
+        let digest = self.0.finalize();
         let mut first = [0u8; 16];
         first.copy_from_slice(&digest[..16]);
         u128::from_le_bytes(first)
+    }
+}
+
+impl PersonFields<'_> {
+    /// The row's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut digest = Digest128::new();
+        digest
+            .text(self.sourced_id)
+            .optional(self.identity_id)
+            .text(self.role.as_str())
+            .optional(self.email)
+            .optional(self.username)
+            .optional(self.given_name)
+            .optional(self.family_name)
+            .optional(self.identifier)
+            .text(self.grades)
+            .list(self.schools);
+        digest.finish()
     }
 }
 
@@ -137,6 +162,68 @@ impl StoredPerson {
 impl From<&PersonRow> for StoredPerson {
     fn from(row: &PersonRow) -> Self {
         StoredPerson::new(row, &mut Interner::default())
+    }
+}
+
+impl ClassRow {
+    /// The row's fingerprint: equal exactly when the rows are.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut digest = Digest128::new();
+        digest
+            .text(&self.sourced_id)
+            .text(&self.school)
+            .optional(self.title.as_deref())
+            .optional(self.class_code.as_deref())
+            .optional(self.class_type.as_deref())
+            .optional(self.course.as_deref())
+            .text(&self.terms);
+        digest.finish()
+    }
+}
+
+/// A stored class, as a sync compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClass {
+    /// sourcedId.
+    pub sourced_id: Box<str>,
+    /// The class's school, its text shared by the school's classes.
+    pub school: Text,
+    /// The whole row's fingerprint.
+    pub fingerprint: Fingerprint,
+}
+
+impl StoredClass {
+    /// The stored class of `row`, its school's text shared through `shared`.
+    pub fn new(row: &ClassRow, shared: &mut Interner) -> Self {
+        StoredClass {
+            sourced_id: row.sourced_id.as_str().into(),
+            school: shared.get(&row.school),
+            fingerprint: row.fingerprint(),
+        }
+    }
+}
+
+impl From<&ClassRow> for StoredClass {
+    fn from(row: &ClassRow) -> Self {
+        StoredClass::new(row, &mut Interner::default())
+    }
+}
+
+impl Stored<ClassRow> for StoredClass {
+    fn cmp_with(&self, wanted: &ClassRow) -> Ordering {
+        (*self.sourced_id).cmp(wanted.sourced_id.as_str())
+    }
+    fn cmp_stored(&self, other: &Self) -> Ordering {
+        self.sourced_id.cmp(&other.sourced_id)
+    }
+    fn unchanged(&self, wanted: &ClassRow) -> bool {
+        self.fingerprint == wanted.fingerprint()
+    }
+    fn touches(&self, schools: &BTreeSet<String>) -> bool {
+        schools.contains(self.school.as_str())
+    }
+    fn key(&self) -> <ClassRow as Row>::Key {
+        self.sourced_id.to_string()
     }
 }
 
@@ -245,6 +332,35 @@ mod tests {
             base.clone().fields().fingerprint(),
             base.fields().fingerprint()
         );
+    }
+
+    #[test]
+    fn every_field_of_a_class_changes_its_fingerprint() {
+        let base = ClassRow {
+            sourced_id: "c1".into(),
+            school: "s1".into(),
+            title: Some("Maths".into()),
+            class_code: None,
+            class_type: Some("scheduled".into()),
+            course: Some("course-1".into()),
+            terms: "t1".into(),
+        };
+        let changes: Vec<fn(&mut ClassRow)> = vec![
+            |c| c.sourced_id.push('x'),
+            |c| c.school = "s2".into(),
+            |c| c.title = None,
+            |c| c.class_code = Some(String::new()),
+            |c| c.class_type = Some("homeroom".into()),
+            |c| c.course = None,
+            |c| c.terms = "t1,t2".into(),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut changed = base.clone();
+            change(&mut changed);
+            assert_ne!(changed.fingerprint(), base.fingerprint(), "change {i}");
+            assert!(!StoredClass::from(&base).unchanged(&changed), "change {i}");
+        }
+        assert!(StoredClass::from(&base).unchanged(&base.clone()));
     }
 
     #[test]

@@ -292,7 +292,21 @@ fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Id
     people.extend(changes.people.update.iter().map(people::StoredPerson::from));
     people.extend(changes.people.insert.iter().map(people::StoredPerson::from));
     stored.people = people.into_iter().collect();
-    apply_table(&mut stored.classes, &changes.classes);
+    // Stored classes too are compared by fingerprint.
+    stored.classes.retain(|c| {
+        !changes.classes.delete.contains(&c.sourced_id.to_string())
+            && !changes
+                .classes
+                .update
+                .iter()
+                .any(|u| *u.sourced_id == *c.sourced_id)
+    });
+    stored
+        .classes
+        .extend(changes.classes.update.iter().map(people::StoredClass::from));
+    stored
+        .classes
+        .extend(changes.classes.insert.iter().map(people::StoredClass::from));
     let mut memberships: Vec<_> = stored.memberships.iter().collect();
     apply_table(
         &mut memberships,

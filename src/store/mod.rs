@@ -15,9 +15,9 @@ use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 use crate::engine::memberships::{MembershipChanges, Memberships, MembershipsBuilder};
 use crate::engine::model::{
-    ChangeSet, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
+    ChangeSet, ClassRow, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
 };
-use crate::engine::people::{StoredPeople, StoredPerson};
+use crate::engine::people::{StoredClass, StoredPeople, StoredPerson};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use crate::intern::Interner;
@@ -1149,7 +1149,7 @@ async fn load_snapshot(
     Ok(ProviderSnapshot {
         schools: load_table(conn, backend, namespace, provider).await?,
         people: load_people(conn, backend, namespace, provider).await?,
-        classes: load_table(conn, backend, namespace, provider).await?,
+        classes: load_classes(conn, backend, namespace, provider).await?,
         memberships: load_memberships(conn, backend, namespace, provider).await?,
         guardians: load_table(conn, backend, namespace, provider).await?,
         guardian_links: load_table(conn, backend, namespace, provider).await?,
@@ -1210,6 +1210,25 @@ async fn load_people(
     })
     .await?;
     Ok(loaded.into_iter().collect())
+}
+
+/// The provider's classes as a sync compares them (see [`load_people`]).
+async fn load_classes(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+) -> Result<Vec<StoredClass>, StoreError> {
+    let mut shared = Interner::default();
+    let mut loaded = Vec::new();
+    load_rows::<ClassRow>(conn, backend, namespace, provider, |row| {
+        let row = ClassRow::decode(row, &mut shared)?;
+        loaded.push(StoredClass::new(&row, &mut shared));
+        Ok(())
+    })
+    .await?;
+    loaded.shrink_to_fit();
+    Ok(loaded)
 }
 
 /// Hands `each` every row of one provider table, in key order, as its key columns then its
