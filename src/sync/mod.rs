@@ -148,6 +148,11 @@ pub async fn run(
     let exclusions = job.exclusions.clone();
     let (begin_store, runtime) = (store.clone(), tokio::runtime::Handle::current());
     let (ns, prov) = (namespace.clone(), provider.clone());
+    // A sync dropped while it plans (the operator stops, the ClassLinkSync is deleted) must
+    // not begin a transaction afterwards: its blocking thread runs on, and would lock the
+    // namespace for a plan nobody waits for.
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _dropped_when_this_is = SetOnDrop(dropped.clone());
     let planned = tokio::task::spawn_blocking(move || {
         let mut roster = roster;
         let enrollments = std::mem::take(&mut roster.enrollments);
@@ -161,12 +166,17 @@ pub async fn run(
             stored: &ProviderSnapshot::default(),
         };
         let plan = crate::engine::plan_then_begin(&input, enrollments, || {
+            if dropped.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(NotBegun::Dropped);
+            }
             let clock = std::time::Instant::now();
             // A blocking thread may wait on the runtime's futures.
-            let mut txn = runtime.block_on(begin_store.begin_sync_after(&ns, &prov, ahead))?;
+            let mut txn = runtime
+                .block_on(begin_store.begin_sync_after(&ns, &prov, ahead))
+                .map_err(NotBegun::Store)?;
             let loaded = txn.take_loaded();
             began = Some((txn, loaded.0.len(), clock.elapsed()));
-            Ok::<_, StoreError>(loaded)
+            Ok(loaded)
         });
         (plan, began)
     })
@@ -187,8 +197,16 @@ pub async fn run(
     };
     let plan = match plan {
         Ok(plan) => plan,
-        Err(e) => {
+        Err(NotBegun::Store(e)) => {
             let report = SyncReport::failed(e.code(), e.to_string());
+            return outcome(report, Vec::new(), started, 0, None);
+        }
+        // Only when this future was dropped, so no one reads this.
+        Err(NotBegun::Dropped) => {
+            let report = SyncReport::failed(
+                ErrorCode::SyncCancelled,
+                "The sync was cancelled before it finished; nothing was changed.",
+            );
             return outcome(report, Vec::new(), started, 0, None);
         }
     };
@@ -244,6 +262,23 @@ pub async fn run(
             let report = SyncReport::failed(e.code(), e.to_string());
             outcome(report, plan.exclusions, started, 0, None)
         }
+    }
+}
+
+/// Why a sync's transaction did not begin.
+enum NotBegun {
+    /// The store failed.
+    Store(StoreError),
+    /// The sync was dropped while it planned.
+    Dropped,
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
