@@ -15,7 +15,7 @@ use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 use crate::engine::memberships::{MembershipChanges, Memberships, MembershipsBuilder};
 use crate::engine::model::{
-    ChangeSet, ClassRow, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
+    ChangeSet, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
 };
 use crate::engine::people::{StoredClass, StoredPeople, StoredPerson};
 use crate::engine::report::SyncReport;
@@ -1193,37 +1193,42 @@ async fn load_memberships(
     Ok(loaded.finish())
 }
 
-/// The provider's people as a sync compares them: each row is decoded, fingerprinted and
-/// dropped, so the whole rows are never all held.
+/// The provider's people as a sync compares them.
 async fn load_people(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     namespace: &str,
     provider: &str,
 ) -> Result<StoredPeople, StoreError> {
-    let mut shared = Interner::default();
-    let mut loaded = Vec::new();
-    load_rows::<PersonRow>(conn, backend, namespace, provider, |row| {
-        let row = PersonRow::decode(row, &mut shared)?;
-        loaded.push(StoredPerson::new(&row, &mut shared));
-        Ok(())
-    })
-    .await?;
-    Ok(loaded.into_iter().collect())
+    let people = load_compared(conn, backend, namespace, provider, StoredPerson::new).await?;
+    Ok(people.into_iter().collect())
 }
 
-/// The provider's classes as a sync compares them (see [`load_people`]).
+/// The provider's classes as a sync compares them.
 async fn load_classes(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     namespace: &str,
     provider: &str,
 ) -> Result<Vec<StoredClass>, StoreError> {
+    load_compared(conn, backend, namespace, provider, StoredClass::new).await
+}
+
+/// The rows of one provider table as a sync compares them (see `engine::people`): each row
+/// is decoded, made into what the sync keeps of it by `keep`, and dropped, so the whole rows
+/// are never all held.
+async fn load_compared<T: ProviderTable, S>(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+    keep: fn(&T, &mut Interner) -> S,
+) -> Result<Vec<S>, StoreError> {
     let mut shared = Interner::default();
     let mut loaded = Vec::new();
-    load_rows::<ClassRow>(conn, backend, namespace, provider, |row| {
-        let row = ClassRow::decode(row, &mut shared)?;
-        loaded.push(StoredClass::new(&row, &mut shared));
+    load_rows::<T>(conn, backend, namespace, provider, |row| {
+        let row = T::decode(row, &mut shared)?;
+        loaded.push(keep(&row, &mut shared));
         Ok(())
     })
     .await?;
