@@ -5,7 +5,7 @@
 pub mod exclusions;
 pub mod job;
 
-use futures::FutureExt as _;
+use futures::future::Either;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -15,7 +15,7 @@ use crate::engine::report::SyncReport;
 use crate::engine::{ExclusionResult, SyncInput};
 use crate::error_code::ErrorCode;
 use crate::oneroster::{Client, Progress};
-use crate::store::{Store, StoreError, SyncRunRecord};
+use crate::store::{ReadAhead, Store, StoreError, SyncRunRecord};
 
 pub use crate::schedule::region_time_zone;
 pub use job::{JobError, JobOptions, SyncJob};
@@ -96,17 +96,19 @@ pub async fn run(
 
     // The provider's stored rows are read while the roster is: at 50 ms a request, reading
     // a large district's roster is mostly waiting, and its million stored rows take seconds.
-    // The transaction below uses them only if nothing wrote them in between.
+    // The transaction below uses them only if nothing wrote them in between. Both are read
+    // in this task; the first part of planning does not need the stored rows, so it starts
+    // as soon as the roster is in, while they may still be loading.
     let (namespace, provider) = (&job.settings.namespace, &job.settings.provider);
     let clock = std::time::Instant::now();
-    let fetch = async {
+    let fetch = std::pin::pin!(async {
         let fetched = match Client::new(job.client.clone()) {
             Ok(client) => client.fetch_roster(progress).await,
             Err(e) => Err(e),
         };
         (fetched, clock.elapsed())
-    };
-    let read_ahead = async {
+    });
+    let mut read_ahead = std::pin::pin!(async {
         // Not fatal: the transaction loads them itself, and reports what fails there.
         let ahead = store
             .read_ahead(namespace, provider)
@@ -114,12 +116,18 @@ pub async fn run(
             .inspect_err(|e| tracing::warn!(error = %e, "reading the stored rows ahead failed"))
             .ok();
         (ahead, clock.elapsed())
-    };
+    });
+    let (fetched, fetch_took, read_ahead_done) =
+        match futures::future::select(fetch, read_ahead.as_mut()).await {
+            Either::Left(((fetched, took), _)) => (fetched, took, None),
+            Either::Right((done, fetch)) => {
+                let (fetched, took) = fetch.await;
+                (fetched, took, Some(done))
+            }
+        };
     // A roster that fails ends the sync at once, without waiting for the stored rows.
-    let fetch = fetch.map(|(fetched, took)| fetched.map(|roster| (roster, took)));
-    let both = futures::future::try_join(fetch, read_ahead.map(Ok)).await;
-    let ((roster, fetch_took), (ahead, read_ahead_took)) = match both {
-        Ok(both) => both,
+    let roster = match fetched {
+        Ok(roster) => roster,
         Err(e) => {
             let report = SyncReport::failed(e.code(), e.to_string());
             return finish_failed(job, store, trigger, started, report, log).await;
@@ -135,7 +143,6 @@ pub async fn run(
         seconds(fetch_took)
     ));
 
-    let had_read_ahead = ahead.is_some();
     let clock = std::time::Instant::now();
     // Planning is CPU-bound (seconds for a large district): it runs on a blocking thread, so
     // the runtime's workers go on with other syncs, the controller and the health
@@ -153,6 +160,8 @@ pub async fn run(
     // namespace for a plan nobody waits for.
     let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let _dropped_when_this_is = SetOnDrop(dropped.clone());
+    let (read_ahead_sent, read_ahead_received) =
+        tokio::sync::oneshot::channel::<(Option<ReadAhead>, std::time::Duration)>();
     let planned = tokio::task::spawn_blocking(move || {
         let mut roster = roster;
         let enrollments = std::mem::take(&mut roster.enrollments);
@@ -169,18 +178,37 @@ pub async fn run(
             if dropped.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(NotBegun::Dropped);
             }
+            // A blocking thread may wait on the runtime's futures: first for the stored rows
+            // read ahead (the sync's task goes on reading them), then for the transaction.
+            let waiting = std::time::Instant::now();
+            let (ahead, took) = runtime
+                .block_on(read_ahead_received)
+                .map_err(|_| NotBegun::Dropped)?;
+            let read_ahead = ReadAheadRead {
+                had: ahead.is_some(),
+                took,
+                waited: waiting.elapsed(),
+            };
             let clock = std::time::Instant::now();
-            // A blocking thread may wait on the runtime's futures.
             let mut txn = runtime
                 .block_on(begin_store.begin_sync_after(&ns, &prov, ahead))
                 .map_err(NotBegun::Store)?;
             let loaded = txn.take_loaded();
-            began = Some((txn, loaded.0.len(), clock.elapsed()));
+            began = Some((txn, loaded.0.len(), clock.elapsed(), read_ahead));
             Ok(loaded)
         });
         (plan, began)
-    })
-    .await;
+    });
+    // Meanwhile the stored rows go on loading here, and are handed to the planning once in.
+    let deliver = async {
+        let done = match read_ahead_done {
+            Some(done) => done,
+            None => read_ahead.as_mut().await,
+        };
+        // Planning that ended before it needed them has dropped its end.
+        let _ = read_ahead_sent.send(done);
+    };
+    let (planned, ()) = futures::future::join(planned, deliver).await;
     let (plan, began) = match planned {
         Ok(planned) => planned,
         // A panic while planning stays a panic, as when planning ran here.
@@ -211,11 +239,11 @@ pub async fn run(
         }
     };
     let planning = match &began {
-        Some((txn, platform_users, took)) => {
-            log.push(match (txn.read_ahead_used(), had_read_ahead) {
+        Some((txn, platform_users, took, ahead)) => {
+            log.push(match (txn.read_ahead_used(), ahead.had) {
                 (true, _) => format!(
                     "stored rows read while the roster was read, in {}",
-                    seconds(read_ahead_took)
+                    seconds(ahead.took)
                 ),
                 (false, true) => "stored rows read again in the transaction: they changed while the roster was read".to_owned(),
                 (false, false) => "stored rows read in the transaction".to_owned(),
@@ -224,7 +252,7 @@ pub async fn run(
                 "transaction began (namespace locked, {platform_users} platform users read) in {}",
                 seconds(*took)
             ));
-            clock.elapsed().saturating_sub(*took)
+            clock.elapsed().saturating_sub(*took + ahead.waited)
         }
         None => clock.elapsed(),
     };
@@ -271,6 +299,16 @@ enum NotBegun {
     Store(StoreError),
     /// The sync was dropped while it planned.
     Dropped,
+}
+
+/// How the stored rows were read ahead, for the run's log.
+struct ReadAheadRead {
+    /// Whether they were.
+    had: bool,
+    /// How long from the sync's start until they were.
+    took: std::time::Duration,
+    /// How long planning waited for them.
+    waited: std::time::Duration,
 }
 
 /// Sets its flag when dropped.
