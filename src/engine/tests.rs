@@ -254,6 +254,25 @@ fn on_empty_store(settings: &SyncSettings, roster: &Roster, exclusions: &[Exclus
     )
 }
 
+/// The stored forms of a table's rows after `changes`, as the store would load them back.
+fn apply_compared<'s, T: model::Row<Key = String>, S: Clone + 's>(
+    stored: impl Iterator<Item = &'s S>,
+    id: fn(&S) -> &str,
+    changes: &model::TableChanges<T>,
+    keep: fn(&T) -> S,
+) -> Vec<S> {
+    let mut rows: Vec<S> = stored
+        .filter(|s| {
+            !changes.delete.iter().any(|k| k == id(s))
+                && !changes.update.iter().any(|u| u.key() == id(s))
+        })
+        .cloned()
+        .collect();
+    rows.extend(changes.update.iter().map(keep));
+    rows.extend(changes.insert.iter().map(keep));
+    rows
+}
+
 /// Applies a plan's changes to a stored snapshot and identity list, as the store would.
 fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Identity>) {
     fn apply_table<T: model::Row>(rows: &mut Vec<T>, changes: &model::TableChanges<T>) {
@@ -273,40 +292,22 @@ fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Id
         }
     }
     apply_table(&mut stored.schools, &changes.schools);
-    // Stored people are compared by fingerprint: the written rows are what the store
-    // would load them from.
-    let removed: Vec<&str> = changes.people.delete.iter().map(String::as_str).collect();
-    let mut people: Vec<_> = stored
-        .people
-        .iter()
-        .filter(|p| !removed.contains(&&*p.sourced_id))
-        .filter(|p| {
-            !changes
-                .people
-                .update
-                .iter()
-                .any(|u| *u.sourced_id == *p.sourced_id)
-        })
-        .cloned()
-        .collect();
-    people.extend(changes.people.update.iter().map(people::StoredPerson::from));
-    people.extend(changes.people.insert.iter().map(people::StoredPerson::from));
-    stored.people = people.into_iter().collect();
-    // Stored classes too are compared by fingerprint.
-    stored.classes.retain(|c| {
-        !changes.classes.delete.contains(&c.sourced_id.to_string())
-            && !changes
-                .classes
-                .update
-                .iter()
-                .any(|u| *u.sourced_id == *c.sourced_id)
-    });
-    stored
-        .classes
-        .extend(changes.classes.update.iter().map(people::StoredClass::from));
-    stored
-        .classes
-        .extend(changes.classes.insert.iter().map(people::StoredClass::from));
+    // Stored people and classes are compared by fingerprint: the written rows are what
+    // the store would load them from.
+    stored.people = apply_compared(
+        stored.people.iter(),
+        |p| &p.sourced_id,
+        &changes.people,
+        |row| people::StoredPerson::from(row),
+    )
+    .into_iter()
+    .collect();
+    stored.classes = apply_compared(
+        stored.classes.iter(),
+        |c| &c.sourced_id,
+        &changes.classes,
+        |row| people::StoredClass::from(row),
+    );
     let mut memberships: Vec<_> = stored.memberships.iter().collect();
     apply_table(
         &mut memberships,
