@@ -79,57 +79,52 @@ pub fn match_key(email: Option<&str>, key: MergeKey) -> Result<&str, UnusableEma
     })
 }
 
-/// Platform users by match key. A district's hundred thousand users each have a key of
-/// their own, so an entry holds its one user's id without a list around it.
+/// Platform users by match key, borrowing the keys and ids from the users themselves: a
+/// district's hundred thousand users each have a key of their own, and copies of both took
+/// 44 MB for `xl`'s 260,000.
 #[derive(Debug, Default)]
-pub struct IdentityIndex {
-    by_key: HashMap<Box<str>, Ids>,
+pub struct IdentityIndex<'a> {
+    by_key: HashMap<&'a str, Ids<'a>>,
 }
 
-/// The users under one key.
+/// The users under one key: one, or how many (a shared key is never matched).
 #[derive(Debug)]
-enum Ids {
-    One(Box<str>),
-    Many(Vec<Box<str>>),
+enum Ids<'a> {
+    One(&'a str),
+    Many(usize),
 }
 
 /// What a lookup found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
     /// Exactly one user has the key.
-    One(String),
+    One(&'a str),
     /// No user has the key.
     None,
     /// Several users share the key: matching would be a guess.
     Ambiguous(usize),
 }
 
-impl IdentityIndex {
+impl<'a> IdentityIndex<'a> {
     /// Adds a user under its key.
-    pub fn add(&mut self, key: &str, identity_id: &str) {
-        match self.by_key.get_mut(key) {
-            None => {
-                self.by_key.insert(key.into(), Ids::One(identity_id.into()));
-            }
-            Some(ids) => {
-                let first = match ids {
-                    Ids::One(first) => std::mem::take(first),
-                    Ids::Many(more) => {
-                        more.push(identity_id.into());
-                        return;
-                    }
-                };
-                *ids = Ids::Many(vec![first, identity_id.into()]);
-            }
-        }
+    pub fn add(&mut self, key: &'a str, identity_id: &'a str) {
+        self.by_key
+            .entry(key)
+            .and_modify(|ids| {
+                *ids = match ids {
+                    Ids::One(_) => Ids::Many(2),
+                    Ids::Many(n) => Ids::Many(*n + 1),
+                }
+            })
+            .or_insert(Ids::One(identity_id));
     }
 
     /// Looks a key up.
-    pub fn lookup(&self, key: &str) -> Lookup {
+    pub fn lookup(&self, key: &str) -> Lookup<'a> {
         match self.by_key.get(key) {
             None => Lookup::None,
-            Some(Ids::One(one)) => Lookup::One(one.to_string()),
-            Some(Ids::Many(many)) => Lookup::Ambiguous(many.len()),
+            Some(Ids::One(one)) => Lookup::One(one),
+            Some(Ids::Many(n)) => Lookup::Ambiguous(*n),
         }
     }
 }
@@ -147,10 +142,7 @@ mod tests {
         let mut index = IdentityIndex::default();
         index.add("ana.lee@riverside.edu", "id-1");
         assert_eq!(index.lookup("Ana.Lee@riverside.edu"), Lookup::None);
-        assert_eq!(
-            index.lookup("ana.lee@riverside.edu"),
-            Lookup::One("id-1".into())
-        );
+        assert_eq!(index.lookup("ana.lee@riverside.edu"), Lookup::One("id-1"));
     }
 
     #[test]
@@ -240,6 +232,6 @@ mod tests {
         index.add("ana", "id-3");
         assert_eq!(index.lookup("ana"), Lookup::Ambiguous(3));
         index.add("bo", "id-4");
-        assert_eq!(index.lookup("bo"), Lookup::One("id-4".into()));
+        assert_eq!(index.lookup("bo"), Lookup::One("id-4"));
     }
 }

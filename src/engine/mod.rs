@@ -22,7 +22,7 @@ use crate::oneroster::Enrollments;
 use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
 use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
-use memberships::{Memberships, MembershipsBuilder, diff_memberships};
+use memberships::{MembershipChanges, Memberships, MembershipsBuilder, diff_memberships};
 use model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, PersonRole, PersonRow,
     ProviderSnapshot, SchoolRow, TableChanges, diff,
@@ -175,53 +175,53 @@ pub const DATAGUARD_MASKED_PERCENT: usize = 10;
 
 /// Decides a sync.
 pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
-    let planner = Planner::new(
-        input,
-        Held::Borrowed(&input.roster.enrollments),
-        Held::Borrowed(&input.stored.memberships),
-    );
+    let planner = Planner::new(input, Held::Borrowed(&input.roster.enrollments));
     match planner.prepare() {
-        Ok((planner, prepared)) => planner.complete(prepared),
+        Ok((planner, mut prepared)) => {
+            let memberships = prepared.compare_memberships(&input.stored.memberships);
+            planner.complete(prepared, memberships)
+        }
         Err(failed) => *failed,
     }
 }
 
-/// Decides a sync as [`plan`] does, in two parts, for a sync that reads the store only
-/// once the roster's own part is done. First, from the roster alone: the schools, the
-/// people and classes wanted, and the memberships wanted, from the enrollments handed over
-/// here, which are then freed (`input.roster.enrollments`, `input.identities` and
-/// `input.stored` are not read). Then `begin` gives the platform users and the stored rows
-/// (the sync's transaction begins there), and the rest is decided; the stored memberships
-/// are freed once compared, before people are matched. So the enrollments and the platform
-/// users are never held at once: for a district of a million enrollments, the enrollments
-/// take about 60 MB and the platform users about 35 MB.
+/// Decides a sync as [`plan`] does, in parts, for a sync that reads the store only once
+/// the roster's own part is done. First, from the roster alone: the schools, the people
+/// and classes wanted, and the memberships wanted, from the enrollments handed over here,
+/// which are then freed (`input.roster.enrollments`, `input.identities` and `input.stored`
+/// are not read). Then `begin` gives the stored rows (the sync's transaction begins
+/// there), and the memberships are compared and both sides freed. Only then are the
+/// platform users read, through the function `begin` returned, and the rest is decided.
+/// So the enrollments, the memberships and the platform users are never held at once: for
+/// a district of a million enrollments, the enrollments take about 60 MB, the wanted and
+/// stored memberships about 40 and the platform users about 35.
 ///
 /// `begin` is not called when the roster alone decides that the sync fails (no school
-/// left, every school incomplete); its error ends the planning.
-pub fn plan_then_begin<E>(
+/// left, every school incomplete); its error, or the platform users', ends the planning.
+pub fn plan_then_begin<E, U>(
     input: &SyncInput<'_>,
     enrollments: Enrollments,
-    begin: impl FnOnce() -> Result<(Vec<Identity>, ProviderSnapshot), E>,
-) -> Result<SyncPlan, E> {
-    let planner = Planner::new(
-        input,
-        Held::Owned(enrollments),
-        Held::Owned(Memberships::default()),
-    );
-    let (planner, prepared) = match planner.prepare() {
+    begin: impl FnOnce() -> Result<(ProviderSnapshot, U), E>,
+) -> Result<SyncPlan, E>
+where
+    U: FnOnce() -> Result<Vec<Identity>, E>,
+{
+    let planner = Planner::new(input, Held::Owned(enrollments));
+    let (planner, mut prepared) = match planner.prepare() {
         Ok(prepared) => prepared,
         Err(failed) => return Ok(*failed),
     };
-    let (identities, mut stored) = begin()?;
+    let (mut stored, platform_users) = begin()?;
     let stored_memberships = std::mem::take(&mut stored.memberships);
+    let memberships = prepared.compare_memberships(&stored_memberships);
+    drop(stored_memberships);
+    let identities = platform_users()?;
     let input = SyncInput {
         identities: &identities,
         stored: &stored,
         ..*input
     };
-    Ok(planner
-        .reading(&input, Held::Owned(stored_memberships))
-        .complete(prepared))
+    Ok(planner.reading(&input).complete(prepared, memberships))
 }
 
 /// Part of a sync's input, as the planner holds it.
@@ -248,11 +248,21 @@ impl<T: Default> Held<'_, T> {
     }
 }
 
+impl Held<'_, Enrollments> {
+    /// Frees the enrollments' own sourcedIds when they were handed over.
+    fn release_sourced_ids(&mut self) {
+        if let Held::Owned(enrollments) = self {
+            enrollments.release_sourced_ids();
+        }
+    }
+}
+
 /// A person of the feed that the sync considers.
 struct Candidate<'a> {
     user: &'a User,
     role: PersonRole,
-    schools: Vec<String>,
+    /// Borrowed from the user's orgs: a copy for each of a district's people took 20 MB.
+    schools: Vec<&'a str>,
 }
 
 /// What the first part of planning decided, from the roster alone.
@@ -266,14 +276,20 @@ struct Prepared<'a> {
     frozen: BTreeSet<String>,
     /// The classes wanted.
     classes: Vec<ClassRow>,
-    /// The memberships wanted.
+    /// The memberships wanted, until [`Prepared::compare_memberships`].
     memberships: Memberships,
+}
+
+impl Prepared<'_> {
+    /// Compares the memberships wanted with the `stored` ones, and frees the wanted ones.
+    fn compare_memberships(&mut self, stored: &Memberships) -> MembershipChanges {
+        diff_memberships(stored, std::mem::take(&mut self.memberships), &self.frozen)
+    }
 }
 
 struct Planner<'a> {
     input: &'a SyncInput<'a>,
     enrollments: Held<'a, Enrollments>,
-    stored_memberships: Held<'a, Memberships>,
     problems: ProblemLog,
     schools: BTreeMap<&'a str, &'a Org>,
     excluded: BTreeMap<String, String>,
@@ -281,11 +297,7 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(
-        input: &'a SyncInput<'a>,
-        enrollments: Held<'a, Enrollments>,
-        stored_memberships: Held<'a, Memberships>,
-    ) -> Self {
+    fn new(input: &'a SyncInput<'a>, enrollments: Held<'a, Enrollments>) -> Self {
         let schools = input
             .roster
             .schools
@@ -295,7 +307,6 @@ impl<'a> Planner<'a> {
         Self {
             input,
             enrollments,
-            stored_memberships,
             problems: ProblemLog::default(),
             schools,
             excluded: BTreeMap::new(),
@@ -309,18 +320,13 @@ impl<'a> Planner<'a> {
 
     /// The same planner reading `input`, which holds the platform users and the stored rows
     /// that the first part did not read.
-    fn reading<'b>(
-        self,
-        input: &'b SyncInput<'b>,
-        stored_memberships: Held<'b, Memberships>,
-    ) -> Planner<'b>
+    fn reading<'b>(self, input: &'b SyncInput<'b>) -> Planner<'b>
     where
         'a: 'b,
     {
         Planner {
             input,
             enrollments: self.enrollments,
-            stored_memberships,
             problems: self.problems,
             schools: self.schools,
             excluded: self.excluded,
@@ -367,6 +373,8 @@ impl<'a> Planner<'a> {
         let calendar = SessionCalendar::new(&roster.academic_sessions, today);
         let candidates = self.candidates();
         let incomplete = self.find_incomplete_schools(&included, &calendar, &candidates);
+        // The enrollments' own sourcedIds only named the dangling ones above.
+        self.enrollments.release_sourced_ids();
         let frozen: BTreeSet<String> = incomplete.intersection(&included).cloned().collect();
         if frozen.len() == included.len() {
             let message = format!(
@@ -381,16 +389,7 @@ impl<'a> Planner<'a> {
         }
 
         let classes = self.desired_classes(&included, &calendar);
-        let class_schools: HashMap<&str, &str> = classes
-            .iter()
-            .map(|c| (c.sourced_id.as_str(), c.school.as_str()))
-            .collect();
-        let people_ids: HashSet<&str> = candidates
-            .iter()
-            .map(|c| c.user.sourced_id.as_str())
-            .collect();
-        let memberships = self.desired_memberships(&class_schools, &people_ids);
-        drop((class_schools, people_ids));
+        let memberships = self.desired_memberships(&classes, &candidates);
         self.enrollments.release();
         let prepared = Prepared {
             included,
@@ -403,8 +402,13 @@ impl<'a> Planner<'a> {
         Ok((self, prepared))
     }
 
-    /// The rest of planning, with the platform users and the stored rows.
-    fn complete(mut self, prepared: Prepared<'a>) -> SyncPlan {
+    /// The rest of planning, with the platform users and the stored rows, and the
+    /// memberships compared (before, so that neither side is held while people are matched).
+    fn complete(
+        mut self,
+        prepared: Prepared<'a>,
+        membership_changes: MembershipChanges,
+    ) -> SyncPlan {
         let roster = self.input.roster;
         let Prepared {
             included,
@@ -412,18 +416,14 @@ impl<'a> Planner<'a> {
             incomplete,
             frozen,
             classes,
-            memberships,
+            memberships: _,
         } = prepared;
-        // Compared now, so that neither side is held while people are matched.
-        let membership_changes =
-            diff_memberships(self.stored_memberships.get(), memberships, &frozen);
-        self.stored_memberships.release();
         let (guardians, guardian_links) = self.desired_guardians(&candidates);
 
         // DataGuard hides emails; matching everyone as unmatched would be a lie.
         let considered: Vec<&Candidate> = candidates
             .iter()
-            .filter(|c| !c.schools.iter().any(|s| frozen.contains(s)))
+            .filter(|c| !c.schools.iter().any(|s| frozen.contains(*s)))
             .collect();
         let unusable = considered
             .iter()
@@ -633,10 +633,10 @@ impl<'a> Planner<'a> {
                 .iter()
                 .filter(|o| self.schools.contains_key(o))
                 .collect();
-            let mut schools: Vec<String> = known
+            let mut schools: Vec<&str> = known
                 .iter()
                 .filter(|o| !self.excluded.contains_key(**o))
-                .map(|o| (*o).to_owned())
+                .copied()
                 .collect();
             if !known.is_empty() && schools.is_empty() {
                 continue;
@@ -834,21 +834,20 @@ impl<'a> Planner<'a> {
             .collect()
     }
 
-    fn desired_memberships(
-        &self,
-        class_schools: &HashMap<&str, &str>,
-        people: &HashSet<&str>,
-    ) -> Memberships {
+    /// The memberships of the wanted `people` in the wanted `classes`.
+    fn desired_memberships(&self, classes: &[ClassRow], people: &[Candidate<'_>]) -> Memberships {
         let enrollments = self.enrollments.get();
         let mut out = MembershipsBuilder::default();
         // Each class's school numbered once per class, not per enrollment; each class and
         // person numbered on first sight, sharing the enrollments' copy of its text.
-        let mut classes: HashMap<&str, (Option<u32>, u32)> = class_schools
+        let mut classes: HashMap<&str, (Option<u32>, u32)> = classes
             .iter()
-            .map(|(class, school)| (*class, (None, out.text_str(school))))
+            .map(|c| (c.sourced_id.as_str(), (None, out.text_str(&c.school))))
             .collect();
-        let mut persons: HashMap<&str, Option<u32>> =
-            people.iter().map(|person| (*person, None)).collect();
+        let mut persons: HashMap<&str, Option<u32>> = people
+            .iter()
+            .map(|person| (person.user.sourced_id.as_str(), None))
+            .collect();
         let student = out.text_str("student");
         // First pass: which enrollments make a membership, with their texts numbered and
         // each class's memberships counted.
@@ -954,12 +953,12 @@ impl<'a> Planner<'a> {
             schools_of
                 .entry(guardian)
                 .or_default()
-                .extend(student_schools.iter().cloned());
+                .extend(student_schools.iter().map(|s| (*s).to_owned()));
             links.push(GuardianLinkRow {
                 guardian: guardian.to_owned(),
                 student: student.to_owned(),
                 relationship: role.as_str().to_owned(),
-                schools: student_schools.clone(),
+                schools: student_schools.iter().map(|s| (*s).to_owned()).collect(),
             });
         }
         let rows = schools_of
@@ -1010,6 +1009,9 @@ impl<'a> Planner<'a> {
                 index.add(key, &identity.id);
             }
         }
+        // The users this sync creates, by match key (the key borrowed from the feed), as
+        // their place in `new_identities`.
+        let mut created = HashMap::default();
         let stored_links: HashMap<&str, &str> = stored
             .iter()
             .filter_map(|p| Some((&*p.sourced_id, p.identity_id.as_deref()?)))
@@ -1029,14 +1031,14 @@ impl<'a> Planner<'a> {
                 met[at] = true;
                 old
             });
-            let in_frozen = candidate.schools.iter().any(|s| frozen.contains(s));
+            let in_frozen = candidate.schools.iter().any(|s| frozen.contains(*s));
             let identity_id = if in_frozen {
                 // Not synced this time: the stored row stays as it is.
                 stored_links
                     .get(user.sourced_id.as_str())
                     .map(|s| (*s).to_owned())
             } else {
-                self.match_one(candidate, &stored_links, &mut index, &mut out)
+                self.match_one(candidate, &stored_links, &index, &mut created, &mut out)
             };
             if let Some(id) = &identity_id
                 && !in_frozen
@@ -1076,7 +1078,7 @@ impl<'a> Planner<'a> {
                 family_name: user.family_name().map(str::to_owned),
                 identifier: user.identifier().map(str::to_owned),
                 grades,
-                schools: candidate.schools.clone(),
+                schools: candidate.schools.iter().map(|s| (*s).to_owned()).collect(),
             };
             if old.is_some() {
                 out.people.update.push(row);
@@ -1100,16 +1102,17 @@ impl<'a> Planner<'a> {
         out
     }
 
-    fn match_one(
+    fn match_one<'c>(
         &mut self,
-        candidate: &Candidate<'_>,
+        candidate: &Candidate<'c>,
         stored_links: &HashMap<&str, &str>,
-        index: &mut IdentityIndex,
+        index: &IdentityIndex<'_>,
+        created: &mut HashMap<&'c str, usize>,
         out: &mut Matched,
     ) -> Option<String> {
         let settings = self.settings();
         let user = candidate.user;
-        let school = candidate.schools.first().map(String::as_str);
+        let school = candidate.schools.first().copied();
         let key = match match_key(user.email(), settings.merge_key) {
             Ok(key) => Ok(key),
             Err(why) => {
@@ -1134,13 +1137,8 @@ impl<'a> Planner<'a> {
         };
         match index.lookup(key) {
             Lookup::One(id) => {
-                if out.created_ids.contains(&id) {
-                    // Matched a user this sync created for someone else with the same key.
-                    out.counts.unmatched_users += 1;
-                } else {
-                    out.counts.count_matched(candidate.role);
-                }
-                Some(id)
+                out.counts.count_matched(candidate.role);
+                Some(id.to_owned())
             }
             Lookup::Ambiguous(n) => {
                 self.problems
@@ -1152,6 +1150,10 @@ impl<'a> Planner<'a> {
             }
             Lookup::None => {
                 out.counts.unmatched_users += 1;
+                if let Some(&at) = created.get(key) {
+                    // The user this sync created for someone else with the same key.
+                    return Some(out.new_identities[at].id.clone());
+                }
                 if settings.attach_only {
                     return None;
                 }
@@ -1165,8 +1167,7 @@ impl<'a> Planner<'a> {
                     attributes_from: Some(settings.provider.clone()),
                     attributes_priority: Some(settings.priority),
                 };
-                index.add(key, &identity.id);
-                out.created_ids.insert(identity.id.clone());
+                created.insert(key, out.new_identities.len());
                 out.counts.created_users += 1;
                 let id = identity.id.clone();
                 out.new_identities.push(identity);
@@ -1251,7 +1252,7 @@ impl<'a> Planner<'a> {
         let mut counts: BTreeMap<&str, SchoolCounts> = BTreeMap::new();
         for person in people {
             for school in &person.schools {
-                let c = counts.entry(school.as_str()).or_default();
+                let c = counts.entry(school).or_default();
                 match person.role {
                     PersonRole::Student => c.students += 1,
                     PersonRole::Teacher => c.teachers += 1,
@@ -1292,7 +1293,6 @@ struct Matched {
     people: TableChanges<PersonRow>,
     new_identities: Vec<Identity>,
     identity_updates: Vec<Identity>,
-    created_ids: HashSet<String>,
     counts: Counts,
 }
 

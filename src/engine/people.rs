@@ -16,7 +16,7 @@ use super::model::{ClassRow, PersonRole, PersonRow, Row, Stored};
 
 /// The fields of a person row, borrowed; what [`PersonFields::fingerprint`] reads.
 #[derive(Debug, Clone, Copy)]
-pub struct PersonFields<'a> {
+pub struct PersonFields<'a, S = String> {
     /// sourcedId.
     pub sourced_id: &'a str,
     /// The platform user the person is linked to.
@@ -35,8 +35,8 @@ pub struct PersonFields<'a> {
     pub identifier: Option<&'a str>,
     /// Grades, comma separated.
     pub grades: &'a str,
-    /// Schools, sorted.
-    pub schools: &'a [String],
+    /// Schools, sorted (owned texts in a row, borrowed ones while planning).
+    pub schools: &'a [S],
 }
 
 /// A digest of every field of a person row: two rows are equal exactly when their
@@ -70,10 +70,10 @@ impl Digest128 {
         self
     }
 
-    fn list(&mut self, texts: &[String]) -> &mut Self {
+    fn list(&mut self, texts: &[impl AsRef<str>]) -> &mut Self {
         self.0.update((texts.len() as u64).to_le_bytes());
         for text in texts {
-            self.text(text);
+            self.text(text.as_ref());
         }
         self
     }
@@ -86,7 +86,7 @@ impl Digest128 {
     }
 }
 
-impl PersonFields<'_> {
+impl<S: AsRef<str>> PersonFields<'_, S> {
     /// The row's fingerprint.
     pub fn fingerprint(&self) -> Fingerprint {
         let mut digest = Digest128::new();

@@ -212,11 +212,11 @@ fn run(
     };
     let planned = plan(&input);
     // The sync's own path, which hands the enrollments over to be freed once the wanted
-    // memberships are known and only then reads the platform users and the stored rows,
-    // decides exactly the same.
+    // memberships are known, only then reads the stored rows, and reads the platform users
+    // once the memberships are compared, decides exactly the same.
     let mut roster = roster.clone();
     let enrollments = std::mem::take(&mut roster.enrollments);
-    let mut began = false;
+    let (mut began, mut users_read) = (false, false);
     let handing_over = plan_then_begin(
         &SyncInput {
             roster: &roster,
@@ -227,18 +227,21 @@ fn run(
         enrollments,
         || {
             began = true;
-            Ok::<_, std::convert::Infallible>((identities.to_vec(), stored.clone()))
+            let users = || {
+                users_read = true;
+                Ok(identities.to_vec())
+            };
+            Ok::<_, std::convert::Infallible>((stored.clone(), users))
         },
     )
     .unwrap_or_else(|never| match never {});
     // The store is read unless the roster alone decided the sync fails.
-    assert_eq!(
-        began,
-        !matches!(
-            planned.report.error_code,
-            Some(ErrorCode::NoSchoolsLeft | ErrorCode::AllSchoolsIncomplete)
-        )
+    let store_read = !matches!(
+        planned.report.error_code,
+        Some(ErrorCode::NoSchoolsLeft | ErrorCode::AllSchoolsIncomplete)
     );
+    assert_eq!(began, store_read);
+    assert_eq!(users_read, store_read);
     assert_eq!(handing_over, planned);
     planned
 }

@@ -367,7 +367,9 @@ impl Store {
         namespace: &str,
         provider: &str,
     ) -> Result<SyncTransaction, StoreError> {
-        self.begin_sync_after(namespace, provider, None).await
+        let mut txn = self.begin_sync_after(namespace, provider, None).await?;
+        txn.identities = txn.load_identities().await?;
+        Ok(txn)
     }
 
     /// Reads a provider's stored rows outside any sync's lock, as one consistent snapshot,
@@ -404,7 +406,9 @@ impl Store {
     /// [`Store::begin_sync`], taking the provider's rows from `ahead` (see
     /// [`Store::read_ahead`]) when they are still what the store holds: no sync and no
     /// deletion wrote them since. Otherwise they are loaded again under the lock.
-    /// [`SyncTransaction::read_ahead_used`] tells which it was.
+    /// [`SyncTransaction::read_ahead_used`] tells which it was. The platform users are not
+    /// loaded yet: [`SyncTransaction::load_identities`] reads them under the lock, when the
+    /// planner is ready for them (a sync compares its memberships first, and frees them).
     pub async fn begin_sync_after(
         &self,
         namespace: &str,
@@ -413,7 +417,6 @@ impl Store {
     ) -> Result<SyncTransaction, StoreError> {
         let mut tx = self.begin("starting the sync's transaction").await?;
         lock_namespace(&mut tx, namespace).await?;
-        let identities = load_identities(&mut tx, self.backend, namespace).await?;
         let generation = provider_generation(&mut tx, namespace, provider).await?;
         let ahead = ahead.filter(|a| {
             a.namespace == namespace && a.provider == provider && a.generation == generation
@@ -428,7 +431,7 @@ impl Store {
             backend: self.backend,
             namespace: namespace.to_owned(),
             provider: provider.to_owned(),
-            identities,
+            identities: Vec::new(),
             snapshot,
             read_ahead_used,
         })
@@ -708,9 +711,15 @@ impl SyncTransaction {
         self.read_ahead_used
     }
 
-    /// The namespace's platform users.
+    /// The namespace's platform users, as [`Store::begin_sync`] loaded them (none after
+    /// [`Store::begin_sync_after`]: see [`SyncTransaction::load_identities`]).
     pub fn identities(&self) -> &[Identity] {
         &self.identities
+    }
+
+    /// Reads the namespace's platform users under the transaction's lock, by email then id.
+    pub async fn load_identities(&mut self) -> Result<Vec<Identity>, StoreError> {
+        load_identities(&mut self.tx, self.backend, &self.namespace).await
     }
 
     /// What the store held for this provider when the sync began.
@@ -718,14 +727,10 @@ impl SyncTransaction {
         &self.snapshot
     }
 
-    /// Hands over what was loaded (the platform users and the provider's snapshot), to plan
-    /// on another thread; [`SyncTransaction::identities`] and [`SyncTransaction::snapshot`]
-    /// are empty afterwards. The transaction stays open.
-    pub fn take_loaded(&mut self) -> (Vec<Identity>, ProviderSnapshot) {
-        (
-            std::mem::take(&mut self.identities),
-            std::mem::take(&mut self.snapshot),
-        )
+    /// Hands over the provider's snapshot, to plan on another thread;
+    /// [`SyncTransaction::snapshot`] is empty afterwards. The transaction stays open.
+    pub fn take_snapshot(&mut self) -> ProviderSnapshot {
+        std::mem::take(&mut self.snapshot)
     }
 
     /// Writes the changes (if any) and the run record, then commits. Returns the rows

@@ -15,7 +15,7 @@ use crate::engine::report::SyncReport;
 use crate::engine::{ExclusionResult, SyncInput};
 use crate::error_code::ErrorCode;
 use crate::oneroster::{Client, Progress};
-use crate::store::{ReadAhead, Store, StoreError, SyncRunRecord};
+use crate::store::{ReadAhead, Store, StoreError, SyncRunRecord, SyncTransaction};
 
 pub use crate::schedule::region_time_zone;
 pub use job::{JobError, JobOptions, SyncJob};
@@ -174,7 +174,8 @@ pub async fn run(
             identities: &[],
             stored: &ProviderSnapshot::default(),
         };
-        let plan = crate::engine::plan_then_begin(&input, enrollments, || {
+        let began_slot = &mut began;
+        let plan = crate::engine::plan_then_begin(&input, enrollments, move || {
             if dropped.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(NotBegun::Dropped);
             }
@@ -193,9 +194,24 @@ pub async fn run(
             let mut txn = runtime
                 .block_on(begin_store.begin_sync_after(&ns, &prov, ahead))
                 .map_err(NotBegun::Store)?;
-            let loaded = txn.take_loaded();
-            began = Some((txn, loaded.0.len(), clock.elapsed(), read_ahead));
-            Ok(loaded)
+            let snapshot = txn.take_snapshot();
+            let locked = clock.elapsed();
+            // Called once the memberships are compared: the platform users, under the lock.
+            let platform_users = move || {
+                let clock = std::time::Instant::now();
+                let users = runtime
+                    .block_on(txn.load_identities())
+                    .map_err(NotBegun::Store)?;
+                *began_slot = Some(Began {
+                    txn,
+                    locked,
+                    platform_users: users.len(),
+                    users_read: clock.elapsed(),
+                    read_ahead,
+                });
+                Ok(users)
+            };
+            Ok((snapshot, platform_users))
         });
         (plan, began)
     });
@@ -239,20 +255,27 @@ pub async fn run(
         }
     };
     let planning = match &began {
-        Some((txn, platform_users, took, ahead)) => {
-            log.push(match (txn.read_ahead_used(), ahead.had) {
+        Some(began) => {
+            log.push(match (began.txn.read_ahead_used(), began.read_ahead.had) {
                 (true, _) => format!(
                     "stored rows read while the roster was read, in {}",
-                    seconds(ahead.took)
+                    seconds(began.read_ahead.took)
                 ),
                 (false, true) => "stored rows read again in the transaction: they changed while the roster was read".to_owned(),
                 (false, false) => "stored rows read in the transaction".to_owned(),
             });
             log.push(format!(
-                "transaction began (namespace locked, {platform_users} platform users read) in {}",
-                seconds(*took)
+                "transaction began (namespace locked) in {}",
+                seconds(began.locked)
             ));
-            clock.elapsed().saturating_sub(*took + ahead.waited)
+            log.push(format!(
+                "{} platform users read in {}",
+                began.platform_users,
+                seconds(began.users_read)
+            ));
+            clock
+                .elapsed()
+                .saturating_sub(began.locked + began.users_read + began.read_ahead.waited)
         }
         None => clock.elapsed(),
     };
@@ -267,7 +290,7 @@ pub async fn run(
     let mut run = run_record(job, trigger, started, plan.report.clone(), log);
     let clock = std::time::Instant::now();
     let committed = match began {
-        Some((txn, ..)) => txn.commit(plan.changes.as_ref(), &mut run).await,
+        Some(Began { txn, .. }) => txn.commit(plan.changes.as_ref(), &mut run).await,
         // The roster alone decided that the sync fails: there is nothing to write, and no
         // transaction began. The run is recorded.
         None => store.record_run(&run).await.map(|()| 0),
@@ -299,6 +322,18 @@ enum NotBegun {
     Store(StoreError),
     /// The sync was dropped while it planned.
     Dropped,
+}
+
+/// A sync's transaction, begun while it planned, with what its log says of it.
+struct Began {
+    txn: SyncTransaction,
+    /// How long locking the namespace (and reading the stored rows again, when they
+    /// changed) took.
+    locked: std::time::Duration,
+    /// How many platform users were read, and how long that took.
+    platform_users: usize,
+    users_read: std::time::Duration,
+    read_ahead: ReadAheadRead,
 }
 
 /// How the stored rows were read ahead, for the run's log.
