@@ -740,6 +740,40 @@ impl SyncTransaction {
         changes: Option<&ChangeSet>,
         run: &mut SyncRunRecord,
     ) -> Result<u64, StoreError> {
+        // A first sync writes a million rows: with SQLite's default 2 MiB page cache, the
+        // B-tree pages it changes spill to the log again and again before the commit.
+        let larger_cache = self.backend == Backend::Sqlite && changes.is_some();
+        if larger_cache {
+            set_sqlite_cache(&mut self.tx, SQLITE_WRITE_CACHE_KIB).await?;
+        }
+        let written = self.write(changes, run).await;
+        if larger_cache {
+            // Back to the default before the commit, so the connection, back in the pool,
+            // gives the pages up as the commit releases them. An error here would only keep
+            // the larger cache; the sync's own error (if any) is the one that matters.
+            let reset = set_sqlite_cache(&mut self.tx, SQLITE_DEFAULT_CACHE_KIB).await;
+            if let (Ok(_), Err(e)) = (&written, reset) {
+                return Err(e);
+            }
+        }
+        let written = written?;
+        if let Some(path) = std::env::var_os(HOLD_BEFORE_COMMIT_ENV) {
+            // Test hook (see HOLD_BEFORE_COMMIT_ENV): everything is written, nothing committed.
+            let _ = std::fs::write(&path, b"holding");
+            loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+        self.tx.commit().await.map_err(db("committing the sync"))?;
+        Ok(written)
+    }
+
+    /// Writes the changes and the run record, without committing.
+    async fn write(
+        &mut self,
+        changes: Option<&ChangeSet>,
+        run: &mut SyncRunRecord,
+    ) -> Result<u64, StoreError> {
         let mut written = 0;
         if let Some(changes) = changes {
             written += insert_identities(
@@ -783,16 +817,22 @@ impl SyncTransaction {
         }
         run.rows_written = written;
         insert_run(&mut self.tx, run).await?;
-        if let Some(path) = std::env::var_os(HOLD_BEFORE_COMMIT_ENV) {
-            // Test hook (see HOLD_BEFORE_COMMIT_ENV): everything is written, nothing committed.
-            let _ = std::fs::write(&path, b"holding");
-            loop {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            }
-        }
-        self.tx.commit().await.map_err(db("committing the sync"))?;
         Ok(written)
     }
+}
+
+/// SQLite's page cache while a sync writes, in KiB (see [`SyncTransaction::commit`]).
+const SQLITE_WRITE_CACHE_KIB: u32 = 64 * 1024;
+/// SQLite's default page cache, in KiB (`PRAGMA cache_size = -2000`).
+const SQLITE_DEFAULT_CACHE_KIB: u32 = 2000;
+
+/// Sets the page cache of an SQLite connection (a negative `cache_size` is in KiB).
+async fn set_sqlite_cache(conn: &mut sqlx::AnyConnection, kib: u32) -> Result<(), StoreError> {
+    sqlx::query(&format!("PRAGMA cache_size = -{kib}"))
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .map_err(db("sizing SQLite's page cache"))
 }
 
 fn now() -> i64 {
@@ -1582,4 +1622,70 @@ async fn insert_run(
             .map_err(db("recording the sync's log"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::report::{Counts, SyncReport, SyncResult};
+
+    /// A sync writes with a larger SQLite page cache, and hands its connection back to the
+    /// pool with the default one, so the pool's connections never keep the larger cache.
+    #[tokio::test]
+    async fn a_sync_leaves_its_connection_with_the_default_page_cache() {
+        let dir = std::env::temp_dir().join(format!("classlink-page-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let path = dir.join("roster.db");
+        let store = Store::open(path.to_str().expect("a UTF-8 path"))
+            .await
+            .expect("open");
+        let txn = store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        let mut run = SyncRunRecord {
+            run_id: "run-1".into(),
+            namespace: "schools".into(),
+            provider: "district".into(),
+            trigger: "Manual".into(),
+            started_at: 0,
+            completed_at: 0,
+            report: SyncReport {
+                result: SyncResult::Succeeded,
+                error_code: None,
+                message: String::new(),
+                counts: Counts::default(),
+                problems: Vec::new(),
+                schools: Vec::new(),
+            },
+            rows_written: 0,
+            log: Vec::new(),
+        };
+        txn.commit(Some(&ChangeSet::default()), &mut run)
+            .await
+            .expect("commit");
+        // The committed connection goes back to the pool from a task of its own.
+        for _ in 0..100 {
+            if store.pool.num_idle() == store.pool.size() as usize {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut idle = Vec::new();
+        while let Some(mut conn) = store.pool.try_acquire() {
+            let kib: i64 = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("cache_size");
+            assert_eq!(kib, -i64::from(SQLITE_DEFAULT_CACHE_KIB));
+            idle.push(conn);
+        }
+        assert!(
+            !idle.is_empty(),
+            "the sync's connection is back in the pool"
+        );
+        drop(idle);
+        store.close().await.expect("close");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
