@@ -147,8 +147,9 @@ pub async fn run(
     // Planning is CPU-bound (seconds for a large district): it runs on a blocking thread, so
     // the runtime's workers go on with other syncs, the controller and the health
     // endpoints. The transaction begins from there, once the roster's own part of the plan
-    // is done and the enrollments are freed (`plan_then_begin`): the platform users are
-    // never held with the enrollments, and the namespace's lock is held only for the rest.
+    // is done and the enrollments are freed (`plan_then_begin`), and the platform users are
+    // read once the memberships are compared: they are never held with the enrollments nor
+    // with the memberships, and the namespace's lock is held only for the rest.
     // The roster and the stored rows are freed there too, before the changes are written.
     // The transaction stays open meanwhile; dropped, it rolls back.
     let settings = job.settings.clone();
