@@ -1208,6 +1208,9 @@ fn identity_ids_are_stable_and_carry_no_personal_data() {
     assert_ne!(a, identity_id_for("schools", "riverside", "p2"));
     assert_ne!(a, identity_id_for("other", "riverside", "p1"));
     assert!(a.starts_with("cl-") && a.len() == 27);
+    // The first 12 bytes of SHA-256("schools\0riverside\0p1\0") in lowercase hex: ids
+    // already stored stay the ids a sync derives.
+    assert_eq!(a, "cl-aa2875b68fac830853d219cc");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The client: endpoint strategy, paging, `x-perm-rev` handling, deadlines.
 
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -540,6 +540,7 @@ impl Client {
                 let limits = DecodeLimits {
                     max_elements: allowance.remaining(total),
                     max_field_bytes,
+                    expected_elements: allowance.page,
                 };
                 let decoded =
                     tokio::task::spawn_blocking(move || decode_page_within::<R>(&body, limits))
@@ -594,8 +595,10 @@ impl Client {
         let first_len = page.elements as u64;
         // Pages that hold only records already read mean the server ignores `offset`
         // (or its paging loops): detected in both paths below, before memory grows.
-        let hasher = RandomState::new();
-        let mut seen: HashSet<u64> = page
+        // foldhash, seeded anew for each read, rather than SipHash: a district's million
+        // sourcedIds are hashed while the pages are decoded, on the cores that decode them.
+        let hasher = foldhash::fast::RandomState::default();
+        let mut seen: foldhash::HashSet<u64> = page
             .records
             .iter()
             .map(|r| hasher.hash_one(r.sourced_id()))

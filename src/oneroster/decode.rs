@@ -53,6 +53,9 @@ pub(crate) struct DecodeLimits {
     pub max_elements: u64,
     /// Longest text field, in bytes.
     pub max_field_bytes: usize,
+    /// Elements the page most likely holds (the page size asked for): room for that many
+    /// records is made at once, where growing by doubling copied them a dozen times.
+    pub expected_elements: u64,
 }
 
 impl DecodeLimits {
@@ -60,6 +63,7 @@ impl DecodeLimits {
     pub const DEFAULT: DecodeLimits = DecodeLimits {
         max_elements: u64::MAX,
         max_field_bytes: super::config::DEFAULT_MAX_FIELD_BYTES,
+        expected_elements: 0,
     };
 }
 
@@ -162,8 +166,9 @@ pub(crate) fn decode_page_within<R: Record>(
     body: &[u8],
     limits: DecodeLimits,
 ) -> Result<Page<R>, DecodeError> {
+    let room = limits.expected_elements.min(limits.max_elements);
     let mut page = Page {
-        records: Vec::new(),
+        records: Vec::with_capacity(usize::try_from(room).unwrap_or(0)),
         skipped: 0,
         elements: 0,
     };
@@ -1319,6 +1324,7 @@ mod tests {
             let limits = DecodeLimits {
                 max_elements: rng.below(4) as u64,
                 max_field_bytes: rng.below(12),
+                expected_elements: rng.below(4) as u64,
             };
             let base = &corpus[rng.below(corpus.len())];
             // Several elements per page: the valid page's array repeated.
@@ -1341,6 +1347,7 @@ mod tests {
             let roomy = DecodeLimits {
                 max_elements: 100,
                 max_field_bytes: 1024,
+                expected_elements: 0,
             };
             let within =
                 decode_page_within::<Enrollment>(wide.as_bytes(), roomy).map(|p| p.elements);
@@ -1379,6 +1386,7 @@ mod tests {
         let roomy = DecodeLimits {
             max_elements: 10,
             max_field_bytes: 100_000,
+            expected_elements: 0,
         };
         assert_eq!(
             decode_page_within::<User>(body.as_bytes(), roomy).map(|p| p.records.len()),
@@ -1392,6 +1400,7 @@ mod tests {
         let small = DecodeLimits {
             max_elements: 10,
             max_field_bytes: 19,
+            expected_elements: 10,
         };
         assert!(matches!(
             decode_page_within::<User>(escaped.as_bytes(), small),
