@@ -1019,6 +1019,14 @@ impl<'a> Planner<'a> {
             .collect();
 
         let mut out = Matched::default();
+        // Everyone not stored yet gets a new row (a first sync: everyone). Room for them at
+        // once: grown by doubling, the rows were held one and a half times over at the last
+        // step, the peak of a large district's first sync.
+        let new_people = candidates
+            .iter()
+            .filter(|c| stored.find(&c.user.sourced_id).is_none())
+            .count();
+        out.people.insert.reserve_exact(new_people);
         let mut claimed: HashSet<&str> = HashSet::new();
         // Which stored people a wanted one met; the others are no longer wanted.
         let mut met = vec![false; stored.len()];
