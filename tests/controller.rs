@@ -1284,8 +1284,11 @@ async fn a_scheduled_sync_runs_in_its_slot_once_and_suspend_holds_it_back() {
         .map(|n| format!("held-{n}"))
         .find(|name| us_slot_tonight(&s.namespace, name) == slot)
         .expect("a name in the same slot");
-    // The clock starts 20 s before the slot: both exist before it comes.
-    let start = (slot - jiff::SignedDuration::from_secs(20)).to_string();
+    // The clock starts 45 s before the slot: both exist, and the operator has seen them,
+    // before it comes. With 20 s, a loaded CI machine (the controller suite's operators,
+    // the API server and etcd on two cores) once started the operator and created them
+    // after the slot, so tonight's slot was rightly skipped as missed.
+    let start = (slot - jiff::SignedDuration::from_secs(45)).to_string();
     let _operator = s.operator_at(&db.url, "scheduled", false, Some(&start));
     let next_window = |spec: &mut classlink_operator::crd::ClassLinkSyncSpec| {
         spec.initial_sync = classlink_operator::crd::InitialSync::NextWindow;
