@@ -15,9 +15,10 @@ pub use tikv_jemallocator::Jemalloc;
 pub const OPTIONS: &std::ffi::CStr = c"narenas:1";
 
 /// Gives the memory jemalloc holds free back to the system now, rather than over the ten
-/// seconds its decay takes. A sync calls it once its plan is made and its roster freed,
-/// before it writes: SQLite's page cache grows while it writes (see the store's `commit`),
-/// and the roster's freed pages, still counted in the process's memory, would add to it.
+/// seconds its decay takes. The store calls it before a sync writes rows on SQLite, once the
+/// sync's roster is freed: SQLite's page cache grows while it writes (see the store's
+/// `commit`), and the roster's freed pages, still counted in the process's memory, would add
+/// to it.
 /// Without jemalloc as the global allocator (the library's own tests) it frees nothing.
 pub fn release_free_memory() {
     #[cfg(all(not(miri), not(target_env = "msvc")))]

@@ -289,9 +289,6 @@ pub async fn run(
             .map_or("no error code", ErrorCode::as_str)
     ));
     let mut run = run_record(job, trigger, started, plan.report.clone(), log);
-    // The roster and the stored rows are freed: their pages go back to the system before
-    // SQLite's page cache grows for the writing.
-    crate::allocator::release_free_memory();
     let clock = std::time::Instant::now();
     let committed = match began {
         Some(Began { txn, .. }) => txn.commit(plan.changes.as_ref(), &mut run).await,
