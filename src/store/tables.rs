@@ -1,6 +1,8 @@
 //! How each row of the engine's model maps onto its table: column lists, values and
 //! decoding, so one generic writer loads and writes every provider table.
 
+use std::borrow::Cow;
+
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -70,6 +72,12 @@ pub trait Columns {
     /// The text (or NULL) of column `index`.
     fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error>;
 
+    /// The text (or NULL) of column `index`, borrowed from the row where it can be: for a
+    /// value that is looked up or shared, not kept as it is.
+    fn text_ref(&mut self, index: usize) -> Result<Option<Cow<'_, str>>, sqlx::Error> {
+        Ok(self.text(index)?.map(Cow::Owned))
+    }
+
     /// The integer (or NULL) of column `index`; a bulk read has it as text.
     fn int(&mut self, index: usize) -> Result<Option<i64>, sqlx::Error> {
         self.text(index)?
@@ -88,6 +96,10 @@ impl Columns for &AnyRow {
         self.try_get::<Option<String>, _>(index)
     }
 
+    fn text_ref(&mut self, index: usize) -> Result<Option<Cow<'_, str>>, sqlx::Error> {
+        Ok(self.try_get::<Option<&str>, _>(index)?.map(Cow::Borrowed))
+    }
+
     fn int(&mut self, index: usize) -> Result<Option<i64>, sqlx::Error> {
         self.try_get::<Option<i64>, _>(index)
     }
@@ -98,17 +110,58 @@ impl Columns for &mut dyn Columns {
         (**self).text(index)
     }
 
+    fn text_ref(&mut self, index: usize) -> Result<Option<Cow<'_, str>>, sqlx::Error> {
+        (**self).text_ref(index)
+    }
+
     fn int(&mut self, index: usize) -> Result<Option<i64>, sqlx::Error> {
         (**self).int(index)
     }
 }
 
-/// A row's values; each is moved out when it is read.
-impl Columns for Vec<Option<String>> {
+/// One value of a row that a bulk read returned as JSON (SQLite, see `load_rows`): text or
+/// NULL, borrowed from the JSON text unless it had to be unescaped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BulkValue<'a>(pub Option<Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for BulkValue<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BulkValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("text or null")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BulkValue(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BulkValue(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BulkValue(Some(Cow::Owned(v))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(BulkValue(None))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(BulkValue(None))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A row's values as a bulk read parsed them; each is moved out when it is read.
+impl Columns for Vec<BulkValue<'_>> {
     fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        Ok(self.text_ref(index)?.map(Cow::into_owned))
+    }
+
+    fn text_ref(&mut self, index: usize) -> Result<Option<Cow<'_, str>>, sqlx::Error> {
         let len = self.len();
         self.get_mut(index)
-            .map(Option::take)
+            .map(|value| value.0.take())
             .ok_or(sqlx::Error::ColumnIndexOutOfBounds { index, len })
     }
 }
@@ -119,6 +172,15 @@ fn text(row: &mut impl Columns, index: usize) -> Result<Option<String>, sqlx::Er
 
 pub(super) fn required(row: &mut impl Columns, index: usize) -> Result<String, sqlx::Error> {
     Ok(text(row, index)?.unwrap_or_default())
+}
+
+/// What `f` makes of the text of column `index` (NULL as empty), borrowed where it can be.
+pub(super) fn required_ref<R>(
+    row: &mut impl Columns,
+    index: usize,
+    f: impl FnOnce(&str) -> R,
+) -> Result<R, sqlx::Error> {
+    Ok(f(row.text_ref(index)?.as_deref().unwrap_or_default()))
 }
 
 /// Lists are kept as comma separated text: sourcedIds and grades hold no commas in practice,
@@ -258,7 +320,7 @@ impl ProviderTable for MembershipRow {
         ]
     }
     fn decode(mut row: impl Columns, shared: &mut Interner) -> Result<Self, sqlx::Error> {
-        let mut text = |i: usize| required(&mut row, i).map(|t| shared.get(&t));
+        let mut text = |i: usize| required_ref(&mut row, i, |t| shared.get(t));
         Ok(MembershipRow {
             class: text(0)?,
             person: text(1)?,
