@@ -24,10 +24,32 @@ use crate::intern::Interner;
 use tables::{BulkValue, Columns, ProviderTable, Value};
 
 /// The schema, in order. Each entry runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("migrations/0001_roster.sql")),
-    (2, include_str!("migrations/0002_provider_generations.sql")),
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("migrations/0001_roster.sql"),
+        only_on: None,
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("migrations/0002_provider_generations.sql"),
+        only_on: None,
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("migrations/0003_sqlite_memberships_without_rowid.sql"),
+        only_on: Some(Backend::Sqlite),
+    },
 ];
+
+/// One step of the schema.
+struct Migration {
+    version: i64,
+    sql: &'static str,
+    /// The one backend it applies to; on the other it is recorded as applied, with nothing
+    /// to do, so both count their schema's versions alike.
+    only_on: Option<Backend>,
+}
 
 /// How long a SQLite writer waits for another to finish: a large district's first sync
 /// holds the write lock for minutes.
@@ -274,7 +296,12 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(db("creating schema_migrations"))?;
-        for (version, sql) in MIGRATIONS {
+        for Migration {
+            version,
+            sql,
+            only_on,
+        } in MIGRATIONS
+        {
             let mut tx = self.begin("starting a migration").await?;
             // Two processes starting at once: writing row 0 first makes the second wait
             // here until the first commits, then it sees the version applied.
@@ -295,10 +322,12 @@ impl Store {
             if applied.is_some() {
                 continue;
             }
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("applying a migration"))?;
+            if only_on.is_none_or(|backend| backend == self.backend) {
+                sqlx::raw_sql(sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("applying a migration"))?;
+            }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
                 .bind(now())
@@ -1709,6 +1738,93 @@ mod tests {
         let sorted = rows.clone();
         in_key_order(&mut rows, &[2, 0]);
         assert_eq!(rows, sorted);
+    }
+
+    /// A SQLite store made before memberships were clustered on their key keeps its
+    /// memberships through the migration, in a table without a rowid; a new store has that
+    /// table from the start, and records every migration as applied.
+    #[tokio::test]
+    async fn sqlite_memberships_move_into_a_clustered_table_with_their_rows() {
+        let dir = std::env::temp_dir().join(format!("classlink-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let path = dir.join("roster.db");
+        let _ = std::fs::remove_file(&path);
+        let path = path.to_str().expect("a UTF-8 path");
+        sqlx::any::install_default_drivers();
+        let (url, _) = normalise_url(path).expect("a SQLite URL");
+        {
+            // The schema as the second migration left it, with two memberships.
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(
+                "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut conn)
+            .await
+            .expect("schema_migrations");
+            for migration in &MIGRATIONS[..2] {
+                sqlx::raw_sql(migration.sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("an earlier migration");
+                sqlx::query("INSERT INTO schema_migrations VALUES ($1, 0)")
+                    .bind(migration.version)
+                    .execute(&mut conn)
+                    .await
+                    .expect("recorded");
+            }
+            sqlx::raw_sql(
+                "INSERT INTO memberships VALUES \
+                 ('ns', 'district', 'c-1', 'p-1', 'student', 's-1'), \
+                 ('ns', 'district', 'c-1', 'p-2', 'teacher', 's-1')",
+            )
+            .execute(&mut conn)
+            .await
+            .expect("memberships");
+        }
+        let store = Store::open(path).await.expect("open migrates");
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT class_id, person_id, role, school FROM memberships ORDER BY person_id",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .expect("memberships after the migration");
+        assert_eq!(
+            rows,
+            [
+                ("c-1".into(), "p-1".into(), "student".into(), "s-1".into()),
+                ("c-1".into(), "p-2".into(), "teacher".into(), "s-1".into()),
+            ]
+        );
+        let table: String =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'memberships'")
+                .fetch_one(&store.pool)
+                .await
+                .expect("the table's definition");
+        assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+        store.close().await.expect("close");
+
+        let fresh = dir.join("fresh.db");
+        let _ = std::fs::remove_file(&fresh);
+        let store = Store::open(fresh.to_str().expect("a UTF-8 path"))
+            .await
+            .expect("open");
+        let table: String =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'memberships'")
+                .fetch_one(&store.pool)
+                .await
+                .expect("the table's definition");
+        assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version > 0 ORDER BY version")
+                .fetch_all(&store.pool)
+                .await
+                .expect("versions");
+        let expected: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, expected);
+        store.close().await.expect("close");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A sync writes with a larger SQLite page cache, and hands its connection back to the
