@@ -1829,11 +1829,12 @@ mod tests {
                 .await
                 .expect("the table's definition");
         assert!(table.ends_with("WITHOUT ROWID"), "{table}");
-        let versions: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version > 0 ORDER BY version")
-                .fetch_all(&store.pool)
-                .await
-                .expect("versions");
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM schema_migrations WHERE version > 0 ORDER BY version",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .expect("versions");
         let expected: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
         assert_eq!(versions, expected);
         store.close().await.expect("close");
