@@ -291,9 +291,9 @@ async fn status_sync_wait_suspend_resume_and_whois_after_a_real_sync() {
     let student = snapshot
         .people
         .iter()
-        .find(|p| p.role.as_str() == "student" && p.email.is_some())
+        .find(|p| p.role.as_str() == "student" && p.email().is_some())
         .expect("a synced student with an email");
-    let email = student.email.clone().expect("email");
+    let email = student.email().expect("email");
     let out = s.kubectl_classlink(&[
         "whois",
         &email.to_uppercase(),
@@ -307,7 +307,7 @@ async fn status_sync_wait_suspend_resume_and_whois_after_a_real_sync() {
     assert!(
         text.contains(&format!(
             "Provider district: student {}",
-            student.sourced_id
+            student.sourced_id()
         )),
         "{text}"
     );
@@ -323,7 +323,7 @@ async fn status_sync_wait_suspend_resume_and_whois_after_a_real_sync() {
     let classes: Vec<_> = snapshot
         .memberships
         .iter()
-        .filter(|m| *m.person == *student.sourced_id)
+        .filter(|m| *m.person == *student.sourced_id())
         .map(|m| m.class)
         .collect();
     assert!(!classes.is_empty(), "the student is in classes");
@@ -345,13 +345,13 @@ async fn status_sync_wait_suspend_resume_and_whois_after_a_real_sync() {
     for other in snapshot
         .people
         .iter()
-        .filter(|p| p.sourced_id != student.sourced_id)
+        .filter(|p| p.sourced_id() != student.sourced_id())
     {
         assert!(
-            !text.contains(&format!(" {} ", other.sourced_id))
-                && !text.contains(&format!(" {}\n", other.sourced_id)),
+            !text.contains(&format!(" {} ", other.sourced_id()))
+                && !text.contains(&format!(" {}\n", other.sourced_id())),
             "another person's id {} in\n{text}",
-            other.sourced_id
+            other.sourced_id()
         );
     }
 

@@ -932,8 +932,7 @@ async fn a_partial_dataguard_mask_on_a_seeded_store_creates_claims_and_overwrite
             .expect("snapshot");
         assert!(
             stored.people.iter().all(|p| p
-                .email
-                .as_deref()
+                .email()
                 .is_none_or(|e| !e.contains('*') && !e.trim().is_empty())),
             "{backend}: no mask is stored"
         );
@@ -1223,7 +1222,7 @@ async fn a_junk_enabled_user_is_named_and_treated_as_disabled() {
             .await
             .expect("snapshot");
         assert!(
-            stored.people.iter().all(|p| !junk.contains(&*p.sourced_id)),
+            stored.people.iter().all(|p| !junk.contains(p.sourced_id())),
             "{backend}: nobody with a junk enabledUser is synced"
         );
         let people = truth.counts.students + truth.counts.teachers + truth.counts.staff;

@@ -1014,7 +1014,7 @@ impl<'a> Planner<'a> {
         let mut created = HashMap::default();
         let stored_links: HashMap<&str, &str> = stored
             .iter()
-            .filter_map(|p| Some((&*p.sourced_id, p.identity_id.as_deref()?)))
+            .filter_map(|p| Some((p.sourced_id(), p.identity_id()?)))
             .filter(|(_, id)| identities.contains_key(id))
             .collect();
 
@@ -1059,7 +1059,7 @@ impl<'a> Planner<'a> {
             if in_frozen || old.is_some_and(|old| old.touches(frozen)) {
                 continue;
             }
-            let email = kept_email(user.email(), found.and_then(|(_, p)| p.email.as_deref()));
+            let email = kept_email(user.email(), found.and_then(|(_, p)| p.email()));
             let grades = user.grades.join(",");
             let fields = PersonFields {
                 sourced_id: &user.sourced_id,
@@ -1098,7 +1098,7 @@ impl<'a> Planner<'a> {
             .iter()
             .zip(&met)
             .filter(|(old, met)| !**met && !old.touches(frozen))
-            .map(|(old, _)| old.sourced_id.to_string())
+            .map(|(old, _)| old.sourced_id().to_owned())
             .collect();
         // In key order, as `diff` gives them; stable, so two rows with one key keep theirs.
         out.people
@@ -1229,8 +1229,8 @@ impl<'a> Planner<'a> {
             .stored
             .people
             .iter()
-            .filter(|p| removed.contains(&*p.sourced_id))
-            .filter_map(|p| p.identity_id.as_deref())
+            .filter(|p| removed.contains(p.sourced_id()))
+            .filter_map(|p| p.identity_id())
             .collect();
         let still_linked: HashSet<String> = changes
             .identity_updates

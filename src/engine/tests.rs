@@ -299,7 +299,7 @@ fn apply(plan: &SyncPlan, stored: &mut ProviderSnapshot, identities: &mut Vec<Id
     // the store would load them from.
     stored.people = apply_compared(
         stored.people.iter(),
-        |p| &p.sourced_id,
+        |p| p.sourced_id(),
         &changes.people,
         |row| people::StoredPerson::from(row),
     )
@@ -510,8 +510,8 @@ fn a_person_without_email_is_never_created_and_stays_unmatched() {
     assert_eq!(first.report.counts.created_users, 2);
     assert_eq!(first.report.counts.unmatched_users, 3);
     apply(&first, &mut stored, &mut identities);
-    let p3 = stored.people.iter().find(|p| &*p.sourced_id == "p3");
-    assert_eq!(p3.and_then(|p| p.identity_id.clone()), None);
+    let p3 = stored.people.iter().find(|p| p.sourced_id() == "p3");
+    assert_eq!(p3.and_then(|p| p.identity_id()), None);
     let second = run(&settings(), &district.roster, &identities, &stored, &[]);
     assert_eq!(second.report.counts.matched_students, 2);
     assert_eq!(second.report.counts.unmatched_users, 1);
