@@ -2,7 +2,8 @@
 //! the planner derives from the enrollments and the stored ones the store loads. A district
 //! has ten memberships or more for each person, so they are most of the rows a sync
 //! compares. As [`MembershipRow`]s they took 32 bytes each (four shared texts); here each is
-//! 16 bytes, four numbers into one table of the distinct texts.
+//! 12 bytes: the class's and the person's numbers into one table of the distinct texts, and
+//! the number of its role and school among the few pairs of them a district has.
 //!
 //! The table is sorted, so the numbers order as the texts do: sorting a million rows by
 //! key compares integers, and [`diff_memberships`] walks both sides once.
@@ -17,13 +18,63 @@ use crate::intern::Text;
 
 use super::model::MembershipRow;
 
-/// One membership: each field is a number into [`Memberships::texts`].
+/// One membership: its class and person are numbers into [`Memberships::texts`], its role
+/// and school a number into [`Memberships::kinds`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Compact {
     class: u32,
     person: u32,
+    kind: u32,
+}
+
+/// A membership's role and school, numbers into [`Memberships::texts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Kind {
     role: u32,
     school: u32,
+}
+
+impl Kind {
+    fn ranked(&self, rank: &[u32]) -> Kind {
+        Kind {
+            role: rank[self.role as usize],
+            school: rank[self.school as usize],
+        }
+    }
+}
+
+/// The distinct (role, school) pairs of a set of memberships, numbered as they come: a
+/// few per school, where the rows are a million.
+#[derive(Default)]
+struct Kinds {
+    kinds: Vec<Kind>,
+    index: HashMap<Kind, u32>,
+    /// The pair numbered last: a class's rows come together, most with one role.
+    last: Option<(Kind, u32)>,
+}
+
+impl Kinds {
+    fn number(&mut self, role: u32, school: u32) -> u32 {
+        let kind = Kind { role, school };
+        if let Some((last, n)) = self.last
+            && last == kind
+        {
+            return n;
+        }
+        let n = *self.index.entry(kind).or_insert_with(|| {
+            let n = u32::try_from(self.kinds.len())
+                .expect("fewer than 2^32 (role, school) pairs in one sync's memberships");
+            self.kinds.push(kind);
+            n
+        });
+        self.last = Some((kind, n));
+        n
+    }
+
+    /// The pairs, their texts' numbers ranked.
+    fn ranked(self, rank: &[u32]) -> Vec<Kind> {
+        self.kinds.iter().map(|k| k.ranked(rank)).collect()
+    }
 }
 
 impl Compact {
@@ -37,6 +88,8 @@ impl Compact {
 pub struct Memberships {
     /// Each distinct text once, sorted.
     texts: Vec<Text>,
+    /// Each distinct (role, school) pair once.
+    kinds: Vec<Kind>,
     rows: Vec<Compact>,
 }
 
@@ -57,16 +110,21 @@ impl Memberships {
     }
 
     fn row(&self, row: &Compact) -> MembershipRow {
+        let kind = self.kind(row);
         MembershipRow {
             class: self.text(row.class).clone(),
             person: self.text(row.person).clone(),
-            role: self.text(row.role).clone(),
-            school: self.text(row.school).clone(),
+            role: self.text(kind.role).clone(),
+            school: self.text(kind.school).clone(),
         }
     }
 
     fn text(&self, n: u32) -> &Text {
         &self.texts[n as usize]
+    }
+
+    fn kind(&self, row: &Compact) -> Kind {
+        self.kinds[row.kind as usize]
     }
 
     /// Orders a row of `self` against a row of `other` by key.
@@ -128,6 +186,7 @@ impl FromIterator<MembershipRow> for Memberships {
 pub struct MembershipsBuilder {
     texts: Vec<Text>,
     index: HashMap<Text, u32>,
+    kinds: Kinds,
     rows: Vec<Compact>,
     /// Rows counted for each class, by the class's number.
     counts: Vec<u32>,
@@ -162,11 +221,11 @@ impl MembershipsBuilder {
 
     /// Adds a membership; its fields are numbers from [`MembershipsBuilder::text`].
     pub fn push(&mut self, class: u32, person: u32, role: u32, school: u32) {
+        let kind = self.kinds.number(role, school);
         self.rows.push(Compact {
             class,
             person,
-            role,
-            school,
+            kind,
         });
     }
 
@@ -185,6 +244,7 @@ impl MembershipsBuilder {
         let MembershipsBuilder {
             texts,
             index,
+            kinds,
             mut rows,
             counts,
         } = self;
@@ -193,13 +253,14 @@ impl MembershipsBuilder {
         for row in &mut rows {
             *row = row.ranked(&rank);
         }
+        let kinds = kinds.ranked(&rank);
         // Stable: of two rows with one key, the first pushed comes first and is kept.
         if !rows.is_sorted_by_key(Compact::key) {
             rows.sort_by_key(Compact::key);
         }
         rows.dedup_by_key(|row| row.key());
         rows.shrink_to_fit();
-        Memberships { texts, rows }
+        Memberships { texts, kinds, rows }
     }
 
     /// Lays out the counted memberships: each class's rows together, the classes in key
@@ -208,6 +269,7 @@ impl MembershipsBuilder {
         let MembershipsBuilder {
             texts,
             index,
+            kinds,
             rows,
             counts,
         } = self;
@@ -226,12 +288,12 @@ impl MembershipsBuilder {
         let empty = Compact {
             class: 0,
             person: 0,
-            role: 0,
-            school: 0,
+            kind: 0,
         };
         Placing {
             texts,
             index,
+            kinds,
             rank,
             ends: next
                 .iter()
@@ -265,12 +327,12 @@ fn ranked(texts: Vec<Text>) -> (Vec<Text>, Vec<u32>) {
 }
 
 impl Compact {
+    /// The row with its class's and person's numbers ranked; its kind's number stays.
     fn ranked(&self, rank: &[u32]) -> Compact {
         Compact {
             class: rank[self.class as usize],
             person: rank[self.person as usize],
-            role: rank[self.role as usize],
-            school: rank[self.school as usize],
+            kind: self.kind,
         }
     }
 }
@@ -282,6 +344,8 @@ pub struct Placing {
     texts: Vec<Text>,
     /// The builder's numbers of the texts.
     index: HashMap<Text, u32>,
+    /// The rows' (role, school) pairs, as the builder's numbers.
+    kinds: Kinds,
     /// Each text's place in `texts`, by the builder's number.
     rank: Vec<u32>,
     /// Where each class's next row goes, by the class's place in `texts`.
@@ -302,8 +366,7 @@ impl Placing {
         let row = Compact {
             class,
             person,
-            role,
-            school,
+            kind: self.kinds.number(role, school),
         }
         .ranked(&self.rank);
         let class = row.class as usize;
@@ -320,6 +383,8 @@ impl Placing {
     pub fn finish(self) -> Memberships {
         let Placing {
             texts,
+            kinds,
+            rank,
             next,
             ends,
             mut rows,
@@ -336,7 +401,8 @@ impl Placing {
         }
         rows.dedup_by_key(|row| row.key());
         rows.shrink_to_fit();
-        Memberships { texts, rows }
+        let kinds = kinds.ranked(&rank);
+        Memberships { texts, kinds, rows }
     }
 }
 
@@ -367,9 +433,10 @@ impl MembershipChanges {
 impl Memberships {
     /// Each row's texts in key order: class, person, role, school (the store's columns).
     pub fn texts_of_rows(&self) -> impl ExactSizeIterator<Item = [&str; 4]> + '_ {
-        self.rows
-            .iter()
-            .map(|row| [row.class, row.person, row.role, row.school].map(|n| self.text(n).as_str()))
+        self.rows.iter().map(|row| {
+            let kind = self.kind(row);
+            [row.class, row.person, kind.role, kind.school].map(|n| self.text(n).as_str())
+        })
     }
 }
 
@@ -387,7 +454,7 @@ pub fn diff_memberships(
     let mut changes = MembershipChanges::default();
     let mut old_rows = stored.rows.iter().peekable();
     let delete = |old: &Compact, changes: &mut MembershipChanges| {
-        if !stored_frozen[old.school as usize] {
+        if !stored_frozen[stored.kind(old).school as usize] {
             changes.delete.push((
                 stored.text(old.class).clone(),
                 stored.text(old.person).clone(),
@@ -404,13 +471,15 @@ pub fn diff_memberships(
             delete(old, &mut changes);
         }
         let old = old_rows.next_if(|old| stored.cmp_key(old, &wanted, row) == Ordering::Equal);
-        let left = wanted_frozen[row.school as usize]
-            || old.is_some_and(|o| stored_frozen[o.school as usize]);
+        let kind = wanted.kind(row);
+        let old_kind = old.map(|o| stored.kind(o));
+        let left = wanted_frozen[kind.school as usize]
+            || old_kind.is_some_and(|o| stored_frozen[o.school as usize]);
         new.push(!left && old.is_none());
-        if let Some(old) = old
+        if let Some(old) = old_kind
             && !left
-            && (stored.text(old.role).as_str() != wanted.text(row.role).as_str()
-                || stored.text(old.school).as_str() != wanted.text(row.school).as_str())
+            && (stored.text(old.role).as_str() != wanted.text(kind.role).as_str()
+                || stored.text(old.school).as_str() != wanted.text(kind.school).as_str())
         {
             changes.update.push(wanted.row(row));
         }
@@ -440,8 +509,8 @@ mod tests {
     }
 
     #[test]
-    fn a_membership_is_sixteen_bytes() {
-        assert_eq!(std::mem::size_of::<Compact>(), 16);
+    fn a_membership_is_twelve_bytes() {
+        assert_eq!(std::mem::size_of::<Compact>(), 12);
     }
 
     #[test]
