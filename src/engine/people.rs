@@ -125,7 +125,7 @@ impl PersonRow {
 
 /// A stored person, as a sync compares it. Its three texts share one allocation: a
 /// district's stored people are held while its roster is planned, and three small boxes
-/// each took 48 bytes more (a quarter of the stored person) than one.
+/// took 48 bytes more than one (a quarter of the stored person).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredPerson {
     /// The sourcedId, the platform user's id, then the email, one after the other.

@@ -1753,6 +1753,16 @@ mod tests {
         assert_eq!(rows, sorted);
     }
 
+    /// Fails unless the store's `memberships` is a table without a rowid.
+    async fn assert_memberships_clustered(store: &Store) {
+        let table: String =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'memberships'")
+                .fetch_one(&store.pool)
+                .await
+                .expect("the table's definition");
+        assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+    }
+
     /// A SQLite store made before memberships were clustered on their key keeps its
     /// memberships through the migration, in a table without a rowid; a new store has that
     /// table from the start, and records every migration as applied.
@@ -1810,12 +1820,7 @@ mod tests {
                 ("c-1".into(), "p-2".into(), "teacher".into(), "s-1".into()),
             ]
         );
-        let table: String =
-            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'memberships'")
-                .fetch_one(&store.pool)
-                .await
-                .expect("the table's definition");
-        assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+        assert_memberships_clustered(&store).await;
         store.close().await.expect("close");
 
         let fresh = dir.join("fresh.db");
@@ -1823,12 +1828,7 @@ mod tests {
         let store = Store::open(fresh.to_str().expect("a UTF-8 path"))
             .await
             .expect("open");
-        let table: String =
-            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'memberships'")
-                .fetch_one(&store.pool)
-                .await
-                .expect("the table's definition");
-        assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+        assert_memberships_clustered(&store).await;
         let versions: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM schema_migrations WHERE version > 0 ORDER BY version",
         )
