@@ -96,9 +96,11 @@ pub async fn run(
 
     // The provider's stored rows are read while the roster is: at 50 ms a request, reading
     // a large district's roster is mostly waiting, and its million stored rows take seconds.
-    // The transaction below uses them only if nothing wrote them in between. Both are read
-    // in this task; the first part of planning does not need the stored rows, so it starts
-    // as soon as the roster is in, while they may still be loading.
+    // The transaction below uses them only if nothing wrote them in between. They are read
+    // in a task of their own: decoding them in this task kept it from reading the roster's
+    // responses meanwhile (on PostgreSQL the roster took 3.5 s instead of 2.8). The first
+    // part of planning does not need the stored rows, so it starts as soon as the roster is
+    // in, while they may still be loading.
     let (namespace, provider) = (&job.settings.namespace, &job.settings.provider);
     let clock = std::time::Instant::now();
     let fetch = std::pin::pin!(async {
@@ -108,14 +110,24 @@ pub async fn run(
         };
         (fetched, clock.elapsed())
     });
-    let mut read_ahead = std::pin::pin!(async {
-        // Not fatal: the transaction loads them itself, and reports what fails there.
-        let ahead = store
-            .read_ahead(namespace, provider)
+    let reading_ahead = {
+        let (store, namespace, provider) = (store.clone(), namespace.clone(), provider.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            // Not fatal: the transaction loads them itself, and reports what fails there.
+            let ahead = store
+                .read_ahead(&namespace, &provider)
+                .await
+                .inspect_err(|e| tracing::warn!(error = %e, "reading the stored rows ahead failed"))
+                .ok();
+            (ahead, clock.elapsed())
+        }))
+    };
+    let mut read_ahead = std::pin::pin!(async move {
+        let mut reading_ahead = reading_ahead;
+        // A task that panicked read nothing: the transaction reads the rows itself.
+        (&mut reading_ahead.0)
             .await
-            .inspect_err(|e| tracing::warn!(error = %e, "reading the stored rows ahead failed"))
-            .ok();
-        (ahead, clock.elapsed())
+            .unwrap_or_else(|_| (None, clock.elapsed()))
     });
     let (fetched, fetch_took, read_ahead_done) =
         match futures::future::select(fetch, read_ahead.as_mut()).await {
@@ -345,6 +357,16 @@ struct ReadAheadRead {
     took: std::time::Duration,
     /// How long planning waited for them.
     waited: std::time::Duration,
+}
+
+/// Aborts its task when dropped: a sync dropped while it reads the stored rows ahead
+/// (the operator stops, the ClassLinkSync is deleted) stops reading them.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sets its flag when dropped.
