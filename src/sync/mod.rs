@@ -472,6 +472,29 @@ fn outcome(
 mod tests {
     use super::*;
 
+    /// Dropping the handle of a read ahead stops its task: what the task held is dropped.
+    #[tokio::test]
+    async fn a_read_ahead_dropped_stops_its_task() {
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = SetOnDrop(dropped.clone());
+        let (started, started_here) = tokio::sync::oneshot::channel();
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let _held = held;
+            let _ = started.send(());
+            std::future::pending::<()>().await;
+        }));
+        started_here.await.expect("the task started");
+        assert!(!dropped.load(std::sync::atomic::Ordering::SeqCst));
+        drop(task);
+        for _ in 0..1000 {
+            if dropped.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the task still runs after its handle was dropped");
+    }
+
     /// The controller runs syncs in spawned tasks: this only compiles while a sync's future
     /// is `Send`.
     #[allow(dead_code)]
