@@ -110,7 +110,7 @@ pub async fn run(
         };
         (fetched, clock.elapsed())
     });
-    let reading_ahead = {
+    let mut reading_ahead = {
         let (store, namespace, provider) = (store.clone(), namespace.clone(), provider.clone());
         AbortOnDrop(tokio::spawn(async move {
             // Not fatal: the transaction loads them itself, and reports what fails there.
@@ -123,7 +123,6 @@ pub async fn run(
         }))
     };
     let mut read_ahead = std::pin::pin!(async move {
-        let mut reading_ahead = reading_ahead;
         // A task that panicked read nothing: the transaction reads the rows itself.
         (&mut reading_ahead.0)
             .await
