@@ -14,8 +14,8 @@ use common::roster::TestStore;
 
 const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 
-/// Text that a bulk read must carry unchanged: quotes, backslashes, control characters,
-/// JSON look-alikes, non-ASCII, the empty string. (PostgreSQL's text holds no NUL, so
+/// Text that a write and a bulk read must carry unchanged: quotes, backslashes, control
+/// characters, JSON and PostgreSQL array look-alikes, non-ASCII, the empty string. (PostgreSQL's text holds no NUL, so
 /// SQLite alone gets one.)
 fn awkward_texts(backend: &str) -> Vec<String> {
     let mut texts: Vec<String> = [
@@ -26,7 +26,10 @@ fn awkward_texts(backend: &str) -> Vec<String> {
         "line\u{2028}separator\u{2029}",
         "",
         "null",
+        "NULL",
         "[\"not\",\"a\",\"list\"]",
+        "{not,an,\"array\"}",
+        "comma, and } brace",
         "{\"a\":1}",
         "'single' -- and ; DROP",
         "  spaces around  ",

@@ -24,6 +24,25 @@ pub enum Value<'a> {
     Int(Option<i64>),
 }
 
+impl Value<'_> {
+    /// Whether this is NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Text(None) | Value::Int(None))
+    }
+
+    /// The same value, owning its text.
+    pub fn to_static(&self) -> Value<'static> {
+        match self {
+            Value::Text(text) => match text {
+                Some(text) => Value::Owned((*text).to_owned()),
+                None => Value::Text(None),
+            },
+            Value::Owned(text) => Value::Owned(text.clone()),
+            Value::Int(n) => Value::Int(*n),
+        }
+    }
+}
+
 impl<'a> From<&'a str> for Value<'a> {
     fn from(v: &'a str) -> Self {
         Value::Text(Some(v))
