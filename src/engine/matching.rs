@@ -84,11 +84,15 @@ fn contains_ignoring_ascii_case(haystack: &str, needle: &str) -> bool {
 
 /// The match key of an email under `key`, or why there is none.
 pub fn match_key(email: Option<&str>, key: MergeKey) -> Result<&str, UnusableEmail> {
-    let email = usable_email(email)?;
-    Ok(match key {
+    Ok(key_of(usable_email(email)?, key))
+}
+
+/// The match key of an email that [`usable_email`] accepted.
+pub fn key_of(email: &str, key: MergeKey) -> &str {
+    match key {
         MergeKey::Email => email,
         MergeKey::EmailWithoutDomain => email.split_once('@').map_or(email, |(local, _)| local),
-    })
+    }
 }
 
 /// Platform users by match key, borrowing the keys and ids from the users themselves: a

@@ -21,13 +21,13 @@ use crate::error_code::ErrorCode;
 use crate::oneroster::Enrollments;
 use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
-use matching::{IdentityIndex, Lookup, UnusableEmail, match_key, usable_email};
+use matching::{IdentityIndex, Lookup, UnusableEmail, key_of, match_key, usable_email};
 use memberships::{MembershipChanges, Memberships, MembershipsBuilder, diff_memberships};
 use model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, PersonRole, PersonRow,
     ProviderSnapshot, SchoolRow, TableChanges, diff,
 };
-use people::PersonFields;
+use people::{PersonFields, StoredPerson};
 use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
 
 /// What a person is matched on (the guide's Merge Key).
@@ -177,9 +177,10 @@ pub const DATAGUARD_MASKED_PERCENT: usize = 10;
 pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
     let planner = Planner::new(input, Held::Borrowed(&input.roster.enrollments));
     match planner.prepare() {
-        Ok((planner, mut prepared)) => {
+        Ok((mut planner, mut prepared)) => {
             let memberships = prepared.compare_memberships(&input.stored.memberships);
-            planner.complete(prepared, memberships)
+            let guardians = planner.desired_guardians(&prepared.candidates);
+            planner.complete(prepared, memberships, guardians)
         }
         Err(failed) => *failed,
     }
@@ -191,20 +192,23 @@ pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
 /// which are then freed (`input.roster.enrollments`, `input.identities` and `input.stored`
 /// are not read). Then `begin` gives the stored rows (the sync's transaction begins
 /// there), and the memberships are compared and both sides freed. Only then are the
-/// platform users read, through the function `begin` returned, and the rest is decided.
+/// platform users read, through the function `begin` returned: it starts reading them and
+/// returns a function that waits for them, and the guardians are decided meanwhile. Then
+/// the rest is decided.
 /// So the enrollments, the memberships and the platform users are never held at once: for
 /// a district of a million enrollments, the enrollments take about 60 MB, the wanted and
 /// stored memberships about 40 and the platform users about 35.
 ///
 /// `begin` is not called when the roster alone decides that the sync fails (no school
 /// left, every school incomplete); its error, or the platform users', ends the planning.
-pub fn plan_then_begin<E, U>(
+pub fn plan_then_begin<E, U, W>(
     input: &SyncInput<'_>,
     enrollments: Enrollments,
     begin: impl FnOnce() -> Result<(ProviderSnapshot, U), E>,
 ) -> Result<SyncPlan, E>
 where
-    U: FnOnce() -> Result<Vec<Identity>, E>,
+    U: FnOnce() -> W,
+    W: FnOnce() -> Result<Vec<Identity>, E>,
 {
     let planner = Planner::new(input, Held::Owned(enrollments));
     let (planner, mut prepared) = match planner.prepare() {
@@ -215,13 +219,23 @@ where
     let stored_memberships = std::mem::take(&mut stored.memberships);
     let memberships = prepared.compare_memberships(&stored_memberships);
     drop(stored_memberships);
-    let identities = platform_users()?;
+    let users_read = platform_users();
+    let without_users = SyncInput {
+        identities: &[],
+        stored: &stored,
+        ..*input
+    };
+    let mut planner = planner.reading(&without_users);
+    let guardians = planner.desired_guardians(&prepared.candidates);
+    let identities = users_read()?;
     let input = SyncInput {
         identities: &identities,
         stored: &stored,
         ..*input
     };
-    Ok(planner.reading(&input).complete(prepared, memberships))
+    Ok(planner
+        .reading(&input)
+        .complete(prepared, memberships, guardians))
 }
 
 /// Part of a sync's input, as the planner holds it.
@@ -263,6 +277,9 @@ struct Candidate<'a> {
     role: PersonRole,
     /// Borrowed from the user's orgs: a copy for each of a district's people took 20 MB.
     schools: Vec<&'a str>,
+    /// The user's email as matching sees it ([`usable_email`]), checked once: the guard,
+    /// matching and the stored row each ask.
+    email: Result<&'a str, UnusableEmail>,
 }
 
 /// What the first part of planning decided, from the roster alone.
@@ -402,12 +419,14 @@ impl<'a> Planner<'a> {
         Ok((self, prepared))
     }
 
-    /// The rest of planning, with the platform users and the stored rows, and the
-    /// memberships compared (before, so that neither side is held while people are matched).
+    /// The rest of planning, with the platform users and the stored rows, the memberships
+    /// compared (before, so that neither side is held while people are matched) and the
+    /// guardians decided (while the platform users are read).
     fn complete(
         mut self,
         prepared: Prepared<'a>,
         membership_changes: MembershipChanges,
+        (guardians, guardian_links): (Vec<GuardianRow>, Vec<GuardianLinkRow>),
     ) -> SyncPlan {
         let roster = self.input.roster;
         let Prepared {
@@ -418,20 +437,16 @@ impl<'a> Planner<'a> {
             classes,
             memberships: _,
         } = prepared;
-        let (guardians, guardian_links) = self.desired_guardians(&candidates);
 
         // DataGuard hides emails; matching everyone as unmatched would be a lie.
         let considered: Vec<&Candidate> = candidates
             .iter()
             .filter(|c| !c.schools.iter().any(|s| frozen.contains(*s)))
             .collect();
-        let unusable = considered
-            .iter()
-            .filter(|c| usable_email(c.user.email()).is_err())
-            .count();
+        let unusable = considered.iter().filter(|c| c.email.is_err()).count();
         let masked = considered
             .iter()
-            .filter(|c| usable_email(c.user.email()) == Err(UnusableEmail::Masked))
+            .filter(|c| c.email == Err(UnusableEmail::Masked))
             .count();
         let total = considered.len();
         if total > 0
@@ -653,6 +668,7 @@ impl<'a> Planner<'a> {
                 user,
                 role,
                 schools,
+                email: usable_email(user.email()),
             });
         }
         out
@@ -978,7 +994,7 @@ impl<'a> Planner<'a> {
                     relationship: role.as_str().to_owned(),
                     given_name: user.given_name().map(str::to_owned),
                     family_name: user.family_name().map(str::to_owned),
-                    email: kept_email(user.email(), stored_emails.get(id).copied())
+                    email: kept_email(usable_email(user.email()), stored_emails.get(id).copied())
                         .map(str::to_owned),
                     phone: user.phone().map(str::to_owned),
                     sms: user.sms().map(str::to_owned),
@@ -1022,17 +1038,17 @@ impl<'a> Planner<'a> {
         // Everyone not stored yet gets a new row (a first sync: everyone). Room for them at
         // once: grown by doubling, the rows were held one and a half times over at the last
         // step, the peak of a large district's first sync.
-        let new_people = candidates
+        let found_stored: Vec<Option<(usize, &StoredPerson)>> = candidates
             .iter()
-            .filter(|c| stored.find(&c.user.sourced_id).is_none())
-            .count();
+            .map(|c| stored.find(&c.user.sourced_id))
+            .collect();
+        let new_people = found_stored.iter().filter(|found| found.is_none()).count();
         out.people.insert.reserve_exact(new_people);
         let mut claimed: HashSet<&str> = HashSet::new();
         // Which stored people a wanted one met; the others are no longer wanted.
         let mut met = vec![false; stored.len()];
-        for candidate in candidates {
+        for (candidate, found) in candidates.iter().zip(found_stored) {
             let user = candidate.user;
-            let found = stored.find(&user.sourced_id);
             // Of two wanted rows with one key (the engine makes none), the first meets the
             // stored row and the second is new, as `diff` has it.
             let old = found.filter(|(at, _)| !met[*at]).map(|(at, old)| {
@@ -1059,7 +1075,7 @@ impl<'a> Planner<'a> {
             if in_frozen || old.is_some_and(|old| old.touches(frozen)) {
                 continue;
             }
-            let email = kept_email(user.email(), found.and_then(|(_, p)| p.email()));
+            let email = kept_email(candidate.email, found.and_then(|(_, p)| p.email()));
             let grades = user.grades.join(",");
             let fields = PersonFields {
                 sourced_id: &user.sourced_id,
@@ -1121,7 +1137,10 @@ impl<'a> Planner<'a> {
         let settings = self.settings();
         let user = candidate.user;
         let school = candidate.schools.first().copied();
-        let key = match match_key(user.email(), settings.merge_key) {
+        let key = match candidate
+            .email
+            .map(|email| key_of(email, settings.merge_key))
+        {
             Ok(key) => Ok(key),
             Err(why) => {
                 self.problems
@@ -1316,8 +1335,11 @@ impl Counts {
 
 /// The email to store for a record: the feed's when it is a usable address, otherwise the
 /// one stored before (if any). A mask, a blank or junk never replaces a stored email.
-fn kept_email<'a>(feed: Option<&'a str>, stored: Option<&'a str>) -> Option<&'a str> {
-    match usable_email(feed) {
+fn kept_email<'a>(
+    feed: Result<&'a str, UnusableEmail>,
+    stored: Option<&'a str>,
+) -> Option<&'a str> {
+    match feed {
         Ok(email) => Some(email),
         Err(_) => stored,
     }

@@ -227,9 +227,13 @@ fn run(
         enrollments,
         || {
             began = true;
-            let users = || {
-                users_read = true;
-                Ok(identities.to_vec())
+            // Starts reading; what it returns waits for the users.
+            let users_read = &mut users_read;
+            let users = move || {
+                move || {
+                    *users_read = true;
+                    Ok(identities.to_vec())
+                }
             };
             Ok::<_, std::convert::Infallible>((stored.clone(), users))
         },

@@ -1540,6 +1540,26 @@ struct BulkRead<'a> {
 }
 
 impl BulkRead<'_> {
+    /// One statement's rows as SQLite's JSON text: the first, or those after `after`.
+    async fn fetch(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        sql: &str,
+        after: Option<Vec<String>>,
+    ) -> Result<String, StoreError> {
+        let mut query = sqlx::query_scalar::<_, String>(sql);
+        for (_, value) in self.scope {
+            query = query.bind(*value);
+        }
+        for value in after.into_iter().flatten() {
+            query = query.bind(value);
+        }
+        query
+            .fetch_one(conn)
+            .await
+            .map_err(db("reading rows in bulk"))
+    }
+
     /// Reads every row, handing `each` one statement's rows at a time.
     async fn run(
         &self,
@@ -1589,20 +1609,8 @@ impl BulkRead<'_> {
         };
         let first = statement("");
         let next = statement(&format!(" AND ({keys}) > ({})", after_key.join(", ")));
-        let mut last_key: Option<Vec<String>> = None;
+        let mut json = self.fetch(&mut *conn, &first, None).await?;
         loop {
-            let mut query =
-                sqlx::query_scalar::<_, String>(if last_key.is_some() { &next } else { &first });
-            for (_, value) in self.scope {
-                query = query.bind(*value);
-            }
-            for value in last_key.iter().flatten() {
-                query = query.bind(value.clone());
-            }
-            let json = query
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db("reading rows in bulk"))?;
             // The parser's message may quote a value: only where it failed is kept.
             let mut rows: Vec<Vec<BulkValue<'_>>> = serde_json::from_str(&json).map_err(|e| {
                 StoreError::Corrupt(format!(
@@ -1613,27 +1621,28 @@ impl BulkRead<'_> {
                 ))
             })?;
             in_key_order(&mut rows, &key_positions);
-            let full = rows.len() == SQLITE_ROWS_PER_READ;
-            if full {
-                // Key columns are NOT NULL: a row without its key is not one this store
-                // wrote.
-                let key = rows
-                    .last()
-                    .and_then(|row| {
-                        key_positions
-                            .iter()
-                            .map(|&i| row.get(i).and_then(|v| v.0.as_deref()).map(str::to_owned))
-                            .collect::<Option<Vec<String>>>()
-                    })
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("{}: a row without its key", self.table))
-                    })?;
-                last_key = Some(key);
+            if rows.len() < SQLITE_ROWS_PER_READ {
+                return each(rows);
             }
-            each(rows)?;
-            if !full {
-                return Ok(());
-            }
+            // Key columns are NOT NULL: a row without its key is not one this store wrote.
+            let last_key = rows
+                .last()
+                .and_then(|row| {
+                    key_positions
+                        .iter()
+                        .map(|&i| row.get(i).and_then(|v| v.0.as_deref()).map(str::to_owned))
+                        .collect::<Option<Vec<String>>>()
+                })
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("{}: a row without its key", self.table))
+                })?;
+            // SQLite reads the next rows on its worker thread while these are handed over.
+            let (fetched, handed) =
+                futures::join!(self.fetch(&mut *conn, &next, Some(last_key)), async {
+                    each(rows)
+                });
+            handed?;
+            json = fetched?;
         }
     }
 }

@@ -208,20 +208,36 @@ pub async fn run(
                 .map_err(NotBegun::Store)?;
             let snapshot = txn.take_snapshot();
             let locked = clock.elapsed();
-            // Called once the memberships are compared: the platform users, under the lock.
+            // Called once the memberships are compared: starts reading the platform users,
+            // under the lock, on the runtime, and returns what waits for them; the planning
+            // decides the guardians meanwhile. Dropped unwaited (the planning panicked), the
+            // read is aborted and the transaction rolls back.
             let platform_users = move || {
                 let clock = std::time::Instant::now();
-                let users = runtime
-                    .block_on(txn.load_identities())
-                    .map_err(NotBegun::Store)?;
-                *began_slot = Some(Began {
-                    txn,
-                    locked,
-                    platform_users: users.len(),
-                    users_read: clock.elapsed(),
-                    read_ahead,
-                });
-                Ok(users)
+                let reading = AbortOnDrop(runtime.spawn(async move {
+                    let users = txn.load_identities().await;
+                    (txn, users)
+                }));
+                move || {
+                    let mut reading = reading;
+                    let waiting = std::time::Instant::now();
+                    let (txn, users) = match runtime.block_on(&mut reading.0) {
+                        Ok(read) => read,
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        // Only when the runtime shuts down.
+                        Err(_) => return Err(NotBegun::Dropped),
+                    };
+                    let users = users.map_err(NotBegun::Store)?;
+                    *began_slot = Some(Began {
+                        txn,
+                        locked,
+                        platform_users: users.len(),
+                        users_read: clock.elapsed(),
+                        users_waited: waiting.elapsed(),
+                        read_ahead,
+                    });
+                    Ok(users)
+                }
             };
             Ok((snapshot, platform_users))
         });
@@ -287,7 +303,7 @@ pub async fn run(
             ));
             clock
                 .elapsed()
-                .saturating_sub(began.locked + began.users_read + began.read_ahead.waited)
+                .saturating_sub(began.locked + began.users_waited + began.read_ahead.waited)
         }
         None => clock.elapsed(),
     };
@@ -342,9 +358,11 @@ struct Began {
     /// How long locking the namespace (and reading the stored rows again, when they
     /// changed) took.
     locked: std::time::Duration,
-    /// How many platform users were read, and how long that took.
+    /// How many platform users were read, how long that took, and how long of it the
+    /// planning waited (it decides the guardians meanwhile).
     platform_users: usize,
     users_read: std::time::Duration,
+    users_waited: std::time::Duration,
     read_ahead: ReadAheadRead,
 }
 
