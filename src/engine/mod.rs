@@ -238,6 +238,29 @@ where
         .complete(prepared, memberships, guardians))
 }
 
+/// What a text turned out to be: not looked up yet, not one of those wanted, or one of them
+/// with what is known of it.
+#[derive(Debug, Clone, Copy)]
+enum Known<T> {
+    Unseen,
+    Unwanted,
+    Wanted(T),
+}
+
+impl<T> Known<T> {
+    /// What is known of the text, looked up by `look_up` the first time; `None` when it is
+    /// not one of those wanted.
+    fn resolve(&mut self, look_up: impl FnOnce() -> Option<T>) -> Option<&mut T> {
+        if let Known::Unseen = self {
+            *self = look_up().map_or(Known::Unwanted, Known::Wanted);
+        }
+        match self {
+            Known::Wanted(known) => Some(known),
+            _ => None,
+        }
+    }
+}
+
 /// Part of a sync's input, as the planner holds it.
 enum Held<'a, T> {
     /// The caller's.
@@ -854,17 +877,25 @@ impl<'a> Planner<'a> {
     fn desired_memberships(&self, classes: &[ClassRow], people: &[Candidate<'_>]) -> Memberships {
         let enrollments = self.enrollments.get();
         let mut out = MembershipsBuilder::default();
-        // Each class's school numbered once per class, not per enrollment; each class and
-        // person numbered on first sight, sharing the enrollments' copy of its text.
-        let mut classes: HashMap<&str, (Option<u32>, u32)> = classes
+        // Each class's school numbered once per class, not per enrollment.
+        let classes: HashMap<&str, u32> = classes
             .iter()
-            .map(|c| (c.sourced_id.as_str(), (None, out.text_str(&c.school))))
+            .map(|c| (c.sourced_id.as_str(), out.text_str(&c.school)))
             .collect();
-        let mut persons: HashMap<&str, Option<u32>> = people
+        let persons: HashSet<&str> = people
             .iter()
-            .map(|person| (person.user.sourced_id.as_str(), None))
+            .map(|person| person.user.sourced_id.as_str())
             .collect();
         let student = out.text_str("student");
+        // What each of the enrollments' texts is here, looked up on its first sight and then
+        // read by its number: a million enrollments name some 140,000 texts, and looking up
+        // every enrollment's was most of this step. A wanted class: its number (given on
+        // its first membership, sharing the enrollments' copy of its text) and its school's;
+        // a wanted person: its number; a role: its number.
+        let texts = enrollments.distinct_texts();
+        let mut as_class: Vec<Known<(Option<u32>, u32)>> = vec![Known::Unseen; texts];
+        let mut as_person: Vec<Known<Option<u32>>> = vec![Known::Unseen; texts];
+        let mut as_role: Vec<Option<u32>> = vec![None; texts];
         // First pass: which enrollments make a membership, with their texts numbered and
         // each class's memberships counted.
         let mut wanted = vec![false; enrollments.len()];
@@ -873,10 +904,19 @@ impl<'a> Planner<'a> {
             else {
                 continue;
             };
-            let Some((class_number, _)) = classes.get_mut(&**class) else {
+            let (Some(class_at), Some(user_at)) =
+                (enrollment.class_number(), enrollment.user_number())
+            else {
                 continue;
             };
-            let Some(person_number) = persons.get_mut(&**user) else {
+            let Some((class_number, _)) =
+                as_class[class_at].resolve(|| classes.get(&**class).map(|&school| (None, school)))
+            else {
+                continue;
+            };
+            let Some(person_number) =
+                as_person[user_at].resolve(|| persons.contains(&**user).then_some(None))
+            else {
                 continue;
             };
             if self.settings().respect_enrolment_date
@@ -886,8 +926,10 @@ impl<'a> Planner<'a> {
             }
             let class = *class_number.get_or_insert_with(|| out.text(class));
             person_number.get_or_insert_with(|| out.text(user));
-            if let Some(role) = enrollment.role_shared() {
-                out.text(role);
+            if let (Some(role), Some(role_at)) =
+                (enrollment.role_shared(), enrollment.role_number())
+            {
+                as_role[role_at].get_or_insert_with(|| out.text(role));
             }
             out.count(class);
             *wanted = true;
@@ -897,20 +939,22 @@ impl<'a> Planner<'a> {
         let mut out = out.into_placing();
         let numbered = "numbered in the first pass";
         for (enrollment, _) in enrollments.iter().zip(&wanted).filter(|(_, w)| **w) {
-            let (Some(class), Some(user)) = (enrollment.class(), enrollment.user()) else {
+            let (Some(class_at), Some(user_at)) =
+                (enrollment.class_number(), enrollment.user_number())
+            else {
                 unreachable!("an enrollment without class or person is not wanted")
             };
-            let (class, school) = classes[class];
-            let role = match enrollment.role() {
-                Some(role) => out.number(role).expect(numbered),
+            let Known::Wanted((Some(class), school)) = as_class[class_at] else {
+                unreachable!("{numbered}")
+            };
+            let Known::Wanted(Some(person)) = as_person[user_at] else {
+                unreachable!("{numbered}")
+            };
+            let role = match enrollment.role_number() {
+                Some(role_at) => as_role[role_at].expect(numbered),
                 None => student,
             };
-            out.place(
-                class.expect(numbered),
-                persons[user].expect(numbered),
-                role,
-                school,
-            );
+            out.place(class, person, role, school);
         }
         // One membership per class and person, the first enrollment's: the rows are placed
         // in the enrollments' order. No set of a million key pairs is built, and the rows

@@ -123,6 +123,13 @@ impl Enrollments {
         n
     }
 
+    /// How many distinct texts (user, class and school sourcedIds, roles) the enrollments
+    /// name: each has a number below this, the same in every enrollment that names it
+    /// ([`EnrollmentRef::user_number`] and the like).
+    pub fn distinct_texts(&self) -> usize {
+        self.texts.len()
+    }
+
     /// How many enrollments there are.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -254,6 +261,25 @@ impl<'a> EnrollmentRef<'a> {
     /// `school` sourcedId.
     pub fn school(&self) -> Option<&'a str> {
         self.shared(self.row.school).map(|t| &**t)
+    }
+
+    /// The number of the `user` sourcedId among [`Enrollments::distinct_texts`].
+    pub fn user_number(&self) -> Option<usize> {
+        self.number(self.row.user)
+    }
+
+    /// The number of the `class` sourcedId among [`Enrollments::distinct_texts`].
+    pub fn class_number(&self) -> Option<usize> {
+        self.number(self.row.class)
+    }
+
+    /// The number of the `role` among [`Enrollments::distinct_texts`].
+    pub fn role_number(&self) -> Option<usize> {
+        self.number(self.row.role)
+    }
+
+    fn number(&self, n: u32) -> Option<usize> {
+        (n != NONE).then_some(n as usize)
     }
 
     /// The `user` sourcedId, as the copy every enrollment of this user shares.
