@@ -7,6 +7,7 @@
 
 mod tables;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
@@ -1102,40 +1103,38 @@ async fn insert_identities(
         .await
 }
 
-/// Rows in one insert (see [`Inserter`]). Larger batches were no faster; smaller ones were
-/// slower on SQLite (5.1 s for a first sync of `large` at 1,000 rows, 4.7–4.8 s at 10,000).
-const ROWS_PER_STATEMENT: usize = 10_000;
+/// Rows in one PostgreSQL insert (see [`Inserter`]); larger batches were no faster.
+const POSTGRES_ROWS_PER_STATEMENT: usize = 10_000;
 
-/// Inserts many rows into one table, [`ROWS_PER_STATEMENT`] rows per statement (one
-/// statement per row is what made a first sync slow). A column with the same value in
-/// every row of a batch (the namespace, the provider) is bound once; the other columns'
-/// values go to the database as one text per batch, which it takes apart itself, instead
-/// of one bound value each: binding each of a first sync's eight million values through
-/// sqlx's `Any` driver took a tenth of its time, and PostgreSQL parsed a `VALUES` list of
-/// tens of thousands of parameters in twice the time.
+/// Inserts many rows into one table, one statement per batch of
+/// [`Inserter::rows_per_statement`] rows (one statement per row is what made a first sync
+/// slow), in the statement each backend runs fastest.
 ///
-/// - **SQLite**: `INSERT OR FAIL INTO t (...) SELECT ?, value ->> 0, ... FROM json_each(?)`,
-///   the rows as one JSON array of arrays. `OR FAIL` stops a failing statement without
-///   undoing the rows it inserted before; the default (`ABORT`) undoes them, which SQLite
-///   prepares for by copying every page a statement changes into a statement journal, a
-///   temporary file: 780 MB of writes for a first sync that writes a 120 MB store. A sync
-///   never goes on after a failed statement: its whole transaction rolls back.
-/// - **PostgreSQL**: `INSERT INTO t (...) SELECT $1::text, u.c1, ... FROM
-///   unnest($2::text[], ...) AS u(c1, ...)`, each column's values as one array literal.
-///   (`COPY` is faster still, but sqlx's `Any` connection does not offer it.)
-///
-/// While one statement runs, the next is made ready, so the database and the client work
-/// at the same time instead of each waiting for the other.
+/// - **SQLite**: `INSERT OR FAIL ... VALUES (?, ...), (?, ...)`, every value bound. The
+///   text is built once for each number of rows (every batch but the last has the same).
+///   `OR FAIL` stops a failing statement without undoing the rows it inserted before; the
+///   default (`ABORT`) undoes them, which SQLite prepares for by copying every page a
+///   statement changes into a statement journal, a temporary file: 780 MB of writes for a
+///   first sync that writes a 120 MB store. A sync never goes on after a failed statement:
+///   its whole transaction rolls back.
+/// - **PostgreSQL**: `INSERT ... SELECT ... FROM unnest($1::text[], ...)`, each column's
+///   values in one array literal, or bound once when every row has the same value (the
+///   namespace, the provider). PostgreSQL takes half the time to insert ten thousand rows
+///   this way than from a `VALUES` list of tens of thousands of parameters, and the client
+///   binds a handful of values instead of every one. (`COPY` is faster still, but sqlx's
+///   `Any` connection does not offer it.)
 struct Inserter {
     backend: Backend,
     table: &'static str,
     columns: Vec<&'static str>,
+    /// SQLite's statement for the last number of rows it was asked for.
+    built: Option<(usize, Arc<str>)>,
 }
 
 /// One statement of an [`Inserter`], ready to run.
-struct Statement {
-    sql: String,
-    values: Vec<Value<'static>>,
+struct Statement<'q> {
+    sql: Arc<str>,
+    values: Vec<Value<'q>>,
 }
 
 impl Inserter {
@@ -1144,13 +1143,26 @@ impl Inserter {
             backend,
             table,
             columns: columns.to_vec(),
+            built: None,
+        }
+    }
+
+    /// How many rows one statement carries; on SQLite well under its limit on bound values.
+    fn rows_per_statement(&self) -> usize {
+        match self.backend {
+            Backend::Sqlite => (8_000 / self.columns.len().max(1)).clamp(1, 1_000),
+            Backend::Postgres => POSTGRES_ROWS_PER_STATEMENT,
         }
     }
 
     /// Inserts `rows`, each one value per column after the `prefix` every row starts with,
     /// and returns how many were inserted.
+    ///
+    /// While one statement runs, the next is made ready: its rows collected and, on
+    /// PostgreSQL, its array literals written. The database works on one statement while
+    /// the client builds the next, instead of each waiting for the other.
     async fn insert_all<'q, R: IntoIterator<Item = Value<'q>>>(
-        &self,
+        &mut self,
         tx: &mut Transaction<'static, Any>,
         prefix: &[Value<'q>],
         rows: impl Iterator<Item = R>,
@@ -1168,19 +1180,19 @@ impl Inserter {
         Ok(written)
     }
 
-    /// The statement for the next [`ROWS_PER_STATEMENT`] of `rows`; none when they have
-    /// run out.
+    /// The statement for the next [`Inserter::rows_per_statement`] of `rows`; none when
+    /// they have run out.
     fn next_statement<'q, R: IntoIterator<Item = Value<'q>>>(
-        &self,
+        &mut self,
         prefix: &[Value<'q>],
         rows: &mut std::iter::Peekable<impl Iterator<Item = R>>,
-    ) -> Result<Option<Statement>, StoreError> {
+    ) -> Result<Option<Statement<'q>>, StoreError> {
         if rows.peek().is_none() {
             return Ok(None);
         }
         let width = self.columns.len();
-        let mut values = Vec::with_capacity(ROWS_PER_STATEMENT * width);
-        for row in rows.by_ref().take(ROWS_PER_STATEMENT) {
+        let mut values = Vec::with_capacity(self.rows_per_statement() * width);
+        for row in rows.by_ref().take(self.rows_per_statement()) {
             let before = values.len();
             values.extend_from_slice(prefix);
             values.extend(row);
@@ -1193,94 +1205,58 @@ impl Inserter {
                 )));
             }
         }
-        let (sql, values) = match self.backend {
-            Backend::Sqlite => sqlite_json_each(self.table, &self.columns, &values),
-            Backend::Postgres => postgres_unnest(self.table, &self.columns, &values),
-        };
-        Ok(Some(Statement { sql, values }))
+        Ok(Some(match self.backend {
+            Backend::Sqlite => Statement {
+                sql: self.sqlite_sql(values.len() / width),
+                values,
+            },
+            Backend::Postgres => {
+                let (sql, values) = postgres_unnest(self.table, &self.columns, &values);
+                Statement {
+                    sql: sql.into(),
+                    values,
+                }
+            }
+        }))
+    }
+
+    /// SQLite's statement for `rows` rows, with anonymous `?`: resolving thousands of `$N`
+    /// names in one statement costs time quadratic in their number.
+    fn sqlite_sql(&mut self, rows: usize) -> Arc<str> {
+        match &self.built {
+            Some((n, sql)) if *n == rows => Arc::clone(sql),
+            _ => {
+                let row = format!("({})", vec!["?"; self.columns.len()].join(", "));
+                let mut sql = format!(
+                    "INSERT OR FAIL INTO {} ({}) VALUES ",
+                    self.table,
+                    self.columns.join(", ")
+                );
+                sql.reserve(rows * (row.len() + 2));
+                for r in 0..rows {
+                    if r > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&row);
+                }
+                let sql: Arc<str> = sql.into();
+                self.built = Some((rows, Arc::clone(&sql)));
+                sql
+            }
+        }
     }
 }
 
 /// Runs one insert; returns the rows it inserted.
 async fn execute(
     tx: &mut Transaction<'static, Any>,
-    statement: Statement,
+    statement: Statement<'_>,
 ) -> Result<u64, StoreError> {
     Ok(bind_values(sqlx::query(&statement.sql), statement.values)
         .execute(&mut **tx)
         .await
         .map_err(db("inserting rows"))?
         .rows_affected())
-}
-
-/// Which columns of a batch of rows have one value in every row, not NULL: those are bound
-/// once. With one row, or rows that differ in no column, the last column is not, so that
-/// the statement has rows to go through.
-fn shared_columns(width: usize, values: &[Value<'_>]) -> Vec<bool> {
-    let rows = values.len() / width;
-    let mut shared: Vec<bool> = (0..width)
-        .map(|c| {
-            let first = &values[c];
-            rows > 1 && !first.is_null() && values.iter().skip(c).step_by(width).all(|v| v == first)
-        })
-        .collect();
-    if shared.iter().all(|s| *s)
-        && let Some(last) = shared.last_mut()
-    {
-        *last = false;
-    }
-    shared
-}
-
-/// SQLite's insert of the rows whose `values` are given row after row (see [`Inserter`]):
-/// the statement and what it binds, the shared columns' values, then the other columns'
-/// as one JSON array of rows.
-fn sqlite_json_each(
-    table: &str,
-    columns: &[&str],
-    values: &[Value<'_>],
-) -> (String, Vec<Value<'static>>) {
-    let width = columns.len();
-    let shared = shared_columns(width, values);
-    let mut select = Vec::with_capacity(width);
-    let mut bound = Vec::new();
-    let mut varying = Vec::new();
-    for (c, first) in values.iter().take(width).enumerate() {
-        if shared[c] {
-            bound.push(first.to_static());
-            select.push("?".to_owned());
-        } else {
-            select.push(format!("value ->> {}", varying.len()));
-            varying.push(c);
-        }
-    }
-    let mut json = Vec::with_capacity(values.len() * 12);
-    json.push(b'[');
-    for (r, row) in values.chunks(width).enumerate() {
-        json.extend_from_slice(if r == 0 { b"[" } else { b",[" });
-        for (i, &c) in varying.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            let written = match &row[c] {
-                Value::Text(None) | Value::Int(None) => serde_json::to_writer(&mut json, &()),
-                Value::Int(Some(n)) => serde_json::to_writer(&mut json, n),
-                Value::Text(Some(text)) => serde_json::to_writer(&mut json, text),
-                Value::Owned(text) => serde_json::to_writer(&mut json, text),
-            };
-            written.expect("texts and numbers are written as JSON into memory");
-        }
-        json.push(b']');
-    }
-    json.push(b']');
-    let json = String::from_utf8(json).expect("serde_json writes UTF-8");
-    bound.push(Value::Owned(json));
-    let sql = format!(
-        "INSERT OR FAIL INTO {table} ({}) SELECT {} FROM json_each(?)",
-        columns.join(", "),
-        select.join(", "),
-    );
-    (sql, bound)
 }
 
 /// PostgreSQL's insert of the rows whose `values` are given row after row (see
@@ -1293,7 +1269,7 @@ fn postgres_unnest(
 ) -> (String, Vec<Value<'static>>) {
     let width = columns.len();
     let rows = values.len() / width;
-    let shared = shared_columns(width, values);
+    let of_column = |c: usize| values.iter().skip(c).step_by(width);
     let mut select = Vec::with_capacity(width);
     let mut arrays = Vec::new();
     let mut names = Vec::new();
@@ -1304,12 +1280,14 @@ fn postgres_unnest(
         } else {
             "text"
         };
-        if shared[c] {
+        let same = rows > 1 && !first.is_null() && of_column(c).all(|v| v == first);
+        // `unnest` needs one array: the last column is one if no other is.
+        let needs_array = c + 1 == width && arrays.is_empty();
+        if same && !needs_array {
             bound.push(first.to_static());
             select.push(format!("${}::{kind}", bound.len()));
         } else {
-            let column = values.iter().skip(c).step_by(width);
-            bound.push(Value::Owned(array_literal(column, rows)));
+            bound.push(Value::Owned(array_literal(of_column(c), rows)));
             arrays.push(format!("${}::{kind}[]", bound.len()));
             names.push(format!("c{c}"));
             select.push(format!("u.c{c}"));
@@ -1857,45 +1835,6 @@ async fn insert_run(
 mod tests {
     use super::*;
     use crate::engine::report::{Counts, SyncReport, SyncResult};
-
-    /// A SQLite insert binds a column once when every row has the same value there, and
-    /// hands the other columns' values over as one JSON array of rows.
-    #[test]
-    fn sqlite_inserts_bind_shared_values_once_and_the_rest_as_json() {
-        let columns = ["namespace", "id", "priority", "note"];
-        let values = [
-            Value::Text(Some("ns")),
-            Value::Text(Some("a \"quoted\"\n")),
-            Value::Int(Some(1)),
-            Value::Text(None),
-            Value::Text(Some("ns")),
-            Value::Owned("b".into()),
-            Value::Int(Some(1)),
-            Value::Text(Some("x")),
-        ];
-        let (sql, bound) = sqlite_json_each("t", &columns, &values);
-        assert_eq!(
-            sql,
-            "INSERT OR FAIL INTO t (namespace, id, priority, note) \
-             SELECT ?, value ->> 0, ?, value ->> 1 FROM json_each(?)"
-        );
-        assert_eq!(
-            bound,
-            [
-                Value::Owned("ns".into()),
-                Value::Int(Some(1)),
-                Value::Owned(r#"[["a \"quoted\"\n",null],["b","x"]]"#.into()),
-            ]
-        );
-
-        // One row: the last column still goes through the JSON.
-        let (sql, bound) = sqlite_json_each("t", &columns[..2], &values[..2]);
-        assert_eq!(
-            sql,
-            "INSERT OR FAIL INTO t (namespace, id) SELECT value ->> 0, value ->> 1 FROM json_each(?)"
-        );
-        assert_eq!(bound, [Value::Owned(r#"[["ns","a \"quoted\"\n"]]"#.into())]);
-    }
 
     /// Every text of a PostgreSQL array literal is quoted, with `"` and `\` escaped, so
     /// commas, braces and the word NULL stay text; NULL and integers are bare.
