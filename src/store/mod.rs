@@ -1119,10 +1119,10 @@ const POSTGRES_ROWS_PER_STATEMENT: usize = 10_000;
 ///   its whole transaction rolls back.
 /// - **PostgreSQL**: `INSERT ... SELECT ... FROM unnest($1::text[], ...)`, each column's
 ///   values in one array literal, or bound once when every row has the same value (the
-///   namespace, the provider). PostgreSQL takes half the time to insert ten thousand rows
-///   this way than from a `VALUES` list of tens of thousands of parameters, and the client
-///   binds a handful of values instead of every one. (`COPY` is faster still, but sqlx's
-///   `Any` connection does not offer it.)
+///   namespace, the provider). PostgreSQL inserts ten thousand rows this way in half the
+///   time a `VALUES` list of tens of thousands of parameters takes, and the client binds a
+///   handful of values instead of every one. (`COPY` is faster still, but sqlx's `Any`
+///   connection does not offer it.)
 struct Inserter {
     backend: Backend,
     table: &'static str,
