@@ -274,6 +274,8 @@ impl MembershipsBuilder {
             counts,
         } = self;
         assert!(rows.is_empty(), "memberships are either pushed or placed");
+        // Placing takes the numbers the builder gave (the caller keeps them), not texts.
+        drop(index);
         let (texts, rank) = ranked(texts);
         let mut by_rank = vec![0u32; texts.len()];
         for (class, count) in counts.iter().enumerate() {
@@ -292,7 +294,6 @@ impl MembershipsBuilder {
         };
         Placing {
             texts,
-            index,
             kinds,
             rank,
             ends: next
@@ -342,8 +343,6 @@ impl Compact {
 /// few rows are sorted.
 pub struct Placing {
     texts: Vec<Text>,
-    /// The builder's numbers of the texts.
-    index: HashMap<Text, u32>,
     /// The rows' (role, school) pairs, as the builder's numbers.
     kinds: Kinds,
     /// Each text's place in `texts`, by the builder's number.
@@ -356,11 +355,6 @@ pub struct Placing {
 }
 
 impl Placing {
-    /// The builder's number of `text`, if it numbered it.
-    pub fn number(&self, text: &str) -> Option<u32> {
-        self.index.get(text).copied()
-    }
-
     /// Places a counted membership; its fields are the builder's numbers.
     pub fn place(&mut self, class: u32, person: u32, role: u32, school: u32) {
         let row = Compact {
@@ -603,18 +597,19 @@ mod tests {
             row("c2", "p0", "teacher", "s1"),
         ];
         let mut counted = MembershipsBuilder::default();
+        let mut numbered = Vec::new();
         for r in &rows {
             let class = counted.text(&r.class);
-            counted.text(&r.person);
-            counted.text(&r.role);
-            counted.text(&r.school);
+            let (person, role, school) = (
+                counted.text(&r.person),
+                counted.text(&r.role),
+                counted.text(&r.school),
+            );
             counted.count(class);
+            numbered.push((class, person, role, school));
         }
         let mut placing = counted.into_placing();
-        for r in &rows {
-            let n = |t: &Text| placing.number(t).expect("numbered");
-            let (class, person, role, school) =
-                (n(&r.class), n(&r.person), n(&r.role), n(&r.school));
+        for (class, person, role, school) in numbered {
             placing.place(class, person, role, school);
         }
         let placed = placing.finish();

@@ -900,13 +900,12 @@ impl<'a> Planner<'a> {
         // each class's memberships counted.
         let mut wanted = vec![false; enrollments.len()];
         for (enrollment, wanted) in enrollments.iter().zip(&mut wanted) {
-            let (Some(class), Some(user)) = (enrollment.class_shared(), enrollment.user_shared())
-            else {
-                continue;
-            };
-            let (Some(class_at), Some(user_at)) =
-                (enrollment.class_number(), enrollment.user_number())
-            else {
+            let (Some(class), Some(user), Some(class_at), Some(user_at)) = (
+                enrollment.class_shared(),
+                enrollment.user_shared(),
+                enrollment.class_number(),
+                enrollment.user_number(),
+            ) else {
                 continue;
             };
             let Some((class_number, _)) =
