@@ -210,16 +210,21 @@ where
     U: FnOnce() -> W,
     W: FnOnce() -> Result<Vec<Identity>, E>,
 {
+    let clock = std::time::Instant::now();
     let planner = Planner::new(input, Held::Owned(enrollments));
     let (planner, mut prepared) = match planner.prepare() {
         Ok(prepared) => prepared,
         Err(failed) => return Ok(*failed),
     };
+    let prepared_in = clock.elapsed();
     let (mut stored, platform_users) = begin()?;
+    let clock = std::time::Instant::now();
     let stored_memberships = std::mem::take(&mut stored.memberships);
     let memberships = prepared.compare_memberships(&stored_memberships);
     drop(stored_memberships);
+    let compared_in = clock.elapsed();
     let users_read = platform_users();
+    let clock = std::time::Instant::now();
     let without_users = SyncInput {
         identities: &[],
         stored: &stored,
@@ -227,15 +232,25 @@ where
     };
     let mut planner = planner.reading(&without_users);
     let guardians = planner.desired_guardians(&prepared.candidates);
+    let guardians_in = clock.elapsed();
     let identities = users_read()?;
+    let clock = std::time::Instant::now();
     let input = SyncInput {
         identities: &identities,
         stored: &stored,
         ..*input
     };
-    Ok(planner
+    let plan = planner
         .reading(&input)
-        .complete(prepared, memberships, guardians))
+        .complete(prepared, memberships, guardians);
+    tracing::debug!(
+        prepared = ?prepared_in,
+        compared = ?compared_in,
+        guardians = ?guardians_in,
+        completed = ?clock.elapsed(),
+        "planning's parts"
+    );
+    Ok(plan)
 }
 
 /// What a text turned out to be: not looked up yet, not one of those wanted, or one of them
@@ -411,8 +426,29 @@ impl<'a> Planner<'a> {
 
         let today = self.input.today;
         let calendar = SessionCalendar::new(&roster.academic_sessions, today);
-        let candidates = self.candidates();
-        let incomplete = self.find_incomplete_schools(&included, &calendar, &candidates);
+        // The references are checked (a walk over every enrollment) on a thread of their
+        // own while this one picks the people and classes wanted: neither depends on the
+        // other, and the unchanged nightly sync of a large district otherwise plans on one
+        // core while the other waits. Each side keeps its own problems, merged after in the
+        // order the steps had when they ran one after the other.
+        let mut problems = std::mem::take(&mut self.problems);
+        let (candidates, classes, (mut incomplete, checked)) = std::thread::scope(|scope| {
+            let this = &self;
+            let checking = scope.spawn(|| {
+                let mut problems = ProblemLog::default();
+                let incomplete = this.check_references(&included, &calendar, &mut problems);
+                (incomplete, problems)
+            });
+            let candidates = this.candidates(&mut problems);
+            let classes = this.desired_classes(&included, &calendar);
+            let checked = checking
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (candidates, classes, checked)
+        });
+        problems.merge(checked);
+        self.problems = problems;
+        self.check_schools_have_classes(&included, &candidates, &mut incomplete);
         // The enrollments' own sourcedIds only named the dangling ones above.
         self.enrollments.release_sourced_ids();
         let frozen: BTreeSet<String> = incomplete.intersection(&included).cloned().collect();
@@ -428,7 +464,6 @@ impl<'a> Planner<'a> {
             )));
         }
 
-        let classes = self.desired_classes(&included, &calendar);
         let memberships = self.desired_memberships(&classes, &candidates);
         self.enrollments.release();
         let prepared = Prepared {
@@ -512,13 +547,18 @@ impl<'a> Planner<'a> {
         // The guard counts people who vanished from the feed: a truncated feed looks like
         // that. People still in the feed but left out on purpose (a SchoolExclusion, an
         // option) are not its business.
-        let in_feed: HashSet<&str> = roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
-        let removed = changes
-            .people
-            .delete
-            .iter()
-            .filter(|id| !in_feed.contains(id.as_str()))
-            .count();
+        let removed = if changes.people.delete.is_empty() {
+            0
+        } else {
+            let in_feed: HashSet<&str> =
+                roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
+            changes
+                .people
+                .delete
+                .iter()
+                .filter(|id| !in_feed.contains(id.as_str()))
+                .count()
+        };
         let before = stored.people.len();
         let limit = self.settings().shrink_guard_percent as usize;
         if before > 0 && removed * 100 > before * limit && !self.settings().confirm_shrink {
@@ -636,7 +676,7 @@ impl<'a> Planner<'a> {
 
     /// Enabled students, teachers and staff, less those whose only schools are excluded and,
     /// with Respect Enrolment Date, students without a current enrollment.
-    fn candidates(&mut self) -> Vec<Candidate<'a>> {
+    fn candidates(&self, problems: &mut ProblemLog) -> Vec<Candidate<'a>> {
         let roster = self.input.roster;
         let settings = self.settings();
         let currently_enrolled: HashSet<&str> = if settings.respect_enrolment_date {
@@ -659,7 +699,7 @@ impl<'a> Planner<'a> {
             };
             if user.enabled_invalid {
                 let school = user.orgs.iter().find(|o| self.schools.contains_key(o));
-                self.problems.add("InvalidEnabledUser", school, "users", &user.sourced_id, || {
+                problems.add("InvalidEnabledUser", school, "users", &user.sourced_id, || {
                     "enabledUser is neither true nor false; the user is treated as disabled and not synced.".into()
                 });
             }
@@ -697,13 +737,15 @@ impl<'a> Planner<'a> {
         out
     }
 
-    /// Schools whose data is incomplete this time, with a problem recorded for each fault.
-    /// Faults in excluded schools are not looked at: excluding them is the cure.
-    fn find_incomplete_schools(
-        &mut self,
+    /// Schools whose records point at records the Roster Server does not list, with a
+    /// problem recorded in `problems` for each fault. Faults in excluded schools are not
+    /// looked at: excluding them is the cure. With [`Self::check_schools_have_classes`],
+    /// the schools whose data is incomplete this time.
+    fn check_references(
+        &self,
         included: &BTreeSet<String>,
         calendar: &SessionCalendar<'_>,
-        candidates: &[Candidate<'_>],
+        problems: &mut ProblemLog,
     ) -> BTreeSet<String> {
         let roster = self.input.roster;
         let mut incomplete = BTreeSet::new();
@@ -713,7 +755,7 @@ impl<'a> Planner<'a> {
             .map(|c| c.iter().map(|c| c.sourced_id.as_str()).collect());
         for class in &roster.classes {
             let Some(school) = class.school.as_deref() else {
-                self.problems.add(
+                problems.add(
                     "MissingSchoolReference",
                     None,
                     "classes",
@@ -726,7 +768,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if !self.schools.contains_key(school) {
-                self.problems.add(
+                problems.add(
                     "DanglingSchoolReference",
                     Some(school),
                     "classes",
@@ -739,7 +781,7 @@ impl<'a> Planner<'a> {
             if let (Some(courses), Some(course)) = (&courses, class.course.as_deref())
                 && !courses.contains(course)
             {
-                self.problems.add(
+                problems.add(
                     "DanglingCourseReference",
                     Some(school),
                     "classes",
@@ -749,7 +791,7 @@ impl<'a> Planner<'a> {
                 incomplete.insert(school.to_owned());
             }
             if class.terms.iter().any(|t| !calendar.contains(t)) {
-                self.problems.add(
+                problems.add(
                     "DanglingTermReference",
                     Some(school),
                     "classes",
@@ -778,7 +820,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if class.is_none() {
-                self.problems.add(
+                problems.add(
                     "DanglingClassReference",
                     Some(school),
                     "enrollments",
@@ -788,7 +830,7 @@ impl<'a> Planner<'a> {
                 incomplete.insert(school.to_owned());
             }
             if enrollment.user().is_some_and(|u| !users.contains(u)) {
-                self.problems.add(
+                problems.add(
                     "DanglingUserReference",
                     Some(school),
                     "enrollments",
@@ -799,6 +841,18 @@ impl<'a> Planner<'a> {
             }
         }
 
+        incomplete
+    }
+
+    /// Adds to `incomplete` the included schools that have people but no classes, when
+    /// classes are synced.
+    fn check_schools_have_classes(
+        &mut self,
+        included: &BTreeSet<String>,
+        candidates: &[Candidate<'_>],
+        incomplete: &mut BTreeSet<String>,
+    ) {
+        let roster = self.input.roster;
         if self.settings().sync_classroom_data {
             let mut with_classes: HashSet<&str> = HashSet::new();
             for class in &roster.classes {
@@ -822,7 +876,6 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        incomplete
     }
 
     fn school_rows(&self, included: &BTreeSet<String>) -> Vec<SchoolRow> {
@@ -1056,35 +1109,36 @@ impl<'a> Planner<'a> {
     fn match_people(&mut self, candidates: &[Candidate<'_>], frozen: &BTreeSet<String>) -> Matched {
         let settings = self.settings();
         let stored = &self.input.stored.people;
-        let identities: HashMap<&str, &Identity> = self
-            .input
-            .identities
-            .iter()
-            .map(|i| (i.id.as_str(), i))
-            .collect();
-        let mut index = IdentityIndex::default();
-        for identity in self.input.identities {
-            if let Ok(key) = match_key(identity.email.as_deref(), settings.merge_key) {
-                index.add(key, &identity.id);
-            }
-        }
+        // The users by id, and by match key: the key is built on a thread of its own (every
+        // user's email is checked for it), both over a district's hundred thousand users.
+        let platform_users = self.input.identities;
+        let (identities, index) = std::thread::scope(|scope| {
+            let indexing = scope.spawn(|| {
+                let mut index = IdentityIndex::default();
+                for identity in platform_users {
+                    if let Ok(key) = match_key(identity.email.as_deref(), settings.merge_key) {
+                        index.add(key, &identity.id);
+                    }
+                }
+                index
+            });
+            let identities: HashMap<&str, &Identity> =
+                platform_users.iter().map(|i| (i.id.as_str(), i)).collect();
+            let index = indexing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (identities, index)
+        });
         // The users this sync creates, by match key (the key borrowed from the feed), as
         // their place in `new_identities`.
         let mut created = HashMap::default();
-        let stored_links: HashMap<&str, &str> = stored
-            .iter()
-            .filter_map(|p| Some((p.sourced_id(), p.identity_id()?)))
-            .filter(|(_, id)| identities.contains_key(id))
-            .collect();
 
         let mut out = Matched::default();
         // Everyone not stored yet gets a new row (a first sync: everyone). Room for them at
         // once: grown by doubling, the rows were held one and a half times over at the last
         // step, the peak of a large district's first sync.
-        let found_stored: Vec<Option<(usize, &StoredPerson)>> = candidates
-            .iter()
-            .map(|c| stored.find(&c.user.sourced_id))
-            .collect();
+        let found_stored: Vec<Option<(usize, &StoredPerson)>> =
+            stored.find_each(candidates.iter().map(|c| c.user.sourced_id.as_str()));
         let new_people = found_stored.iter().filter(|found| found.is_none()).count();
         out.people.insert.reserve_exact(new_people);
         let mut claimed: HashSet<&str> = HashSet::new();
@@ -1099,13 +1153,15 @@ impl<'a> Planner<'a> {
                 old
             });
             let in_frozen = candidate.schools.iter().any(|s| frozen.contains(*s));
+            // The user this ClassLinkSync linked the person to before, if it still exists.
+            let stored_link = found
+                .and_then(|(_, person)| person.identity_id())
+                .filter(|id| identities.contains_key(id));
             let identity_id = if in_frozen {
                 // Not synced this time: the stored row stays as it is.
-                stored_links
-                    .get(user.sourced_id.as_str())
-                    .map(|s| (*s).to_owned())
+                stored_link.map(str::to_owned)
             } else {
-                self.match_one(candidate, &stored_links, &index, &mut created, &mut out)
+                self.match_one(candidate, stored_link, &index, &mut created, &mut out)
             };
             if let Some(id) = &identity_id
                 && !in_frozen
@@ -1172,7 +1228,7 @@ impl<'a> Planner<'a> {
     fn match_one<'c>(
         &mut self,
         candidate: &Candidate<'c>,
-        stored_links: &HashMap<&str, &str>,
+        stored_link: Option<&str>,
         index: &IdentityIndex<'_>,
         created: &mut HashMap<&'c str, usize>,
         out: &mut Matched,
@@ -1195,9 +1251,9 @@ impl<'a> Planner<'a> {
         };
         // The link this ClassLinkSync made before rests on the sourcedId, which DataGuard
         // does not hide: it stays, whatever the email says now.
-        if let Some(id) = stored_links.get(user.sourced_id.as_str()) {
+        if let Some(id) = stored_link {
             out.counts.count_matched(candidate.role);
-            return Some((*id).to_owned());
+            return Some(id.to_owned());
         }
         // A masked or missing key never looks a user up and never creates one: every `****`
         // would be one key, and a created user would duplicate the real one.

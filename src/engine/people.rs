@@ -305,6 +305,44 @@ impl StoredPeople {
             .ok()?;
         Some((at, &self.0[at]))
     }
+
+    /// [`StoredPeople::find`] for each of `sourced_ids`. Taken in sourcedId order (a
+    /// roster's users are), each is looked for from where the one before was, a step or two
+    /// away: no search over all of them for each. Out of order, they are still found.
+    pub fn find_each<'i>(
+        &self,
+        sourced_ids: impl IntoIterator<Item = &'i str>,
+    ) -> Vec<Option<(usize, &StoredPerson)>> {
+        let mut from = 0;
+        let mut last: Option<&str> = None;
+        sourced_ids
+            .into_iter()
+            .map(|id| {
+                if last.is_some_and(|last| id < last) {
+                    from = 0;
+                }
+                last = Some(id);
+                let rest = &self.0[from..];
+                // The first of the rest at or after `id` is within the first `bound`: the
+                // window doubles until its last is.
+                let mut bound = 1;
+                while bound < rest.len() && rest[bound - 1].sourced_id() < id {
+                    bound *= 2;
+                }
+                let window = &rest[..bound.min(rest.len())];
+                match window.binary_search_by(|p| p.sourced_id().cmp(id)) {
+                    Ok(at) => {
+                        from += at;
+                        Some((from, &self.0[from]))
+                    }
+                    Err(at) => {
+                        from += at;
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
 }
 
 /// Sorts them; of several with one sourcedId, the first is kept (a store's primary key
@@ -333,6 +371,39 @@ impl<'a> FromIterator<&'a PersonRow> for StoredPeople {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding each of many ids walking along gives what finding each alone gives: in
+    /// order, out of order, repeated, missing, before the first and past the last.
+    #[test]
+    fn finding_each_finds_what_finding_one_finds() {
+        let stored: StoredPeople = (0..300)
+            .filter(|n| n % 3 != 0)
+            .map(|n| PersonRow {
+                sourced_id: format!("u{n:04}"),
+                ..person()
+            })
+            .collect::<Vec<_>>()
+            .iter()
+            .collect();
+        let mut ids: Vec<String> = (0..310).map(|n| format!("u{n:04}")).collect();
+        ids.extend(["a", "u0005", "u0005", "u0299", "u0001", "z", "u0150"].map(String::from));
+        let each = stored.find_each(ids.iter().map(String::as_str));
+        assert_eq!(each.len(), ids.len());
+        for (id, found) in ids.iter().zip(each) {
+            let one = stored.find(id);
+            assert_eq!(
+                found.map(|(at, p)| (at, p.sourced_id())),
+                one.map(|(at, p)| (at, p.sourced_id())),
+                "{id}"
+            );
+        }
+        assert!(
+            StoredPeople::default()
+                .find_each(["u1"])
+                .iter()
+                .all(Option::is_none)
+        );
+    }
 
     fn person() -> PersonRow {
         PersonRow {

@@ -210,6 +210,22 @@ impl ProblemLog {
         );
     }
 
+    /// Adds the problems recorded in `later`, as if each had been added here after those
+    /// already here: an entry seen on both sides keeps this side's record and counts both.
+    pub fn merge(&mut self, later: ProblemLog) {
+        for (key, problem) in later.entries {
+            match self.entries.get_mut(&key) {
+                Some(first) => {
+                    let n = first.occurrences.unwrap_or(1) + problem.occurrences.unwrap_or(1);
+                    first.occurrences = Some(n);
+                }
+                None => {
+                    self.entries.insert(key, problem);
+                }
+            }
+        }
+    }
+
     /// Whether a problem with this code was seen in this school.
     pub fn has(&self, code: &str, school: &str) -> bool {
         self.entries
@@ -223,5 +239,50 @@ impl ProblemLog {
         list.sort_by_key(|p| (p.school.is_none(), p.code.clone(), p.school.clone()));
         list.truncate(MAX_PROBLEMS);
         list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(log: &mut ProblemLog, code: &str, school: &str, record: &str) {
+        log.add(code, Some(school), "users", record, || {
+            format!("{code} message")
+        });
+    }
+
+    /// Problems recorded on two logs and merged are the problems recorded on one log in
+    /// the same order: the first record of an entry is kept, occurrences add up.
+    #[test]
+    fn merged_logs_equal_one_log_written_in_order() {
+        let steps: [&[(&str, &str, &str)]; 2] = [
+            &[("A", "s1", "u1"), ("B", "s1", "u2"), ("A", "s1", "u3")],
+            &[
+                ("A", "s1", "u4"),
+                ("C", "s2", "u5"),
+                ("B", "s2", "u6"),
+                ("A", "s1", "u7"),
+            ],
+        ];
+        let mut one = ProblemLog::default();
+        for step in steps {
+            for (code, school, record) in step {
+                add(&mut one, code, school, record);
+            }
+        }
+        let mut first = ProblemLog::default();
+        let mut later = ProblemLog::default();
+        for (log, step) in [(&mut first, steps[0]), (&mut later, steps[1])] {
+            for (code, school, record) in step {
+                add(log, code, school, record);
+            }
+        }
+        first.merge(later);
+        let merged = first.into_list();
+        assert_eq!(merged, one.into_list());
+        let a = merged.iter().find(|p| p.code == "A").expect("A");
+        assert_eq!(a.record.as_deref(), Some("u1"));
+        assert_eq!(a.occurrences, Some(4));
     }
 }
