@@ -27,7 +27,7 @@ use model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, PersonRole, PersonRow,
     ProviderSnapshot, SchoolRow, TableChanges, diff,
 };
-use people::{PersonFields, StoredPerson};
+use people::PersonFields;
 use report::{Counts, ProblemLog, SchoolCounts, SchoolReport, SyncReport, SyncResult};
 
 /// What a person is matched on (the guide's Merge Key).
@@ -180,7 +180,8 @@ pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
         Ok((mut planner, mut prepared)) => {
             let memberships = prepared.compare_memberships(&input.stored.memberships);
             let guardians = planner.desired_guardians(&prepared.candidates);
-            planner.complete(prepared, memberships, guardians)
+            let settled = planner.settle(prepared, guardians);
+            planner.complete(settled, memberships)
         }
         Err(failed) => *failed,
     }
@@ -193,8 +194,8 @@ pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
 /// are not read). Then `begin` gives the stored rows (the sync's transaction begins
 /// there), and the memberships are compared and both sides freed. Only then are the
 /// platform users read, through the function `begin` returned: it starts reading them and
-/// returns a function that waits for them, and the guardians are decided meanwhile. Then
-/// the rest is decided.
+/// returns a function that waits for them, and the guardians, the rows that matching does
+/// not touch and each person's stored row are settled meanwhile. Then the rest is decided.
 /// So the enrollments, the memberships and the platform users are never held at once: for
 /// a district of a million enrollments, the enrollments take about 60 MB, the wanted and
 /// stored memberships about 40 and the platform users about 35.
@@ -232,7 +233,8 @@ where
     };
     let mut planner = planner.reading(&without_users);
     let guardians = planner.desired_guardians(&prepared.candidates);
-    let guardians_in = clock.elapsed();
+    let settled = planner.settle(prepared, guardians);
+    let settled_in = clock.elapsed();
     let identities = users_read()?;
     let clock = std::time::Instant::now();
     let input = SyncInput {
@@ -240,13 +242,11 @@ where
         stored: &stored,
         ..*input
     };
-    let plan = planner
-        .reading(&input)
-        .complete(prepared, memberships, guardians);
+    let plan = planner.reading(&input).complete(settled, memberships);
     tracing::debug!(
         prepared = ?prepared_in,
         compared = ?compared_in,
-        guardians = ?guardians_in,
+        settled_while_users_read = ?settled_in,
         completed = ?clock.elapsed(),
         "planning's parts"
     );
@@ -477,16 +477,13 @@ impl<'a> Planner<'a> {
         Ok((self, prepared))
     }
 
-    /// The rest of planning, with the platform users and the stored rows, the memberships
-    /// compared (before, so that neither side is held while people are matched) and the
-    /// guardians decided (while the platform users are read).
-    fn complete(
-        mut self,
+    /// What the stored rows and the guardians decide before the platform users are in (see
+    /// [`Settled`]).
+    fn settle(
+        &self,
         prepared: Prepared<'a>,
-        membership_changes: MembershipChanges,
         (guardians, guardian_links): (Vec<GuardianRow>, Vec<GuardianLinkRow>),
-    ) -> SyncPlan {
-        let roster = self.input.roster;
+    ) -> Settled<'a> {
         let Prepared {
             included,
             candidates,
@@ -495,12 +492,75 @@ impl<'a> Planner<'a> {
             classes,
             memberships: _,
         } = prepared;
+        let considered = considered(&candidates, &frozen);
+        // Counted before the classes and guardians move into the comparison, so that no
+        // copy of them is held.
+        let imported_classes = classes
+            .iter()
+            .filter(|c| !frozen.contains(&c.school))
+            .count() as u64;
+        let synced_guardians = guardians
+            .iter()
+            .filter(|g| !g.schools.iter().any(|s| frozen.contains(s)))
+            .count() as u64;
+        let schools = self.school_reports(&frozen, &considered, &classes);
+        drop(considered);
+        let stored = self.input.stored;
+        let changes = ChangeSet {
+            schools: diff(&stored.schools, self.school_rows(&included), &frozen),
+            classes: diff(&stored.classes, classes, &frozen),
+            guardians: diff(&stored.guardians, guardians, &frozen),
+            guardian_links: diff(&stored.guardian_links, guardian_links, &frozen),
+            ..ChangeSet::default()
+        };
+        let stored_rows = stored
+            .people
+            .find_each(candidates.iter().map(|c| c.user.sourced_id.as_str()))
+            .into_iter()
+            .zip(&candidates)
+            .map(|(found, candidate)| {
+                let (at, old) = found?;
+                let email = kept_email(candidate.email, old.email());
+                let grades = candidate.user.grades.join(",");
+                let fields = person_fields(candidate, old.identity_id(), email, &grades);
+                Some(StoredRow {
+                    at,
+                    same_if_linked_as_before: fields.fingerprint() == old.fingerprint,
+                })
+            })
+            .collect();
+        Settled {
+            included,
+            candidates,
+            incomplete,
+            frozen,
+            stored_rows,
+            schools,
+            changes,
+            imported_classes,
+            synced_guardians,
+        }
+    }
+
+    /// The rest of planning, with the platform users and the stored rows, the memberships
+    /// compared (before, so that neither side is held while people are matched) and the
+    /// rest settled (while the platform users were read).
+    fn complete(mut self, settled: Settled<'a>, membership_changes: MembershipChanges) -> SyncPlan {
+        let roster = self.input.roster;
+        let Settled {
+            included,
+            candidates,
+            incomplete,
+            frozen,
+            stored_rows,
+            schools,
+            mut changes,
+            imported_classes,
+            synced_guardians,
+        } = settled;
 
         // DataGuard hides emails; matching everyone as unmatched would be a lie.
-        let considered: Vec<&Candidate> = candidates
-            .iter()
-            .filter(|c| !c.schools.iter().any(|s| frozen.contains(*s)))
-            .collect();
+        let considered = considered(&candidates, &frozen);
         let unusable = considered.iter().filter(|c| c.email.is_err()).count();
         let masked = considered
             .iter()
@@ -518,30 +578,12 @@ impl<'a> Planner<'a> {
             return self.failed(ErrorCode::DataGuardMasked, message, &frozen);
         }
 
-        let matched = self.match_people(&candidates, &frozen);
-        // Counted before the classes and guardians move into the comparison, so that no
-        // copy of them is held.
-        let imported_classes = classes
-            .iter()
-            .filter(|c| !frozen.contains(&c.school))
-            .count() as u64;
-        let synced_guardians = guardians
-            .iter()
-            .filter(|g| !g.schools.iter().any(|s| frozen.contains(s)))
-            .count() as u64;
-        let schools = self.school_reports(&frozen, &considered, &classes);
-        let mut changes = ChangeSet {
-            new_identities: matched.new_identities,
-            identity_updates: matched.identity_updates,
-            ..ChangeSet::default()
-        };
+        let matched = self.match_people(&candidates, &stored_rows, &frozen);
         let stored = self.input.stored;
-        changes.schools = diff(&stored.schools, self.school_rows(&included), &frozen);
+        changes.new_identities = matched.new_identities;
+        changes.identity_updates = matched.identity_updates;
         changes.people = matched.people;
-        changes.classes = diff(&stored.classes, classes, &frozen);
         changes.memberships = membership_changes;
-        changes.guardians = diff(&stored.guardians, guardians, &frozen);
-        changes.guardian_links = diff(&stored.guardian_links, guardian_links, &frozen);
         self.release_attributes_of_removed(&mut changes);
 
         // The guard counts people who vanished from the feed: a truncated feed looks like
@@ -1106,7 +1148,13 @@ impl<'a> Planner<'a> {
     /// `frozen` school are left as stored, and rows come out in key order. A row is made
     /// only for a person who is new or whose row changed, found by its fingerprint: an
     /// unchanged night makes none.
-    fn match_people(&mut self, candidates: &[Candidate<'_>], frozen: &BTreeSet<String>) -> Matched {
+    /// `stored_rows` are [`Settled::stored_rows`].
+    fn match_people(
+        &mut self,
+        candidates: &[Candidate<'_>],
+        stored_rows: &[Option<StoredRow>],
+        frozen: &BTreeSet<String>,
+    ) -> Matched {
         let settings = self.settings();
         let stored = &self.input.stored.people;
         // The users by id, and by match key: the key is built on a thread of its own (every
@@ -1137,14 +1185,13 @@ impl<'a> Planner<'a> {
         // Everyone not stored yet gets a new row (a first sync: everyone). Room for them at
         // once: grown by doubling, the rows were held one and a half times over at the last
         // step, the peak of a large district's first sync.
-        let found_stored: Vec<Option<(usize, &StoredPerson)>> =
-            stored.find_each(candidates.iter().map(|c| c.user.sourced_id.as_str()));
-        let new_people = found_stored.iter().filter(|found| found.is_none()).count();
+        let new_people = stored_rows.iter().filter(|row| row.is_none()).count();
         out.people.insert.reserve_exact(new_people);
         let mut claimed: HashSet<&str> = HashSet::new();
         // Which stored people a wanted one met; the others are no longer wanted.
         let mut met = vec![false; stored.len()];
-        for (candidate, found) in candidates.iter().zip(found_stored) {
+        for (candidate, stored_row) in candidates.iter().zip(stored_rows) {
+            let found = stored_row.map(|row| (row.at, stored.at(row.at)));
             let user = candidate.user;
             // Of two wanted rows with one key (the engine makes none), the first meets the
             // stored row and the second is new, as `diff` has it.
@@ -1176,20 +1223,17 @@ impl<'a> Planner<'a> {
             }
             let email = kept_email(candidate.email, found.and_then(|(_, p)| p.email()));
             let grades = user.grades.join(",");
-            let fields = PersonFields {
-                sourced_id: &user.sourced_id,
-                identity_id: identity_id.as_deref(),
-                role: candidate.role,
-                email,
-                username: user.username(),
-                given_name: user.given_name(),
-                family_name: user.family_name(),
-                identifier: user.identifier(),
-                grades: &grades,
-                schools: &candidate.schools,
-            };
-            if old.is_some_and(|old| old.fingerprint == fields.fingerprint()) {
-                continue;
+            if let (Some(old), Some(stored_row)) = (old, stored_row) {
+                // Linked as before, the row was compared while the users were read.
+                let unchanged = if identity_id.as_deref() == old.identity_id() {
+                    stored_row.same_if_linked_as_before
+                } else {
+                    let fields = person_fields(candidate, identity_id.as_deref(), email, &grades);
+                    fields.fingerprint() == old.fingerprint
+                };
+                if unchanged {
+                    continue;
+                }
             }
             let row = PersonRow {
                 sourced_id: user.sourced_id.clone(),
@@ -1410,6 +1454,68 @@ impl<'a> Planner<'a> {
                 }
             })
             .collect()
+    }
+}
+
+/// What the rest of planning decides before the platform users are in, while they are
+/// read: the schools, classes and guardians compared with the stored ones (matching does
+/// not touch them), the schools' report, and each person's stored row.
+struct Settled<'a> {
+    included: BTreeSet<String>,
+    candidates: Vec<Candidate<'a>>,
+    incomplete: BTreeSet<String>,
+    frozen: BTreeSet<String>,
+    /// For each candidate, its stored row, if any.
+    stored_rows: Vec<Option<StoredRow>>,
+    schools: Vec<SchoolReport>,
+    /// The schools, classes, guardians and their links compared.
+    changes: ChangeSet,
+    imported_classes: u64,
+    synced_guardians: u64,
+}
+
+/// A candidate's stored row.
+#[derive(Debug, Clone, Copy)]
+struct StoredRow {
+    /// Where it is among the stored people.
+    at: usize,
+    /// Whether the person's row is the stored one when matching links the person to the
+    /// user the stored row names (as an unchanged night does): its fingerprint, compared
+    /// ahead.
+    same_if_linked_as_before: bool,
+}
+
+/// The candidates not in a `frozen` school: the people this sync considers.
+fn considered<'c, 'a>(
+    candidates: &'c [Candidate<'a>],
+    frozen: &BTreeSet<String>,
+) -> Vec<&'c Candidate<'a>> {
+    candidates
+        .iter()
+        .filter(|c| !c.schools.iter().any(|s| frozen.contains(*s)))
+        .collect()
+}
+
+/// A candidate's row as [`PersonFields`], linked to `identity_id`, with `email` and
+/// `grades` as the row keeps them.
+fn person_fields<'c>(
+    candidate: &'c Candidate<'_>,
+    identity_id: Option<&'c str>,
+    email: Option<&'c str>,
+    grades: &'c str,
+) -> PersonFields<'c, &'c str> {
+    let user = candidate.user;
+    PersonFields {
+        sourced_id: &user.sourced_id,
+        identity_id,
+        role: candidate.role,
+        email,
+        username: user.username(),
+        given_name: user.given_name(),
+        family_name: user.family_name(),
+        identifier: user.identifier(),
+        grades,
+        schools: &candidate.schools,
     }
 }
 

@@ -297,6 +297,11 @@ impl StoredPeople {
         self.0.iter()
     }
 
+    /// The person at `at` in [`StoredPeople::iter`]'s order.
+    pub fn at(&self, at: usize) -> &StoredPerson {
+        &self.0[at]
+    }
+
     /// The person with this sourcedId and where it is in [`StoredPeople::iter`]'s order.
     pub fn find(&self, sourced_id: &str) -> Option<(usize, &StoredPerson)> {
         let at = self

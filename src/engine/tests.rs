@@ -1275,3 +1275,55 @@ fn a_junk_enabled_user_is_named_and_not_synced() {
     let changes = plan.changes.expect("changes");
     assert!(changes.people.insert.iter().all(|p| p.sourced_id != "p3"));
 }
+
+/// A person whose row changed is written again, and only that person: a new name with the
+/// link kept, and a new link (the user it was linked to is gone, another one has the
+/// email). The rows of an unchanged night are compared while the users are read, on the
+/// link stored before; a link that changes is compared again.
+#[test]
+fn a_renamed_person_and_a_relinked_person_are_written_again_and_no_one_else() {
+    let mut district = District::two_schools();
+    let mut stored = ProviderSnapshot::default();
+    let mut identities = Vec::new();
+    let first = run(&settings(), &district.roster, &identities, &stored, &[]);
+    apply(&first, &mut stored, &mut identities);
+    let linked = |stored: &ProviderSnapshot, id: &str| {
+        let person = stored.people.find(id).expect("stored").1;
+        person.identity_id().map(str::to_owned)
+    };
+    let p3_before = linked(&stored, "p3").expect("p3 linked");
+
+    if let Some(u) = district.roster.users.iter_mut().find(|u| u.sourced_id == "p1") {
+        u.texts = u.texts.with(UserText::GivenName, Some("Renamed"));
+    }
+    identities.retain(|i| i.id != p3_before);
+    identities.push(identity("platform-p3", "p3@riverside.edu"));
+
+    let second = run(&settings(), &district.roster, &identities, &stored, &[]);
+    let changes = second.changes.as_ref().expect("changes");
+    assert!(changes.people.insert.is_empty() && changes.people.delete.is_empty());
+    let updated: Vec<(&str, Option<&str>, Option<&str>)> = changes
+        .people
+        .update
+        .iter()
+        .map(|p| {
+            (
+                p.sourced_id.as_str(),
+                p.given_name.as_deref(),
+                p.identity_id.as_deref(),
+            )
+        })
+        .collect();
+    let p1_link = linked(&stored, "p1");
+    assert_eq!(
+        updated,
+        [
+            ("p1", Some("Renamed"), p1_link.as_deref()),
+            ("p3", Some("Given-p3"), Some("platform-p3")),
+        ]
+    );
+
+    apply(&second, &mut stored, &mut identities);
+    let third = run(&settings(), &district.roster, &identities, &stored, &[]);
+    assert_eq!(third.changes.expect("changes").rows(), 0);
+}
