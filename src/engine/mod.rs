@@ -427,12 +427,14 @@ impl<'a> Planner<'a> {
         let today = self.input.today;
         let calendar = SessionCalendar::new(&roster.academic_sessions, today);
         // The references are checked (a walk over every enrollment) on a thread of their
-        // own while this one picks the people and classes wanted: neither depends on the
-        // other, and the unchanged nightly sync of a large district otherwise plans on one
-        // core while the other waits. Each side keeps its own problems, merged after in the
-        // order the steps had when they ran one after the other.
+        // own while this one picks the people wanted: neither depends on the other, and the
+        // unchanged nightly sync of a large district otherwise plans on one core while the
+        // other waits. Each side keeps its own problems, merged after in the order the steps
+        // had when they ran one after the other. The classes wanted are picked after: the
+        // check's lookup tables (one entry per user) and the class rows are not held at
+        // once (`xl`'s peak rose by 20 MB when they were).
         let mut problems = std::mem::take(&mut self.problems);
-        let (candidates, classes, (mut incomplete, checked)) = std::thread::scope(|scope| {
+        let (candidates, (mut incomplete, checked)) = std::thread::scope(|scope| {
             let this = &self;
             let checking = scope.spawn(|| {
                 let mut problems = ProblemLog::default();
@@ -440,11 +442,10 @@ impl<'a> Planner<'a> {
                 (incomplete, problems)
             });
             let candidates = this.candidates(&mut problems);
-            let classes = this.desired_classes(&included, &calendar);
             let checked = checking
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (candidates, classes, checked)
+            (candidates, checked)
         });
         problems.merge(checked);
         self.problems = problems;
@@ -464,6 +465,7 @@ impl<'a> Planner<'a> {
             )));
         }
 
+        let classes = self.desired_classes(&included, &calendar);
         let memberships = self.desired_memberships(&classes, &candidates);
         self.enrollments.release();
         let prepared = Prepared {
