@@ -239,6 +239,14 @@ fn run(
         },
     )
     .unwrap_or_else(|never| match never {});
+    let (handing_over, leftovers) = handing_over;
+    // What planning read is handed back, to be freed off the sync's path.
+    if users_read {
+        assert_eq!(leftovers.platform_users, identities);
+        assert_eq!(leftovers.stored.people, stored.people);
+    } else {
+        assert!(leftovers.platform_users.is_empty());
+    }
     // The store is read unless the roster alone decided the sync fails.
     let store_read = !matches!(
         planned.report.error_code,
@@ -1293,7 +1301,12 @@ fn a_renamed_person_and_a_relinked_person_are_written_again_and_no_one_else() {
     };
     let p3_before = linked(&stored, "p3").expect("p3 linked");
 
-    if let Some(u) = district.roster.users.iter_mut().find(|u| u.sourced_id == "p1") {
+    if let Some(u) = district
+        .roster
+        .users
+        .iter_mut()
+        .find(|u| u.sourced_id == "p1")
+    {
         u.texts = u.texts.with(UserText::GivenName, Some("Renamed"));
     }
     identities.retain(|i| i.id != p3_before);

@@ -241,6 +241,11 @@ pub async fn run(
             };
             Ok((snapshot, platform_users))
         });
+        // What planning read is freed on another thread while the sync commits.
+        let plan = plan.map(|(plan, leftovers)| {
+            crate::allocator::free_in_background((roster, leftovers));
+            plan
+        });
         (plan, began)
     });
     // Meanwhile the stored rows go on loading here, and are handed to the planning once in.
