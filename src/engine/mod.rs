@@ -876,13 +876,32 @@ impl<'a> Planner<'a> {
         let users: HashSet<&str> = roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
         // Looked up once per enrollment: hashed rather than searched in the ordered set.
         let included_schools: HashSet<&str> = included.iter().map(String::as_str).collect();
-        for enrollment in self.enrollments.get() {
-            let class = enrollment.class().and_then(|c| classes.get(c));
-            let school = enrollment
-                .school()
-                .or_else(|| class.and_then(|c| c.school.as_deref()));
-            let Some(school) = school else { continue };
-            if !included_schools.contains(school) {
+        // What each of the enrollments' texts is, looked up on its first sight and then read
+        // by its number, as the wanted memberships do: a listed class, an included school, a
+        // listed person.
+        let enrollments = self.enrollments.get();
+        let texts = enrollments.distinct_texts();
+        let mut as_class: Vec<Known<&Class>> = vec![Known::Unseen; texts];
+        let mut as_school: Vec<Option<bool>> = vec![None; texts];
+        let mut as_user: Vec<Option<bool>> = vec![None; texts];
+        for enrollment in enrollments {
+            let class = match (enrollment.class(), enrollment.class_number()) {
+                (Some(class), Some(at)) => as_class[at]
+                    .resolve(|| classes.get(class).copied())
+                    .map(|class| &**class),
+                _ => None,
+            };
+            let (school, included) = match (enrollment.school(), enrollment.school_number()) {
+                (Some(school), Some(at)) => (
+                    school,
+                    *as_school[at].get_or_insert_with(|| included_schools.contains(school)),
+                ),
+                _ => match class.and_then(|c| c.school.as_deref()) {
+                    Some(school) => (school, included_schools.contains(school)),
+                    None => continue,
+                },
+            };
+            if !included {
                 continue;
             }
             if class.is_none() {
@@ -895,7 +914,11 @@ impl<'a> Planner<'a> {
                 );
                 incomplete.insert(school.to_owned());
             }
-            if enrollment.user().is_some_and(|u| !users.contains(u)) {
+            let listed = match (enrollment.user(), enrollment.user_number()) {
+                (Some(user), Some(at)) => *as_user[at].get_or_insert_with(|| users.contains(user)),
+                _ => true,
+            };
+            if !listed {
                 problems.add(
                     "DanglingUserReference",
                     Some(school),

@@ -1340,3 +1340,48 @@ fn a_renamed_person_and_a_relinked_person_are_written_again_and_no_one_else() {
     let third = run(&settings(), &district.roster, &identities, &stored, &[]);
     assert_eq!(third.changes.expect("changes").rows(), 0);
 }
+
+/// An enrollment that names no school is checked in its class's school; one that names a
+/// class the Roster Server does not list is checked in the school it names. Many
+/// enrollments of one dangling person count as many occurrences.
+#[test]
+fn dangling_references_are_found_through_the_class_when_the_enrollment_names_no_school() {
+    let mut district = District::two_schools();
+    let mut enroll = |user: &str, class: &str, school: Option<&str>| {
+        let n = district.roster.enrollments.len();
+        district.roster.enrollments.push(Enrollment {
+            sourced_id: format!("e-{n}"),
+            status: Status::Active,
+            user: Some(user.into()),
+            class: Some(class.into()),
+            school: school.map(String::from),
+            role: Some(Role::Student),
+            primary: None,
+            begin_date: None,
+            end_date: None,
+        });
+    };
+    enroll("ghost", "c2", None);
+    enroll("p1", "c2", None);
+    enroll("ghost", "c2", None);
+    enroll("p1", "no-such-class", Some("s1"));
+    let plan = on_empty_store(&settings(), &district.roster, &[]);
+    let problems: Vec<(&str, Option<&str>, Option<u64>)> = plan
+        .report
+        .problems
+        .iter()
+        .filter(|p| p.code.starts_with("Dangling"))
+        .map(|p| (p.code.as_str(), p.school.as_deref(), p.occurrences))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            ("DanglingClassReference", Some("s1"), None),
+            ("DanglingUserReference", Some("s2"), Some(2)),
+        ]
+    );
+    assert_eq!(
+        plan.report.error_code,
+        Some(ErrorCode::AllSchoolsIncomplete)
+    );
+}

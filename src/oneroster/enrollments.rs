@@ -273,6 +273,11 @@ impl<'a> EnrollmentRef<'a> {
         self.number(self.row.class)
     }
 
+    /// The number of the `school` sourcedId among [`Enrollments::distinct_texts`].
+    pub fn school_number(&self) -> Option<usize> {
+        self.number(self.row.school)
+    }
+
     /// The number of the `role` among [`Enrollments::distinct_texts`].
     pub fn role_number(&self) -> Option<usize> {
         self.number(self.row.role)
