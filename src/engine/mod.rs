@@ -1217,8 +1217,11 @@ impl<'a> Planner<'a> {
                 }
                 index
             });
-            let identities: HashMap<&str, &Identity> =
-                platform_users.iter().map(|i| (i.id.as_str(), i)).collect();
+            let identities: HashMap<&str, usize> = platform_users
+                .iter()
+                .enumerate()
+                .map(|(at, i)| (i.id.as_str(), at))
+                .collect();
             let index = indexing
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -1234,7 +1237,8 @@ impl<'a> Planner<'a> {
         // step, the peak of a large district's first sync.
         let new_people = stored_rows.iter().filter(|row| row.is_none()).count();
         out.people.insert.reserve_exact(new_people);
-        let mut claimed: HashSet<&str> = HashSet::new();
+        // Which users a person claimed (the first to meet a user sets its attributes).
+        let mut claimed = vec![false; platform_users.len()];
         // Which stored people a wanted one met; the others are no longer wanted.
         let mut met = vec![false; stored.len()];
         for (candidate, stored_row) in candidates.iter().zip(stored_rows) {
@@ -1250,18 +1254,24 @@ impl<'a> Planner<'a> {
             // The user this ClassLinkSync linked the person to before, if it still exists.
             let stored_link = found
                 .and_then(|(_, person)| person.identity_id())
-                .filter(|id| identities.contains_key(id));
+                .and_then(|id| Some((id, *identities.get(id)?)));
             let identity_id = if in_frozen {
                 // Not synced this time: the stored row stays as it is.
-                stored_link.map(str::to_owned)
+                stored_link.map(|(id, _)| id.to_owned())
             } else {
-                self.match_one(candidate, stored_link, &index, &mut created, &mut out)
+                let link = stored_link.map(|(id, _)| id);
+                self.match_one(candidate, link, &index, &mut created, &mut out)
             };
-            if let Some(id) = &identity_id
+            // The platform user linked to, found once: most nights, the stored link.
+            let linked = match (&identity_id, stored_link) {
+                (Some(id), Some((link, at))) if id == link => Some(at),
+                (Some(id), _) => identities.get(id.as_str()).copied(),
+                (None, _) => None,
+            };
+            if let Some(at) = linked
                 && !in_frozen
-                && let Some(identity) = identities.get(id.as_str())
-                && claimed.insert(identity.id.as_str())
-                && let Some(updated) = self.claim_attributes(identity, candidate)
+                && !std::mem::replace(&mut claimed[at], true)
+                && let Some(updated) = self.claim_attributes(&platform_users[at], candidate)
             {
                 out.identity_updates.push(updated);
             }
