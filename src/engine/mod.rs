@@ -1117,7 +1117,7 @@ impl<'a> Planner<'a> {
             .filter(|c| c.role == PersonRole::Student)
             .map(|c| (c.user.sourced_id.as_str(), c))
             .collect();
-        let guardians: BTreeMap<&str, &User> = self
+        let guardians: HashMap<&str, &User> = self
             .input
             .roster
             .users
@@ -1125,21 +1125,25 @@ impl<'a> Planner<'a> {
             .filter(|u| u.enabled && u.role.as_ref().is_some_and(|r| role.matches(r)))
             .map(|u| (u.sourced_id.as_str(), u))
             .collect();
-        let mut pairs: BTreeSet<(&str, &str)> = BTreeSet::new();
-        for (id, student) in &students {
+        // Each (guardian, student) link, recorded on either side or both: sorted and made
+        // distinct after, so that a guardian's links come together, in key order.
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (&id, student) in &students {
             for agent in student.user.agents.iter() {
-                if guardians.contains_key(agent) {
-                    pairs.insert((agent, id));
+                if let Some((&guardian, _)) = guardians.get_key_value(agent) {
+                    pairs.push((guardian, id));
                 }
             }
         }
-        for (id, guardian) in &guardians {
+        for (&id, guardian) in &guardians {
             for agent in guardian.agents.iter() {
-                if students.contains_key(agent) {
-                    pairs.insert((id, agent));
+                if let Some((&student, _)) = students.get_key_value(agent) {
+                    pairs.push((id, student));
                 }
             }
         }
+        pairs.sort_unstable();
+        pairs.dedup();
         let stored_emails: HashMap<&str, &str> = self
             .input
             .stored
@@ -1147,46 +1151,45 @@ impl<'a> Planner<'a> {
             .iter()
             .filter_map(|g| Some((g.sourced_id.as_str(), g.email.as_deref()?)))
             .collect();
-        let mut schools_of: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        let mut links = Vec::new();
-        for (guardian, student) in pairs {
-            let student_schools = &students[student].schools;
-            schools_of
-                .entry(guardian)
-                .or_default()
-                .extend(student_schools.iter().map(|s| (*s).to_owned()));
-            links.push(GuardianLinkRow {
-                guardian: guardian.to_owned(),
-                student: student.to_owned(),
+        let mut links = Vec::with_capacity(pairs.len());
+        let mut rows = Vec::new();
+        for links_of_one in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let id = links_of_one[0].0;
+            // The schools of the guardian's students, sorted, each once.
+            let mut schools: Vec<&str> = Vec::new();
+            for &(_, student) in links_of_one {
+                let student_schools = &students[student].schools;
+                schools.extend(student_schools);
+                links.push(GuardianLinkRow {
+                    guardian: id.to_owned(),
+                    student: student.to_owned(),
+                    relationship: role.as_str().to_owned(),
+                    schools: student_schools.iter().map(|s| (*s).to_owned()).collect(),
+                });
+            }
+            schools.sort_unstable();
+            schools.dedup();
+            let user = guardians[id];
+            if let Some(Err(UnusableEmail::Masked | UnusableEmail::NotAnEmail)) =
+                user.email().map(|e| usable_email(Some(e)))
+            {
+                let school = schools.first().copied();
+                self.problems.add("UnusableGuardianEmail", school, "users", id, || {
+                    "Guardians whose email is masked by DataGuard or not an address keep the email stored before.".into()
+                });
+            }
+            rows.push(GuardianRow {
+                sourced_id: id.to_owned(),
                 relationship: role.as_str().to_owned(),
-                schools: student_schools.iter().map(|s| (*s).to_owned()).collect(),
+                given_name: user.given_name().map(str::to_owned),
+                family_name: user.family_name().map(str::to_owned),
+                email: kept_email(usable_email(user.email()), stored_emails.get(id).copied())
+                    .map(str::to_owned),
+                phone: user.phone().map(str::to_owned),
+                sms: user.sms().map(str::to_owned),
+                schools: schools.into_iter().map(str::to_owned).collect(),
             });
         }
-        let rows = schools_of
-            .into_iter()
-            .map(|(id, schools)| {
-                let user = guardians[id];
-                if let Some(Err(UnusableEmail::Masked | UnusableEmail::NotAnEmail)) =
-                    user.email().map(|e| usable_email(Some(e)))
-                {
-                    let school = schools.first().map(String::as_str);
-                    self.problems.add("UnusableGuardianEmail", school, "users", id, || {
-                        "Guardians whose email is masked by DataGuard or not an address keep the email stored before.".into()
-                    });
-                }
-                GuardianRow {
-                    sourced_id: id.to_owned(),
-                    relationship: role.as_str().to_owned(),
-                    given_name: user.given_name().map(str::to_owned),
-                    family_name: user.family_name().map(str::to_owned),
-                    email: kept_email(usable_email(user.email()), stored_emails.get(id).copied())
-                        .map(str::to_owned),
-                    phone: user.phone().map(str::to_owned),
-                    sms: user.sms().map(str::to_owned),
-                    schools: schools.into_iter().collect(),
-                }
-            })
-            .collect();
         (rows, links)
     }
 
