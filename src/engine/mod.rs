@@ -501,7 +501,7 @@ impl<'a> Planner<'a> {
         Ok((self, prepared))
     }
 
-    /// What the stored rows and the guardians decide before the platform users are in (see
+    /// What the rest of planning decides before the platform users are in (see
     /// [`Settled`]).
     fn settle(
         &self,
@@ -874,7 +874,7 @@ impl<'a> Planner<'a> {
             .map(|c| (c.sourced_id.as_str(), c))
             .collect();
         let users: HashSet<&str> = roster.users.iter().map(|u| u.sourced_id.as_str()).collect();
-        // Looked up once per enrollment: hashed rather than searched in the ordered set.
+        // Hashed rather than searched in the ordered set.
         let included_schools: HashSet<&str> = included.iter().map(String::as_str).collect();
         // What each of the enrollments' texts is, looked up on its first sight and then read
         // by its number, as the wanted memberships do: a listed class, an included school, a
