@@ -114,20 +114,32 @@ impl District {
         self
     }
 
-    fn enroll(mut self, user: &str, class: &str, begin: Option<Date>, end: Option<Date>) -> Self {
+    fn enroll(self, user: &str, class: &str, begin: Option<Date>, end: Option<Date>) -> Self {
         let school = self
             .roster
             .classes
             .iter()
             .find(|c| c.sourced_id == class)
             .and_then(|c| c.school.clone());
+        self.enroll_naming(user, class, school.as_deref(), begin, end)
+    }
+
+    /// An enrollment naming `school` (or none), whatever the class's school is.
+    fn enroll_naming(
+        mut self,
+        user: &str,
+        class: &str,
+        school: Option<&str>,
+        begin: Option<Date>,
+        end: Option<Date>,
+    ) -> Self {
         let n = self.roster.enrollments.len();
         self.roster.enrollments.push(Enrollment {
             sourced_id: format!("e-{n}"),
             status: Status::Active,
             user: Some(user.into()),
             class: Some(class.into()),
-            school,
+            school: school.map(String::from),
             role: Some(Role::Student),
             primary: None,
             begin_date: begin,
@@ -1346,25 +1358,11 @@ fn a_renamed_person_and_a_relinked_person_are_written_again_and_no_one_else() {
 /// enrollments of one dangling person count as many occurrences.
 #[test]
 fn dangling_references_are_found_through_the_class_when_the_enrollment_names_no_school() {
-    let mut district = District::two_schools();
-    let mut enroll = |user: &str, class: &str, school: Option<&str>| {
-        let n = district.roster.enrollments.len();
-        district.roster.enrollments.push(Enrollment {
-            sourced_id: format!("e-{n}"),
-            status: Status::Active,
-            user: Some(user.into()),
-            class: Some(class.into()),
-            school: school.map(String::from),
-            role: Some(Role::Student),
-            primary: None,
-            begin_date: None,
-            end_date: None,
-        });
-    };
-    enroll("ghost", "c2", None);
-    enroll("p1", "c2", None);
-    enroll("ghost", "c2", None);
-    enroll("p1", "no-such-class", Some("s1"));
+    let district = District::two_schools()
+        .enroll_naming("ghost", "c2", None, None, None)
+        .enroll_naming("p1", "c2", None, None, None)
+        .enroll_naming("ghost", "c2", None, None, None)
+        .enroll_naming("p1", "no-such-class", Some("s1"), None, None);
     let plan = on_empty_store(&settings(), &district.roster, &[]);
     let problems: Vec<(&str, Option<&str>, Option<u64>)> = plan
         .report
