@@ -46,7 +46,7 @@ pub fn free_in_background<T: Send + 'static>(value: T) {
 }
 
 /// Waits until every value handed to [`free_in_background`] is freed.
-pub fn wait_for_background_frees() {
+fn wait_for_background_frees() {
     let (count, done) = &FREEING;
     let count = count.lock().unwrap_or_else(|e| e.into_inner());
     drop(
