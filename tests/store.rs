@@ -2,14 +2,15 @@
 
 mod common;
 
-use classlink_operator::engine::memberships::MembershipChanges;
+use classlink_operator::engine::memberships::{DigestChanges, MembershipChanges};
 use classlink_operator::engine::model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, MembershipRow, PersonRole,
     PersonRow, ProviderSnapshot, SchoolRow, TableChanges,
 };
 use classlink_operator::engine::people::StoredClass;
 use classlink_operator::engine::report::{Counts, SyncReport, SyncResult};
-use classlink_operator::store::SyncRunRecord;
+use classlink_operator::intern::Text;
+use classlink_operator::store::{DigestCheck, SyncRunRecord};
 use common::roster::TestStore;
 
 const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
@@ -202,6 +203,8 @@ async fn stored_rows_load_back_exactly_as_written() {
                 .map(StoredClass::from)
                 .collect(),
             memberships: changes.memberships.insert.clone(),
+            // A change set made by hand keeps no digests: every membership is read.
+            membership_digests: None,
             guardians: changes.guardians.insert.clone(),
             guardian_links: changes.guardian_links.insert.clone(),
         });
@@ -318,6 +321,167 @@ async fn rows_read_ahead_are_used_only_while_nothing_wrote_them() {
         assert!(txn.snapshot().people.is_empty(), "{backend}");
         assert!(txn.snapshot().memberships.is_empty(), "{backend}");
         drop(txn);
+        db.drop_database().await;
+    }
+}
+
+/// The class digests a sync writes with its memberships stand for them in the next sync's
+/// snapshot, which then reads back the rows of the classes it asks for; a write that does
+/// not keep the digests (as an operator from before them writes) stops their use until a
+/// sync writes them all again; a digest that no longer matches its rows is found.
+#[tokio::test]
+async fn class_digests_stand_for_the_memberships_only_while_they_are_true() {
+    for backend in BACKENDS {
+        let db = TestStore::new(backend).await;
+        let store = &db.store;
+        let check = || async {
+            store
+                .check_membership_digests("schools", "district")
+                .await
+                .expect("check")
+        };
+        let mut changes = changes(backend);
+        let memberships = changes.memberships.insert.clone();
+        let classes = memberships.digests().len();
+        changes.memberships.digests = Some(DigestChanges {
+            replace_all: true,
+            put: memberships.digests().0,
+            remove: Vec::new(),
+        });
+        let txn = store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        txn.commit(Some(&changes), &mut run_record_named("first"))
+            .await
+            .expect("commit");
+        assert_eq!(
+            check().await,
+            Some(DigestCheck {
+                classes,
+                differing: 0
+            }),
+            "{backend}"
+        );
+
+        // The next sync gets the digests, not the rows, and reads back those it asks for.
+        let mut txn = store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        assert!(txn.snapshot().memberships.is_empty(), "{backend}");
+        assert_eq!(
+            txn.snapshot().membership_digests.as_ref(),
+            Some(&memberships.digests()),
+            "{backend}"
+        );
+        let asked: Vec<Text> = memberships
+            .digests()
+            .0
+            .iter()
+            .step_by(2)
+            .map(|(class, _)| class.clone())
+            .chain([Text::from("class-not-stored")])
+            .collect();
+        let mut expected = memberships.clone();
+        expected.retain_classes(&asked);
+        assert!(!expected.is_empty());
+        let read = txn.memberships_of(&asked).await.expect("read by class");
+        assert!(read == expected, "{backend}: the rows of the classes asked");
+        // An unchanged sync keeps them in use.
+        let mut unchanged = ChangeSet::default();
+        unchanged.memberships.digests = Some(DigestChanges::default());
+        txn.commit(Some(&unchanged), &mut run_record_named("unchanged"))
+            .await
+            .expect("commit");
+        assert_eq!(check().await.map(|c| c.differing), Some(0), "{backend}");
+
+        // A write that keeps no digests: the next snapshot holds every row again.
+        let mut removal = ChangeSet::default();
+        let first = memberships.iter().next().expect("a membership");
+        removal.memberships.delete = vec![(first.class.clone(), first.person.clone())];
+        let txn = store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        let written = txn
+            .commit(Some(&removal), &mut run_record_named("older"))
+            .await
+            .expect("commit");
+        assert_eq!(written, 1, "{backend}");
+        assert_eq!(check().await, None, "{backend}: digests out of use");
+        let txn = store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        assert_eq!(txn.snapshot().membership_digests, None, "{backend}");
+        assert_eq!(
+            txn.snapshot().memberships.len(),
+            memberships.len() - 1,
+            "{backend}"
+        );
+        drop(txn);
+
+        // Written all again, they are in use; a digest changed behind the store's back is
+        // found, and so is a class's rows removed behind it.
+        let mut now = memberships.clone();
+        now.retain_classes(
+            &memberships
+                .digests()
+                .0
+                .iter()
+                .map(|(c, _)| c.clone())
+                .filter(|c| *c != first.class)
+                .collect::<Vec<_>>(),
+        );
+        let mut rewrite = ChangeSet::default();
+        let mut digests = now.digests().0;
+        let mut class_rows: Vec<_> = memberships
+            .iter()
+            .filter(|m| m.class == first.class)
+            .collect();
+        class_rows.retain(|m| m.person != first.person);
+        let first_class: classlink_operator::engine::memberships::Memberships =
+            class_rows.into_iter().collect();
+        digests.extend(first_class.digests().0);
+        digests.sort();
+        rewrite.memberships.digests = Some(DigestChanges {
+            replace_all: true,
+            put: digests,
+            remove: Vec::new(),
+        });
+        let txn = store
+            .begin_sync("schools", "district")
+            .await
+            .expect("begin");
+        txn.commit(Some(&rewrite), &mut run_record_named("rewrite"))
+            .await
+            .expect("commit");
+        assert_eq!(check().await.map(|c| c.differing), Some(0), "{backend}");
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .expect("a connection of its own");
+        sqlx::query(
+            "UPDATE membership_digests SET digest = '00000000000000000000000000000000' \
+             WHERE namespace = 'schools' AND provider = 'district' AND class_id = $1",
+        )
+        .bind(first.class.as_str())
+        .execute(&mut conn)
+        .await
+        .expect("a digest changed");
+        assert_eq!(check().await.map(|c| c.differing), Some(1), "{backend}");
+        let second = &asked[1];
+        sqlx::query(
+            "DELETE FROM memberships \
+             WHERE namespace = 'schools' AND provider = 'district' AND class_id = $1",
+        )
+        .bind(second.as_str())
+        .execute(&mut conn)
+        .await
+        .expect("a class's rows removed");
+        drop(conn);
+        assert_eq!(check().await.map(|c| c.differing), Some(2), "{backend}");
         db.drop_database().await;
     }
 }

@@ -308,6 +308,16 @@ async fn a_sync_killed_mid_write_leaves_the_previous_snapshot_whole() {
             before == after_kill,
             "{backend}: the killed sync changed nothing"
         );
+        let digests = db
+            .store
+            .check_membership_digests("schools", "district")
+            .await
+            .expect("digests read");
+        assert_eq!(
+            digests.map(|d| d.differing),
+            Some(0),
+            "{backend}: the killed sync left the digests true to the rows"
+        );
 
         let out = cli(None).output().expect("third sync runs");
         assert!(
@@ -327,6 +337,89 @@ async fn a_sync_killed_mid_write_leaves_the_previous_snapshot_whole() {
             "{backend}: a later sync completes"
         );
         db.drop_database().await;
+    }
+}
+
+/// A night whose roster changed reads back only the memberships of the classes whose
+/// digests differ, and leaves the store holding what one sync of the new roster into an
+/// empty store holds, with its digests true.
+#[tokio::test]
+async fn a_night_that_reads_back_only_the_changed_classes_stores_what_a_full_read_would() {
+    for backend in BACKENDS {
+        let sim = small_district().await;
+        let kept = TestStore::new(backend).await;
+        let sync = class_link_sync("district", &sim, |_| {});
+        let first = sync_once(&kept.store, &sync, false).await;
+        assert_eq!(first.report.error_code, None, "{backend}");
+        let classes = kept
+            .store
+            .check_membership_digests("schools", "district")
+            .await
+            .expect("digests read")
+            .expect("digests in use")
+            .classes;
+
+        sim.mutate(Mutation::EndEnrollments { count: 5 })
+            .expect("mutation");
+        sim.mutate(Mutation::AddUsers { count: 3 })
+            .expect("mutation");
+        sim.mutate(Mutation::RemoveUsers { count: 2 })
+            .expect("mutation");
+        let night = sync_once(&kept.store, &sync, false).await;
+        assert_eq!(night.report.error_code, None, "{backend}");
+        assert!(night.rows_written > 0, "{backend}");
+        let check = kept
+            .store
+            .check_membership_digests("schools", "district")
+            .await
+            .expect("digests read")
+            .expect("digests in use");
+        assert_eq!(check.differing, 0, "{backend}");
+
+        let run = kept
+            .store
+            .sync_runs("schools", "district")
+            .await
+            .expect("runs")
+            .pop()
+            .expect("the night's run");
+        let read_back = run
+            .log
+            .iter()
+            .find_map(|l| l.strip_prefix("memberships read back for "))
+            .unwrap_or_else(|| panic!("{backend}: no read-back line in {:?}", run.log));
+        let read_classes: usize = read_back
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{backend}: {read_back}"));
+        assert!(
+            read_classes > 0 && read_classes < classes / 2,
+            "{backend}: {read_classes} of {classes} classes read back"
+        );
+
+        let fresh = TestStore::new(backend).await;
+        let once = sync_once(&fresh.store, &sync, false).await;
+        assert_eq!(once.report.error_code, None, "{backend}");
+        let snapshot = |db: &TestStore| {
+            let store = db.store.clone();
+            async move {
+                store
+                    .snapshot("schools", "district")
+                    .await
+                    .expect("snapshot")
+            }
+        };
+        let (kept_rows, fresh_rows) = (snapshot(&kept).await, snapshot(&fresh).await);
+        assert!(
+            kept_rows.memberships == fresh_rows.memberships,
+            "{backend}: {} memberships kept, {} from one sync",
+            kept_rows.memberships.len(),
+            fresh_rows.memberships.len()
+        );
+        assert_eq!(kept_rows.classes, fresh_rows.classes, "{backend}");
+        kept.drop_database().await;
+        fresh.drop_database().await;
     }
 }
 

@@ -7,11 +7,17 @@
 //!
 //! The table is sorted, so the numbers order as the texts do: sorting a million rows by
 //! key compares integers, and [`diff_memberships`] walks both sides once.
+//!
+//! The store keeps a digest of each class's memberships beside them ([`ClassDigests`]): a
+//! sync compares the wanted classes' digests with the stored ones and reads back only the
+//! rows of the classes that differ, where it would otherwise read every stored row (a
+//! million for a large district) to find, most nights, that few or none changed.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use foldhash::HashMap;
+use sha2::{Digest as _, Sha256};
 
 use crate::intern::Text;
 
@@ -415,15 +421,19 @@ pub struct MembershipChanges {
     pub update: Vec<MembershipRow>,
     /// Keys (class, person) of rows to remove.
     pub delete: Vec<(Text, Text)>,
+    /// The writes that keep the store's class digests true to the rows; `None` for
+    /// changes that do not keep them (the store then stops using its digests until a sync
+    /// writes them all again).
+    pub digests: Option<DigestChanges>,
 }
 
 impl MembershipChanges {
-    /// Rows this change writes.
+    /// Rows this change writes (of the memberships table; the digests are not counted).
     pub fn len(&self) -> usize {
         self.insert.len() + self.update.len() + self.delete.len()
     }
 
-    /// Whether the table stays as it is.
+    /// Whether the memberships table stays as it is (the digests may still be written).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -448,10 +458,15 @@ fn place(n: u32) -> u64 {
 /// rows: rows of a `frozen` school are left exactly as stored, unchanged rows produce no
 /// write, and rows come out in key order. The new rows stay in the wanted rows' own
 /// buffer; only updated rows are made into [`MembershipRow`]s.
+///
+/// `scope` says which classes the two sides hold: all of them (the digests are then
+/// written anew), or only the listed ones (only theirs are). Either way the changes carry
+/// the digest of each class's rows as they will be stored, frozen rows and all.
 pub fn diff_memberships(
     stored: &Memberships,
     mut wanted: Memberships,
     frozen: &BTreeSet<String>,
+    scope: Compared<'_>,
 ) -> MembershipChanges {
     let stored_frozen = stored.marks(frozen);
     let wanted_frozen = wanted.marks(frozen);
@@ -463,8 +478,12 @@ pub fn diff_memberships(
     let wanted_key = |row: &Compact| (place(row.class), place(row.person));
     let mut changes = MembershipChanges::default();
     let mut old_rows = stored.rows.iter().peekable();
-    let delete = |old: &Compact, changes: &mut MembershipChanges| {
-        if !stored_frozen[stored.kind(old).school as usize] {
+    // The rows as they will be stored, in key order, digested class by class.
+    let mut digests = Digesting::default();
+    let gone = |old: &Compact, changes: &mut MembershipChanges, digests: &mut Digesting| {
+        if stored_frozen[stored.kind(old).school as usize] {
+            digests.row(stored, old);
+        } else {
             changes.delete.push((
                 stored.text(old.class).clone(),
                 stored.text(old.person).clone(),
@@ -477,7 +496,7 @@ pub fn diff_memberships(
         // Stored rows before this key are wanted no more.
         let key = wanted_key(row);
         while let Some(old) = old_rows.next_if(|old| stored_key(old) < key) {
-            delete(old, &mut changes);
+            gone(old, &mut changes, &mut digests);
         }
         let old = old_rows.next_if(|old| stored_key(old) == key);
         let kind = wanted.kind(row);
@@ -485,6 +504,11 @@ pub fn diff_memberships(
         let left = wanted_frozen[kind.school as usize]
             || old_kind.is_some_and(|o| stored_frozen[o.school as usize]);
         new.push(!left && old.is_none());
+        match old {
+            Some(old) if left => digests.row(stored, old),
+            _ if left => {}
+            _ => digests.row(&wanted, row),
+        }
         if let Some(old) = old_kind
             && !left
             && (placed[old.role as usize] != place(kind.role)
@@ -494,13 +518,253 @@ pub fn diff_memberships(
         }
     }
     for old in old_rows {
-        delete(old, &mut changes);
+        gone(old, &mut changes, &mut digests);
     }
+    let digested = digests.finish();
+    changes.digests = Some(match scope {
+        Compared::All => DigestChanges {
+            replace_all: true,
+            put: digested,
+            remove: Vec::new(),
+        },
+        Compared::Classes(classes) => {
+            // A listed class left with no rows loses its digest.
+            let mut put = digested.iter().map(|(class, _)| class).peekable();
+            let remove = classes
+                .iter()
+                .filter(|class| {
+                    while put.next_if(|p| p < class).is_some() {}
+                    put.next_if(|p| p == class).is_none()
+                })
+                .cloned()
+                .collect();
+            DigestChanges {
+                replace_all: false,
+                put: digested,
+                remove,
+            }
+        }
+    });
     let mut new = new.into_iter();
     wanted.rows.retain(|_| new.next() == Some(true));
     wanted.rows.shrink_to_fit();
     changes.insert = wanted;
     changes
+}
+
+/// Which classes the two sides of [`diff_memberships`] hold.
+#[derive(Debug, Clone, Copy)]
+pub enum Compared<'a> {
+    /// Every class: the stored side is all the stored rows.
+    All,
+    /// Only these classes (sorted), on both sides.
+    Classes(&'a [Text]),
+}
+
+/// A digest of one class's memberships: of each row's person, role and school, in key
+/// order (SHA-256, of which 128 bits are kept). Two classes whose rows differ have
+/// different digests but for an accidental collision, which is not a concern at any
+/// district's size; a digest that differs only makes the sync read the class's rows.
+pub type ClassDigest = u128;
+
+/// The digests of classes, sorted by class; a class with no memberships has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassDigests(pub Vec<(Text, ClassDigest)>);
+
+impl ClassDigests {
+    /// The classes whose digests differ between `self` and `other`, or that only one of
+    /// them has, sorted.
+    pub fn differing(&self, other: &ClassDigests) -> Vec<Text> {
+        let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
+        let mut differing = Vec::new();
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => return differing,
+                (Some((class, _)), None) => {
+                    differing.push(class.clone());
+                    a.next();
+                }
+                (None, Some((class, _))) => {
+                    differing.push(class.clone());
+                    b.next();
+                }
+                (Some((x, dx)), Some((y, dy))) => match x.cmp(y) {
+                    std::cmp::Ordering::Less => {
+                        differing.push(x.clone());
+                        a.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        differing.push(y.clone());
+                        b.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if dx != dy {
+                            differing.push(x.clone());
+                        }
+                        a.next();
+                        b.next();
+                    }
+                },
+            }
+        }
+    }
+
+    /// How many classes have a digest.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no class has one.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The writes of the class digests that keep them true to the memberships.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestChanges {
+    /// Whether every stored digest of the provider is dropped first (`put` is then all).
+    pub replace_all: bool,
+    /// Digests written, over any stored for the class; sorted by class.
+    pub put: Vec<(Text, ClassDigest)>,
+    /// Classes whose digests are removed (they have no memberships left); sorted.
+    pub remove: Vec<Text>,
+}
+
+/// Digests the rows handed to it, class by class, as they come in key order.
+#[derive(Default)]
+struct Digesting {
+    /// The class being digested.
+    class: Option<Text>,
+    /// Its rows' bytes so far.
+    bytes: Vec<u8>,
+    done: Vec<(Text, ClassDigest)>,
+}
+
+impl Digesting {
+    /// Adds `row` of `table`. Its class is told by its text: two stored classes that the
+    /// wanted side lacks can share a place among the wanted texts.
+    fn row(&mut self, table: &Memberships, row: &Compact) {
+        let class = table.text(row.class);
+        if self
+            .class
+            .as_ref()
+            .is_none_or(|c| c.as_str() != class.as_str())
+        {
+            self.close();
+            self.class = Some(class.clone());
+        }
+        let kind = table.kind(row);
+        digest_row(
+            &mut self.bytes,
+            table.text(row.person),
+            table.text(kind.role),
+            table.text(kind.school),
+        );
+    }
+
+    fn close(&mut self) {
+        if let Some(class) = self.class.take() {
+            self.done.push((class, digest_bytes(&self.bytes)));
+            self.bytes.clear();
+        }
+    }
+
+    fn finish(mut self) -> Vec<(Text, ClassDigest)> {
+        self.close();
+        self.done
+    }
+}
+
+/// Appends one row of a class to the bytes its digest is made of: each text with its
+/// length first, so that no two different lists of rows make the same bytes.
+fn digest_row(bytes: &mut Vec<u8>, person: &str, role: &str, school: &str) {
+    for text in [person, role, school] {
+        bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// The digest of a class's bytes (see [`digest_row`]).
+fn digest_bytes(bytes: &[u8]) -> ClassDigest {
+    let hash = Sha256::new()
+        .chain_update(b"classlink-operator class memberships 1\0")
+        .chain_update(bytes)
+        .finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&hash[..16]);
+    u128::from_le_bytes(first)
+}
+
+/// Below this many rows, digests are made on the calling thread alone.
+const DIGEST_ROWS_PER_THREAD: usize = 100_000;
+
+impl Memberships {
+    /// Each class's digest. A large table is digested in two halves on two threads.
+    pub fn digests(&self) -> ClassDigests {
+        self.digests_with(DIGEST_ROWS_PER_THREAD)
+    }
+
+    /// [`Memberships::digests`], on two threads from `per_thread` rows each.
+    fn digests_with(&self, per_thread: usize) -> ClassDigests {
+        let rows = &self.rows;
+        if rows.len() < 2 * per_thread {
+            return ClassDigests(self.digests_of(rows));
+        }
+        // Split where a class begins, near the middle.
+        let mut middle = rows.len() / 2;
+        while middle < rows.len() && rows[middle].class == rows[middle - 1].class {
+            middle += 1;
+        }
+        let (first, second) = rows.split_at(middle);
+        let (mut first, second) = std::thread::scope(|s| {
+            let second = s.spawn(|| self.digests_of(second));
+            let first = self.digests_of(first);
+            (
+                first,
+                second
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            )
+        });
+        first.extend(second);
+        ClassDigests(first)
+    }
+
+    /// The digests of `rows`, which are whole classes of this table.
+    fn digests_of(&self, rows: &[Compact]) -> Vec<(Text, ClassDigest)> {
+        let mut bytes = Vec::new();
+        rows.chunk_by(|a, b| a.class == b.class)
+            .map(|class| {
+                bytes.clear();
+                for row in class {
+                    let kind = self.kind(row);
+                    digest_row(
+                        &mut bytes,
+                        self.text(row.person),
+                        self.text(kind.role),
+                        self.text(kind.school),
+                    );
+                }
+                (self.text(class[0].class).clone(), digest_bytes(&bytes))
+            })
+            .collect()
+    }
+
+    /// Keeps only the rows of `classes` (sorted).
+    pub fn retain_classes(&mut self, classes: &[Text]) {
+        let mut listed = classes.iter().peekable();
+        let kept: Vec<bool> = self
+            .texts
+            .iter()
+            .map(|text| {
+                while listed.next_if(|c| c.as_str() < text.as_str()).is_some() {}
+                listed.peek().is_some_and(|c| c.as_str() == text.as_str())
+            })
+            .collect();
+        self.rows.retain(|row| kept[row.class as usize]);
+        self.rows.shrink_to_fit();
+    }
 }
 
 #[cfg(test)]
@@ -575,11 +839,166 @@ mod tests {
                 wanted.iter().collect(),
                 &frozen,
             );
-            let compact = diff_memberships(&stored, wanted, &frozen);
+            let by_class = compare_by_digest(&stored, &wanted, &frozen);
+            let compact = diff_memberships(&stored, wanted, &frozen, Compared::All);
             assert_eq!(compact.insert.iter().collect::<Vec<_>>(), expected.insert);
             assert_eq!(compact.update, expected.update);
             assert_eq!(compact.delete, expected.delete);
+            // The digests written are those of the rows as the store keeps them after.
+            let after: Memberships = after(&stored, &compact).into_iter().collect();
+            let digests = compact.digests.clone().expect("digests kept");
+            assert!(digests.replace_all && digests.remove.is_empty());
+            assert_eq!(ClassDigests(digests.put), after.digests());
+            // Comparing only the classes whose digests differ decides the same, and leaves
+            // the same digests.
+            let (mut by_class, classes) = by_class;
+            let partial = by_class.digests.take().expect("digests kept");
+            assert!(!partial.replace_all);
+            assert_eq!(applied(&stored.digests(), &partial), after.digests());
+            assert_eq!(
+                partial.put.len() + partial.remove.len(),
+                classes.len(),
+                "each class compared has its digest written or removed"
+            );
+            let mut compact = compact;
+            compact.digests = None;
+            assert_eq!(by_class, compact);
         }
+    }
+
+    /// The stored rows after `changes`, as the store would hold them.
+    fn after(stored: &Memberships, changes: &MembershipChanges) -> Vec<MembershipRow> {
+        let mut rows: Vec<MembershipRow> = stored
+            .iter()
+            .filter(|r| {
+                let key = (r.class.clone(), r.person.clone());
+                !changes.delete.contains(&key)
+                    && !changes
+                        .update
+                        .iter()
+                        .any(|u| (&u.class, &u.person) == (&key.0, &key.1))
+            })
+            .collect();
+        rows.extend(changes.update.iter().cloned());
+        rows.extend(changes.insert.iter());
+        rows
+    }
+
+    /// Stored digests after `changes`.
+    fn applied(stored: &ClassDigests, changes: &DigestChanges) -> ClassDigests {
+        let mut digests: std::collections::BTreeMap<Text, ClassDigest> = if changes.replace_all {
+            Default::default()
+        } else {
+            stored.0.iter().cloned().collect()
+        };
+        for class in &changes.remove {
+            digests.remove(class);
+        }
+        digests.extend(changes.put.iter().cloned());
+        ClassDigests(digests.into_iter().collect())
+    }
+
+    /// The comparison of only the classes whose digests differ, and those classes.
+    fn compare_by_digest(
+        stored: &Memberships,
+        wanted: &Memberships,
+        frozen: &BTreeSet<String>,
+    ) -> (MembershipChanges, Vec<Text>) {
+        let classes = wanted.digests().differing(&stored.digests());
+        let (mut stored, mut wanted) = (stored.clone(), wanted.clone());
+        stored.retain_classes(&classes);
+        wanted.retain_classes(&classes);
+        let changes = diff_memberships(&stored, wanted, frozen, Compared::Classes(&classes));
+        (changes, classes)
+    }
+
+    #[test]
+    fn digests_differ_exactly_where_a_classes_rows_do() {
+        let base = [
+            row("c1", "p1", "student", "s1"),
+            row("c1", "p2", "student", "s1"),
+            row("c2", "p1", "teacher", "s1"),
+            row("c3", "p3", "student", "s2"),
+        ];
+        let stored: Memberships = base.iter().cloned().collect();
+        let digests = stored.digests();
+        assert_eq!(digests.len(), 3);
+        let differing = |rows: Vec<MembershipRow>| -> Vec<String> {
+            let wanted: Memberships = rows.into_iter().collect();
+            let differing = wanted.digests().differing(&digests);
+            differing.iter().map(|c| c.to_string()).collect()
+        };
+        assert!(differing(base.to_vec()).is_empty());
+        // Order does not matter; a role, a school, a person, a class's rows do.
+        assert!(differing(base.iter().rev().cloned().collect()).is_empty());
+        let mut changed = base.to_vec();
+        changed[1].role = "aide".into();
+        assert_eq!(differing(changed), ["c1"]);
+        let mut changed = base.to_vec();
+        changed[3].school = "s1".into();
+        assert_eq!(differing(changed), ["c3"]);
+        let mut changed = base.to_vec();
+        changed[2].person = "p2".into();
+        assert_eq!(differing(changed), ["c2"]);
+        // A class gone, a class new.
+        let mut changed = base.to_vec();
+        changed[2].class = "c0".into();
+        assert_eq!(differing(changed), ["c0", "c2"]);
+        // Texts that run into each other differ: lengths are part of the bytes.
+        let a: Memberships = [row("c", "ab", "c", "s")].into_iter().collect();
+        let b: Memberships = [row("c", "a", "bc", "s")].into_iter().collect();
+        assert_ne!(a.digests(), b.digests());
+    }
+
+    /// The store keeps digests from one version to the next: a change of what they are
+    /// made of must change the version in `digest_bytes` (a digest that differs only
+    /// makes a sync read its class back), and this value with it.
+    #[test]
+    fn a_class_digest_is_what_the_store_already_holds() {
+        let one: Memberships = [row("class-1", "person-1", "student", "school-1")]
+            .into_iter()
+            .collect();
+        let digests = one.digests();
+        assert_eq!(digests.0.len(), 1);
+        assert_eq!(
+            format!("{:032x}", digests.0[0].1),
+            "1afb579dfd7c68a87d11798c739e70d6"
+        );
+    }
+
+    #[test]
+    fn digests_made_on_two_threads_are_those_made_on_one() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let rows: Memberships = (0..5_000)
+            .map(|_| {
+                row(
+                    &format!("c{}", rng.usize(..300)),
+                    &format!("p{}", rng.usize(..2_000)),
+                    ["student", "teacher"][rng.usize(..2)],
+                    &format!("s{}", rng.usize(..3)),
+                )
+            })
+            .collect();
+        let one = ClassDigests(rows.digests_of(&rows.rows));
+        for per_thread in [1, 100, 2_000, 10_000] {
+            assert_eq!(rows.digests_with(per_thread), one, "{per_thread}");
+        }
+    }
+
+    #[test]
+    fn retaining_classes_keeps_their_rows_only() {
+        let mut rows: Memberships = [
+            row("c1", "p1", "student", "s1"),
+            row("c2", "p1", "student", "s1"),
+            row("c3", "p2", "student", "s1"),
+        ]
+        .into_iter()
+        .collect();
+        rows.retain_classes(&["c0".into(), "c2".into(), "c3".into(), "c9".into()]);
+        assert_eq!(
+            rows.iter().map(|r| r.class.to_string()).collect::<Vec<_>>(),
+            ["c2", "c3"]
+        );
     }
 
     /// The compact comparison decides exactly as the generic one does, frozen schools and
@@ -610,6 +1029,7 @@ mod tests {
             &stored.into_iter().collect(),
             wanted.into_iter().collect(),
             &frozen,
+            Compared::All,
         );
         assert_eq!(compact.insert.iter().collect::<Vec<_>>(), expected.insert);
         assert_eq!(compact.update, expected.update);
@@ -691,6 +1111,6 @@ mod tests {
         let stored: Memberships = rows.iter().cloned().collect();
         let wanted: Memberships = rows.into_iter().rev().collect();
         assert_eq!(stored, wanted);
-        assert!(diff_memberships(&stored, wanted, &BTreeSet::new()).is_empty());
+        assert!(diff_memberships(&stored, wanted, &BTreeSet::new(), Compared::All).is_empty());
     }
 }

@@ -18,11 +18,14 @@ use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 
 use crate::error_code::ErrorCode;
+use crate::intern::Text;
 use crate::oneroster::Enrollments;
 use crate::oneroster::records::{Class, Org, Role, Roster, User};
 use dates::{SessionCalendar, enrollment_holds};
 use matching::{IdentityIndex, Lookup, UnusableEmail, key_of, match_key, usable_email};
-use memberships::{MembershipChanges, Memberships, MembershipsBuilder, diff_memberships};
+use memberships::{
+    ClassDigests, Compared, MembershipChanges, Memberships, MembershipsBuilder, diff_memberships,
+};
 use model::{
     ChangeSet, ClassRow, GuardianLinkRow, GuardianRow, Identity, PersonRole, PersonRow,
     ProviderSnapshot, SchoolRow, TableChanges, diff,
@@ -176,6 +179,10 @@ pub const DATAGUARD_MASKED_PERCENT: usize = 10;
 /// Decides a sync.
 pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
     let planner = Planner::new(input, Held::Borrowed(&input.roster.enrollments));
+    assert!(
+        input.stored.membership_digests.is_none(),
+        "plan() compares every stored membership; a snapshot of digests needs plan_then_begin()"
+    );
     match planner.prepare() {
         Ok((mut planner, mut prepared)) => {
             let memberships = prepared.compare_memberships(&input.stored.memberships);
@@ -200,17 +207,17 @@ pub fn plan(input: &SyncInput<'_>) -> SyncPlan {
 /// a district of a million enrollments, the enrollments take about 60 MB, the wanted and
 /// stored memberships about 40 and the platform users about 35.
 ///
+/// When the stored rows come with the digests of their classes' memberships instead of the
+/// memberships themselves, only the classes whose digests differ from the wanted ones'
+/// are read back, through [`Locked::memberships_of`], and compared.
+///
 /// `begin` is not called when the roster alone decides that the sync fails (no school
 /// left, every school incomplete); its error, or the platform users', ends the planning.
-pub fn plan_then_begin<E, U, W>(
+pub fn plan_then_begin<E, L: Locked<E>>(
     input: &SyncInput<'_>,
     enrollments: Enrollments,
-    begin: impl FnOnce() -> Result<(ProviderSnapshot, U), E>,
-) -> Result<(SyncPlan, Leftovers), E>
-where
-    U: FnOnce() -> W,
-    W: FnOnce() -> Result<Vec<Identity>, E>,
-{
+    begin: impl FnOnce() -> Result<(ProviderSnapshot, L), E>,
+) -> Result<(SyncPlan, Leftovers), E> {
     let clock = std::time::Instant::now();
     let planner = Planner::new(input, Held::Owned(enrollments));
     let (planner, mut prepared) = match planner.prepare() {
@@ -224,13 +231,29 @@ where
         }
     };
     let prepared_in = clock.elapsed();
-    let (mut stored, platform_users) = begin()?;
+    let (mut stored, mut locked) = begin()?;
     let clock = std::time::Instant::now();
-    let stored_memberships = std::mem::take(&mut stored.memberships);
-    let memberships = prepared.compare_memberships(&stored_memberships);
-    drop(stored_memberships);
+    let (memberships, classes_read) = match stored.membership_digests.take() {
+        None => {
+            let stored_memberships = std::mem::take(&mut stored.memberships);
+            let memberships = prepared.compare_memberships(&stored_memberships);
+            drop(stored_memberships);
+            (memberships, None)
+        }
+        Some(digests) => {
+            let classes = prepared.classes_differing(&digests);
+            drop(digests);
+            let stored_memberships = if classes.is_empty() {
+                Memberships::default()
+            } else {
+                locked.memberships_of(&classes)?
+            };
+            let memberships = prepared.compare_memberships_of(&classes, &stored_memberships);
+            (memberships, Some((classes.len(), stored_memberships.len())))
+        }
+    };
     let compared_in = clock.elapsed();
-    let users_read = platform_users();
+    let users_read = locked.read_platform_users();
     let clock = std::time::Instant::now();
     let without_users = SyncInput {
         identities: &[],
@@ -252,6 +275,9 @@ where
     tracing::debug!(
         prepared = ?prepared_in,
         compared = ?compared_in,
+        // (classes whose digests differed, their stored memberships read); none when every
+        // stored membership was read.
+        classes_read = ?classes_read,
         settled_while_users_read = ?settled_in,
         completed = ?clock.elapsed(),
         "planning's parts"
@@ -263,6 +289,21 @@ where
             platform_users: identities,
         },
     ))
+}
+
+/// The store under the sync's lock, as [`plan_then_begin`] reads it once the transaction
+/// has begun.
+pub trait Locked<E> {
+    /// What waits for the platform users.
+    type Users: FnOnce() -> Result<Vec<Identity>, E>;
+
+    /// The stored memberships of `classes` (sorted), for stored rows that came with their
+    /// classes' digests instead (called at most once, before the platform users are read).
+    fn memberships_of(&mut self, classes: &[Text]) -> Result<Memberships, E>;
+
+    /// Starts reading the namespace's platform users, and returns what waits for them; the
+    /// planning settles what does not depend on them meanwhile.
+    fn read_platform_users(self) -> Self::Users;
 }
 
 /// What planning read and no longer needs, handed back by [`plan_then_begin`] to be freed
@@ -358,9 +399,28 @@ struct Prepared<'a> {
 }
 
 impl Prepared<'_> {
-    /// Compares the memberships wanted with the `stored` ones, and frees the wanted ones.
+    /// Compares the memberships wanted with every `stored` one, and frees the wanted ones.
     fn compare_memberships(&mut self, stored: &Memberships) -> MembershipChanges {
-        diff_memberships(stored, std::mem::take(&mut self.memberships), &self.frozen)
+        let wanted = std::mem::take(&mut self.memberships);
+        diff_memberships(stored, wanted, &self.frozen, Compared::All)
+    }
+
+    /// The classes whose wanted memberships' digests differ from the `stored` ones, or
+    /// that only one side has.
+    fn classes_differing(&self, stored: &ClassDigests) -> Vec<Text> {
+        self.memberships.digests().differing(stored)
+    }
+
+    /// Compares the wanted memberships of `classes` (sorted) with the `stored` ones, which
+    /// are those of the same classes, and frees the wanted ones. The rest are as stored.
+    fn compare_memberships_of(
+        &mut self,
+        classes: &[Text],
+        stored: &Memberships,
+    ) -> MembershipChanges {
+        let mut wanted = std::mem::take(&mut self.memberships);
+        wanted.retain_classes(classes);
+        diff_memberships(stored, wanted, &self.frozen, Compared::Classes(classes))
     }
 }
 

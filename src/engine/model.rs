@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::intern::Text;
 
-use super::memberships::{MembershipChanges, Memberships};
+use super::memberships::{ClassDigests, MembershipChanges, Memberships};
 use super::people::{StoredClass, StoredPeople};
 
 /// What kind of person a synced user is.
@@ -175,8 +175,12 @@ pub struct ProviderSnapshot {
     pub people: StoredPeople,
     /// Classes, as a sync compares them.
     pub classes: Vec<StoredClass>,
-    /// Memberships, held compactly.
+    /// Memberships, held compactly; none when `membership_digests` stand for them.
     pub memberships: Memberships,
+    /// The digest of each class's stored memberships, when the store read these instead of
+    /// the rows: the sync reads back the rows of the classes whose digests differ from
+    /// the wanted ones' (see [`crate::engine::Locked`]).
+    pub membership_digests: Option<ClassDigests>,
     /// Guardians.
     pub guardians: Vec<GuardianRow>,
     /// Guardian relationships.

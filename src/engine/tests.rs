@@ -226,48 +226,168 @@ fn run(
     // The sync's own path, which hands the enrollments over to be freed once the wanted
     // memberships are known, only then reads the stored rows, and reads the platform users
     // once the memberships are compared, decides exactly the same.
-    let mut roster = roster.clone();
-    let enrollments = std::mem::take(&mut roster.enrollments);
-    let (mut began, mut users_read) = (false, false);
-    let handing_over = plan_then_begin(
-        &SyncInput {
-            roster: &roster,
-            identities: &[],
-            stored: &ProviderSnapshot::default(),
-            ..input
-        },
-        enrollments,
-        || {
-            began = true;
-            // Starts reading; what it returns waits for the users.
-            let users_read = &mut users_read;
-            let users = move || {
-                move || {
-                    *users_read = true;
-                    Ok(identities.to_vec())
-                }
-            };
-            Ok::<_, std::convert::Infallible>((stored.clone(), users))
-        },
-    )
-    .unwrap_or_else(|never| match never {});
-    let (handing_over, leftovers) = handing_over;
-    // What planning read is handed back, to be freed off the sync's path.
-    if users_read {
-        assert_eq!(leftovers.platform_users, identities);
-        assert_eq!(leftovers.stored.people, stored.people);
-    } else {
-        assert!(leftovers.platform_users.is_empty());
-    }
+    let (handing_over, read) = plan_in_parts(&input, stored.clone(), identities);
+    assert_eq!(read.classes, None, "every stored membership was at hand");
     // The store is read unless the roster alone decided the sync fails.
     let store_read = !matches!(
         planned.report.error_code,
         Some(ErrorCode::NoSchoolsLeft | ErrorCode::AllSchoolsIncomplete)
     );
-    assert_eq!(began, store_read);
-    assert_eq!(users_read, store_read);
+    assert_eq!(read.began, store_read);
+    assert_eq!(read.users, store_read);
     assert_eq!(handing_over, planned);
+
+    // With the digests of the stored classes' memberships in place of the rows, only the
+    // classes whose digests differ are read back; the plan is the same but for the
+    // digests it writes, which are then those of the classes read.
+    let stored_digests = stored.memberships.digests();
+    let with_digests = ProviderSnapshot {
+        memberships: Memberships::default(),
+        membership_digests: Some(stored_digests.clone()),
+        ..stored.clone()
+    };
+    let (mut by_digest, read) = plan_in_parts(&input, with_digests, identities);
+    let mut planned_without_digests = planned.clone();
+    if let (Some(full), Some(partial)) = (
+        planned_without_digests.changes.as_mut(),
+        by_digest.changes.as_mut(),
+    ) {
+        let (full, partial) = (
+            full.memberships.digests.take().expect("digests kept"),
+            partial.memberships.digests.take().expect("digests kept"),
+        );
+        assert!(full.replace_all && !partial.replace_all);
+        // None read when no class differs.
+        let read = read.classes.clone().unwrap_or_default();
+        assert_eq!(
+            partial
+                .put
+                .iter()
+                .map(|(c, _)| c)
+                .chain(&partial.remove)
+                .collect::<BTreeSet<_>>(),
+            read.iter().collect(),
+            "each class read has its digest written or removed, and no other"
+        );
+        // Both leave the store with the digests of the rows as they are after the sync.
+        let mut after = stored.clone();
+        apply(&planned, &mut after, &mut Vec::new());
+        let true_digests = after.memberships.digests();
+        assert_eq!(digests_after(&stored_digests, &full), true_digests);
+        assert_eq!(digests_after(&stored_digests, &partial), true_digests);
+    }
+    assert_eq!(by_digest, planned_without_digests);
     planned
+}
+
+/// What [`plan_in_parts`] saw its planning read.
+struct Read {
+    /// Whether the transaction began.
+    began: bool,
+    /// Whether the platform users were read.
+    users: bool,
+    /// The classes whose memberships were read back, when the stored rows came as digests.
+    classes: Option<Vec<Text>>,
+}
+
+/// The store under the lock as the tests' planning reads it.
+struct TestLocked<'a> {
+    stored: Memberships,
+    identities: &'a [Identity],
+    read: &'a mut Read,
+}
+
+impl<'a> Locked<std::convert::Infallible> for TestLocked<'a> {
+    type Users = Box<dyn FnOnce() -> Result<Vec<Identity>, std::convert::Infallible> + 'a>;
+
+    fn memberships_of(
+        &mut self,
+        classes: &[Text],
+    ) -> Result<Memberships, std::convert::Infallible> {
+        assert!(
+            self.read.classes.is_none(),
+            "memberships are read back once"
+        );
+        assert!(classes.is_sorted() && !classes.is_empty());
+        self.read.classes = Some(classes.to_vec());
+        let mut read = self.stored.clone();
+        read.retain_classes(classes);
+        Ok(read)
+    }
+
+    fn read_platform_users(self) -> Self::Users {
+        // Starts reading; what it returns waits for the users.
+        Box::new(move || {
+            self.read.users = true;
+            Ok(self.identities.to_vec())
+        })
+    }
+}
+
+/// Plans through [`plan_then_begin`], the store giving `stored` and `identities`; when
+/// `stored` holds digests, the memberships read back are those of `input.stored`.
+fn plan_in_parts(
+    input: &SyncInput<'_>,
+    mut stored: ProviderSnapshot,
+    identities: &[Identity],
+) -> (SyncPlan, Read) {
+    let mut roster = input.roster.clone();
+    let enrollments = std::mem::take(&mut roster.enrollments);
+    let mut read = Read {
+        began: false,
+        users: false,
+        classes: None,
+    };
+    let stored_people = stored.people.clone();
+    let read_slot = &mut read;
+    let (plan, leftovers) = plan_then_begin(
+        &SyncInput {
+            roster: &roster,
+            identities: &[],
+            stored: &ProviderSnapshot::default(),
+            ..*input
+        },
+        enrollments,
+        || {
+            read_slot.began = true;
+            let locked = TestLocked {
+                // What the store holds under the digests, when it gave digests.
+                stored: match stored.membership_digests {
+                    Some(_) => input.stored.memberships.clone(),
+                    None => Memberships::default(),
+                },
+                identities,
+                read: read_slot,
+            };
+            Ok::<_, std::convert::Infallible>((std::mem::take(&mut stored), locked))
+        },
+    )
+    .unwrap_or_else(|never| match never {});
+    // What planning read is handed back, to be freed off the sync's path.
+    if read.users {
+        assert_eq!(leftovers.platform_users, identities);
+        assert_eq!(leftovers.stored.people, stored_people);
+    } else {
+        assert!(leftovers.platform_users.is_empty());
+    }
+    (plan, read)
+}
+
+/// Stored digests after `changes`, as the store would keep them.
+fn digests_after(
+    stored: &memberships::ClassDigests,
+    changes: &memberships::DigestChanges,
+) -> memberships::ClassDigests {
+    let mut digests: BTreeMap<Text, memberships::ClassDigest> = if changes.replace_all {
+        BTreeMap::new()
+    } else {
+        stored.0.iter().cloned().collect()
+    };
+    for class in &changes.remove {
+        digests.remove(class);
+    }
+    digests.extend(changes.put.iter().cloned());
+    memberships::ClassDigests(digests.into_iter().collect())
 }
 
 /// A sync into an empty store with no platform users.
@@ -393,6 +513,68 @@ fn first_sync_creates_everyone_and_a_second_identical_sync_matches_everyone_and_
         second.changes.expect("changes").rows(),
         0,
         "an unchanged district writes nothing"
+    );
+}
+
+/// With the stored classes' digests in place of their memberships, an unchanged night
+/// reads no membership back, and a night that changes one class reads that class only.
+#[test]
+fn only_the_classes_whose_memberships_changed_are_read_back() {
+    let district = District::two_schools();
+    let mut stored = ProviderSnapshot::default();
+    let mut identities = Vec::new();
+    let first = run(&settings(), &district.roster, &identities, &stored, &[]);
+    apply(&first, &mut stored, &mut identities);
+    let with_digests = |stored: &ProviderSnapshot| ProviderSnapshot {
+        memberships: Memberships::default(),
+        membership_digests: Some(stored.memberships.digests()),
+        ..stored.clone()
+    };
+    let settings = settings();
+    let input = |roster| SyncInput {
+        settings: &settings,
+        exclusions: &[],
+        today: TODAY,
+        roster,
+        identities: &identities,
+        stored: &stored,
+    };
+
+    let (unchanged, read) =
+        plan_in_parts(&input(&district.roster), with_digests(&stored), &identities);
+    assert_eq!(read.classes, None);
+    let changes = unchanged.changes.expect("changes");
+    assert_eq!(changes.rows(), 0);
+    assert_eq!(changes.memberships.digests, Some(Default::default()));
+
+    // p2 leaves c1; c2 is as it was.
+    let changed = District::new()
+        .school("s1", "Riverside Elementary")
+        .school("s2", "Oak Middle")
+        .class("c1", "s1", "t-now")
+        .class("c2", "s2", "t-now")
+        .teacher("t1", "s1")
+        .teacher("t2", "s2")
+        .student("p1", "s1")
+        .student("p2", "s1")
+        .student("p3", "s2")
+        .enroll("p1", "c1", None, None)
+        .enroll("p3", "c2", None, None);
+    let (plan, read) = plan_in_parts(&input(&changed.roster), with_digests(&stored), &identities);
+    assert_eq!(read.classes, Some(vec![Text::from("c1")]));
+    let changes = plan.changes.expect("changes");
+    assert_eq!(
+        changes.memberships.delete,
+        vec![(Text::from("c1"), Text::from("p2"))]
+    );
+    let digests = changes.memberships.digests.expect("digests kept");
+    assert_eq!(
+        digests
+            .put
+            .iter()
+            .map(|(c, _)| c.to_string())
+            .collect::<Vec<_>>(),
+        ["c1"]
     );
 }
 

@@ -14,14 +14,16 @@ use futures_util::TryStreamExt as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
-use crate::engine::memberships::{MembershipChanges, Memberships, MembershipsBuilder};
+use crate::engine::memberships::{
+    ClassDigest, ClassDigests, DigestChanges, MembershipChanges, Memberships, MembershipsBuilder,
+};
 use crate::engine::model::{
     ChangeSet, Identity, MembershipRow, PersonRow, ProviderSnapshot, TableChanges,
 };
 use crate::engine::people::{StoredClass, StoredPeople, StoredPerson};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
-use crate::intern::Interner;
+use crate::intern::{Interner, Text};
 use tables::{BulkValue, Columns, ProviderTable, Value};
 
 /// The schema, in order. Each entry runs once, in its own transaction.
@@ -40,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("migrations/0003_sqlite_memberships_without_rowid.sql"),
         only_on: Some(Backend::Sqlite),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/0004_membership_digests.sql"),
+        only_on: None,
     },
 ];
 
@@ -421,7 +428,8 @@ impl Store {
                 .map_err(db("starting to read the provider's rows"))?;
         }
         let generation = provider_generation(&mut tx, namespace, provider).await?;
-        let snapshot = load_snapshot(&mut tx, self.backend, namespace, provider).await?;
+        let snapshot =
+            load_snapshot(&mut tx, self.backend, namespace, provider, generation).await?;
         tx.rollback()
             .await
             .map_err(db("ending the read of the provider's rows"))?;
@@ -454,7 +462,7 @@ impl Store {
         let read_ahead_used = ahead.is_some();
         let snapshot = match ahead {
             Some(ahead) => ahead.snapshot,
-            None => load_snapshot(&mut tx, self.backend, namespace, provider).await?,
+            None => load_snapshot(&mut tx, self.backend, namespace, provider, generation).await?,
         };
         Ok(SyncTransaction {
             tx,
@@ -462,19 +470,49 @@ impl Store {
             namespace: namespace.to_owned(),
             provider: provider.to_owned(),
             identities: Vec::new(),
+            digested_classes: snapshot.membership_digests.as_ref().map(ClassDigests::len),
             snapshot,
             read_ahead_used,
         })
     }
 
-    /// What the store holds for one provider.
+    /// What the store holds for one provider, every membership included.
     pub async fn snapshot(
         &self,
         namespace: &str,
         provider: &str,
     ) -> Result<ProviderSnapshot, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        load_snapshot(&mut conn, self.backend, namespace, provider).await
+        let mut tx = self.begin("starting to read the provider's rows").await?;
+        let snapshot = load_snapshot_with(&mut tx, self.backend, namespace, provider, false).await;
+        tx.rollback()
+            .await
+            .map_err(db("ending the read of the provider's rows"))?;
+        snapshot
+    }
+
+    /// Whether the provider's class digests are in use and true to its memberships: each
+    /// stored class's digest, checked against one made from its stored rows. `None` when
+    /// the digests are not in use (never written, or a write since did not keep them).
+    pub async fn check_membership_digests(
+        &self,
+        namespace: &str,
+        provider: &str,
+    ) -> Result<Option<DigestCheck>, StoreError> {
+        let mut tx = self.begin("starting to read the provider's rows").await?;
+        let generation = provider_generation(&mut tx, namespace, provider).await?;
+        if !generation.digests_current {
+            return Ok(None);
+        }
+        let stored = load_digests(&mut tx, namespace, provider).await?;
+        let rows = load_memberships(&mut tx, self.backend, namespace, provider).await?;
+        tx.rollback()
+            .await
+            .map_err(db("ending the read of the provider's rows"))?;
+        let made = rows.digests();
+        Ok(Some(DigestCheck {
+            classes: made.len(),
+            differing: stored.differing(&made).len(),
+        }))
     }
 
     /// Records a sync that changed nothing (it failed before or in planning).
@@ -693,6 +731,14 @@ impl Store {
                 .map_err(db("deleting a provider's rows"))?
                 .rows_affected();
         }
+        // Bookkeeping, not counted among the rows removed; the generation's raise below
+        // leaves any digest unused anyway.
+        sqlx::query("DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2")
+            .bind(namespace)
+            .bind(provider)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("deleting a provider's rows"))?;
         sqlx::query("UPDATE identities SET attributes_from = NULL, attributes_priority = NULL WHERE namespace = $1 AND attributes_from = $2")
             .bind(namespace)
             .bind(provider)
@@ -707,12 +753,22 @@ impl Store {
     }
 }
 
+/// What [`Store::check_membership_digests`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestCheck {
+    /// Classes with memberships.
+    pub classes: usize,
+    /// Classes whose stored digest is not the digest of their rows, or that have a digest
+    /// and no rows, or rows and no digest: 0 when the digests are true.
+    pub differing: usize,
+}
+
 /// A provider's stored rows read before its sync's transaction, and the generation they
 /// belong to (see [`Store::read_ahead`]).
 pub struct ReadAhead {
     namespace: String,
     provider: String,
-    generation: i64,
+    generation: Generation,
     snapshot: ProviderSnapshot,
 }
 
@@ -731,10 +787,70 @@ pub struct SyncTransaction {
     provider: String,
     identities: Vec<Identity>,
     snapshot: ProviderSnapshot,
+    /// How many classes had a digest, when the snapshot held the digests.
+    digested_classes: Option<usize>,
     read_ahead_used: bool,
 }
 
+/// Above this share of the digested classes (one in this many), memberships asked for by
+/// class are read as every row then kept by class: one ordered scan costs less than
+/// thousands of lookups.
+const READ_EVERY_MEMBERSHIP_ABOVE_ONE_IN: usize = 8;
+
+/// Classes named in one statement that reads or deletes by class.
+const CLASSES_PER_STATEMENT: usize = 500;
+
 impl SyncTransaction {
+    /// How many classes had a stored digest, when the snapshot held the memberships'
+    /// class digests in their place; `None` when it held every membership.
+    pub fn digested_classes(&self) -> Option<usize> {
+        self.digested_classes
+    }
+
+    /// The stored memberships of `classes` (sorted), under the transaction's lock: for a
+    /// snapshot that held the classes' digests instead (see
+    /// [`crate::engine::Locked::memberships_of`]).
+    pub async fn memberships_of(&mut self, classes: &[Text]) -> Result<Memberships, StoreError> {
+        let digested = self.digested_classes.ok_or_else(|| {
+            StoreError::Corrupt(
+                "memberships were asked for by class, but the sync's snapshot holds them all"
+                    .to_owned(),
+            )
+        })?;
+        let (ns, provider) = (self.namespace.as_str(), self.provider.as_str());
+        if classes.len() > digested / READ_EVERY_MEMBERSHIP_ABOVE_ONE_IN {
+            let mut all = load_memberships(&mut self.tx, self.backend, ns, provider).await?;
+            all.retain_classes(classes);
+            return Ok(all);
+        }
+        let mut loaded = MembershipsBuilder::default();
+        for chunk in classes.chunks(CLASSES_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT class_id, person_id, role, school FROM memberships \
+                 WHERE namespace = $1 AND provider = $2 AND class_id IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(ns).bind(provider);
+            for class in chunk {
+                query = query.bind(class.as_str());
+            }
+            let mut rows = query.fetch(&mut *self.tx);
+            while let Some(row) = rows
+                .try_next()
+                .await
+                .map_err(db("reading the memberships of classes"))?
+            {
+                let mut row = &row;
+                let mut number = |i| tables::required_ref(&mut row, i, |t| loaded.text_str(t));
+                let (class, person, role, school) = (number(0), number(1), number(2), number(3));
+                let numbers = (|| Ok::<_, sqlx::Error>((class?, person?, role?, school?)))()
+                    .map_err(|e| corrupt::<MembershipRow>(&e))?;
+                loaded.push(numbers.0, numbers.1, numbers.2, numbers.3);
+            }
+        }
+        Ok(loaded.finish())
+    }
+
     /// Whether the provider's rows came from the [`ReadAhead`] handed to
     /// [`Store::begin_sync_after`] (false: they were loaded under the lock).
     pub fn read_ahead_used(&self) -> bool {
@@ -834,6 +950,9 @@ impl SyncTransaction {
                 &changes.memberships,
             )
             .await?;
+            if let Some(digests) = &changes.memberships.digests {
+                write_digests(&mut self.tx, self.backend, ns, provider, digests).await?;
+            }
             written +=
                 write_table(&mut self.tx, self.backend, ns, provider, &changes.guardians).await?;
             written += write_table(
@@ -847,6 +966,9 @@ impl SyncTransaction {
         }
         if written > 0 {
             raise_generation(&mut self.tx, &self.namespace, &self.provider).await?;
+        }
+        if changes.is_some_and(|c| c.memberships.digests.is_some()) {
+            mark_digests_current(&mut self.tx, &self.namespace, &self.provider).await?;
         }
         run.rows_written = written;
         insert_run(&mut self.tx, run).await?;
@@ -947,22 +1069,41 @@ async fn lock_namespace(
     Ok(())
 }
 
-/// The provider's generation (see `migrations/0002_provider_generations.sql`); 0 for a
-/// provider that was never written.
+/// Where a provider's rows stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Generation {
+    /// The provider's generation (see `migrations/0002_provider_generations.sql`); 0 for a
+    /// provider that was never written.
+    generation: i64,
+    /// Whether its class digests are true to its memberships (see
+    /// `migrations/0004_membership_digests.sql`).
+    digests_current: bool,
+}
+
 async fn provider_generation(
     conn: &mut sqlx::AnyConnection,
     namespace: &str,
     provider: &str,
-) -> Result<i64, StoreError> {
-    let generation: Option<i64> = sqlx::query_scalar(
-        "SELECT generation FROM provider_generations WHERE namespace = $1 AND provider = $2",
+) -> Result<Generation, StoreError> {
+    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT generation, digests_generation FROM provider_generations \
+         WHERE namespace = $1 AND provider = $2",
     )
     .bind(namespace)
     .bind(provider)
     .fetch_optional(&mut *conn)
     .await
     .map_err(db("reading the provider's generation"))?;
-    Ok(generation.unwrap_or(0))
+    Ok(match row {
+        Some((generation, digests)) => Generation {
+            generation,
+            digests_current: digests == Some(generation),
+        },
+        None => Generation {
+            generation: 0,
+            digests_current: false,
+        },
+    })
 }
 
 /// Raises the provider's generation in the transaction that writes its rows.
@@ -1375,20 +1516,172 @@ fn bind_values<'q>(
 }
 
 /// What the store holds for one provider, each table sorted by key.
+/// A provider's stored rows at `generation`: its memberships' class digests in place of
+/// the memberships when the digests are true to them.
 async fn load_snapshot(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     namespace: &str,
     provider: &str,
+    generation: Generation,
 ) -> Result<ProviderSnapshot, StoreError> {
+    load_snapshot_with(
+        conn,
+        backend,
+        namespace,
+        provider,
+        generation.digests_current,
+    )
+    .await
+}
+
+/// A provider's stored rows, with the memberships' class digests in place of the
+/// memberships if `digests`.
+async fn load_snapshot_with(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+    digests: bool,
+) -> Result<ProviderSnapshot, StoreError> {
+    let (memberships, membership_digests) = if digests {
+        let digests = load_digests(conn, namespace, provider).await?;
+        (Memberships::default(), Some(digests))
+    } else {
+        let memberships = load_memberships(conn, backend, namespace, provider).await?;
+        (memberships, None)
+    };
     Ok(ProviderSnapshot {
         schools: load_table(conn, backend, namespace, provider).await?,
         people: load_people(conn, backend, namespace, provider).await?,
         classes: load_classes(conn, backend, namespace, provider).await?,
-        memberships: load_memberships(conn, backend, namespace, provider).await?,
+        memberships,
+        membership_digests,
         guardians: load_table(conn, backend, namespace, provider).await?,
         guardian_links: load_table(conn, backend, namespace, provider).await?,
     })
+}
+
+/// The provider's class digests. A digest that does not read as one counts as missing:
+/// its class's rows are read back and its digest written again.
+async fn load_digests(
+    conn: &mut sqlx::AnyConnection,
+    namespace: &str,
+    provider: &str,
+) -> Result<ClassDigests, StoreError> {
+    let mut rows = sqlx::query(
+        "SELECT class_id, digest FROM membership_digests \
+         WHERE namespace = $1 AND provider = $2 ORDER BY class_id",
+    )
+    .bind(namespace)
+    .bind(provider)
+    .fetch(&mut *conn);
+    let mut digests = Vec::new();
+    let mut shared = Interner::default();
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .map_err(db("reading the memberships' digests"))?
+    {
+        let (class, digest): (String, String) = (
+            row.try_get(0)
+                .map_err(db("reading the memberships' digests"))?,
+            row.try_get(1)
+                .map_err(db("reading the memberships' digests"))?,
+        );
+        if let Ok(digest) = u128::from_str_radix(&digest, 16) {
+            digests.push((shared.get(&class), digest));
+        }
+    }
+    // In byte order, whatever the database's collation.
+    if !digests.is_sorted_by(|a, b| a.0 <= b.0) {
+        digests.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(ClassDigests(digests))
+}
+
+/// A digest as the store keeps it.
+fn digest_text(digest: ClassDigest) -> String {
+    format!("{digest:032x}")
+}
+
+/// `$first, $first+1, ...`, `n` of them.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes the class digests' changes.
+async fn write_digests(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    namespace: &str,
+    provider: &str,
+    changes: &DigestChanges,
+) -> Result<(), StoreError> {
+    if changes.replace_all {
+        sqlx::query("DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2")
+            .bind(namespace)
+            .bind(provider)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("replacing the memberships' digests"))?;
+    } else {
+        // Those put are removed first, then inserted.
+        let classes: Vec<&Text> = changes
+            .remove
+            .iter()
+            .chain(changes.put.iter().map(|(class, _)| class))
+            .collect();
+        for chunk in classes.chunks(CLASSES_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM membership_digests \
+                 WHERE namespace = $1 AND provider = $2 AND class_id IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(namespace).bind(provider);
+            for class in chunk {
+                query = query.bind(class.as_str());
+            }
+            query
+                .execute(&mut **tx)
+                .await
+                .map_err(db("removing memberships' digests"))?;
+        }
+    }
+    let columns = ["namespace", "provider", "class_id", "digest"];
+    let prefix = [Value::from(namespace), Value::from(provider)];
+    // A function, not a closure: the future must be Send for any lifetime of the texts.
+    fn values((class, digest): &(Text, ClassDigest)) -> [Value<'_>; 2] {
+        [Value::from(class), Value::Owned(digest_text(*digest))]
+    }
+    let rows = changes.put.iter().map(values);
+    Inserter::new(backend, "membership_digests", &columns)
+        .insert_all(tx, &prefix, rows)
+        .await?;
+    Ok(())
+}
+
+/// Records that the provider's digests are true to its memberships at its generation
+/// (raised already, if this transaction wrote rows).
+async fn mark_digests_current(
+    tx: &mut Transaction<'static, Any>,
+    namespace: &str,
+    provider: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO provider_generations (namespace, provider, generation, digests_generation) \
+         VALUES ($1, $2, 0, 0) ON CONFLICT (namespace, provider) \
+         DO UPDATE SET digests_generation = provider_generations.generation",
+    )
+    .bind(namespace)
+    .bind(provider)
+    .execute(&mut **tx)
+    .await
+    .map_err(db("recording the memberships' digests"))?;
+    Ok(())
 }
 
 /// One provider table, sorted by key. Rows are decoded as they arrive, never all held as

@@ -10,10 +10,12 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::crd::Region;
-use crate::engine::model::ProviderSnapshot;
+use crate::engine::memberships::Memberships;
+use crate::engine::model::{Identity, ProviderSnapshot};
 use crate::engine::report::SyncReport;
 use crate::engine::{ExclusionResult, SyncInput};
 use crate::error_code::ErrorCode;
+use crate::intern::Text;
 use crate::oneroster::{Client, Progress};
 use crate::store::{ReadAhead, Store, StoreError, SyncRunRecord, SyncTransaction};
 
@@ -196,39 +198,15 @@ pub async fn run(
                 .block_on(begin_store.begin_sync_after(&ns, &prov, ahead))
                 .map_err(NotBegun::Store)?;
             let snapshot = txn.take_snapshot();
-            let locked = clock.elapsed();
-            // Called once the memberships are compared: starts reading the platform users,
-            // under the lock, on the runtime, and returns what waits for them; the planning
-            // decides the guardians meanwhile. Dropped unwaited (the planning panicked), the
-            // read is aborted and the transaction rolls back.
-            let platform_users = move || {
-                let clock = std::time::Instant::now();
-                let reading = AbortOnDrop(runtime.spawn(async move {
-                    let users = txn.load_identities().await;
-                    (txn, users)
-                }));
-                move || {
-                    let mut reading = reading;
-                    let waiting = std::time::Instant::now();
-                    let (txn, users) = match runtime.block_on(&mut reading.0) {
-                        Ok(read) => read,
-                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                        // Only when the runtime shuts down.
-                        Err(_) => return Err(NotBegun::Dropped),
-                    };
-                    let users = users.map_err(NotBegun::Store)?;
-                    *began_slot = Some(Began {
-                        txn,
-                        locked,
-                        platform_users: users.len(),
-                        users_read: clock.elapsed(),
-                        users_waited: waiting.elapsed(),
-                        read_ahead,
-                    });
-                    Ok(users)
-                }
+            let locked = LockedStore {
+                txn,
+                runtime,
+                began: began_slot,
+                locked: clock.elapsed(),
+                read_ahead,
+                memberships_read: None,
             };
-            Ok((snapshot, platform_users))
+            Ok((snapshot, locked))
         });
         // What planning read is freed on another thread while the sync commits.
         let plan = plan.map(|(plan, leftovers)| {
@@ -290,6 +268,16 @@ pub async fn run(
                 "transaction began (namespace locked) in {}",
                 seconds(began.locked)
             ));
+            log.push(match began.memberships_read {
+                None => "memberships: every stored row compared (their class digests were not in use)".to_owned(),
+                Some(read) => format!(
+                    "memberships read back for {} of {} classes ({} rows; the others' digests were unchanged) in {}",
+                    read.classes,
+                    read.digested,
+                    read.rows,
+                    seconds(read.took)
+                ),
+            });
             log.push(format!(
                 "{} platform users read in {}",
                 began.platform_users,
@@ -338,6 +326,99 @@ pub async fn run(
     }
 }
 
+/// The sync's transaction, begun, as the planning reads it (on its blocking thread).
+struct LockedStore<'a> {
+    txn: SyncTransaction,
+    runtime: tokio::runtime::Handle,
+    /// Where the transaction goes once the platform users are read.
+    began: &'a mut Option<Began>,
+    locked: std::time::Duration,
+    read_ahead: ReadAheadRead,
+    memberships_read: Option<MembershipsRead>,
+}
+
+/// Which stored memberships a sync whose snapshot held class digests read back.
+#[derive(Debug, Clone, Copy)]
+struct MembershipsRead {
+    /// Classes read back.
+    classes: usize,
+    /// Classes with a stored digest.
+    digested: usize,
+    /// Their stored rows.
+    rows: usize,
+    took: std::time::Duration,
+}
+
+impl<'a> crate::engine::Locked<NotBegun> for LockedStore<'a> {
+    type Users = Box<dyn FnOnce() -> Result<Vec<Identity>, NotBegun> + 'a>;
+
+    fn memberships_of(&mut self, classes: &[Text]) -> Result<Memberships, NotBegun> {
+        let clock = std::time::Instant::now();
+        let read = self
+            .runtime
+            .block_on(self.txn.memberships_of(classes))
+            .map_err(NotBegun::Store)?;
+        if let Some(digested) = self.txn.digested_classes() {
+            self.memberships_read = Some(MembershipsRead {
+                classes: classes.len(),
+                digested,
+                rows: read.len(),
+                took: clock.elapsed(),
+            });
+        }
+        Ok(read)
+    }
+
+    /// Starts reading the platform users, under the lock, on the runtime, and returns what
+    /// waits for them; the planning decides the guardians meanwhile. Dropped unwaited (the
+    /// planning panicked), the read is aborted and the transaction rolls back.
+    fn read_platform_users(self) -> Self::Users {
+        let LockedStore {
+            mut txn,
+            runtime,
+            began,
+            locked,
+            read_ahead,
+            memberships_read,
+        } = self;
+        // With digests in use and none differing, no membership was read back.
+        let memberships_read = memberships_read.or_else(|| {
+            txn.digested_classes().map(|digested| MembershipsRead {
+                classes: 0,
+                digested,
+                rows: 0,
+                took: std::time::Duration::ZERO,
+            })
+        });
+        let clock = std::time::Instant::now();
+        let reading = AbortOnDrop(runtime.spawn(async move {
+            let users = txn.load_identities().await;
+            (txn, users)
+        }));
+        Box::new(move || {
+            let mut reading = reading;
+            let waiting = std::time::Instant::now();
+            let (txn, users) = match runtime.block_on(&mut reading.0) {
+                Ok(read) => read,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only when the runtime shuts down.
+                Err(_) => return Err(NotBegun::Dropped),
+            };
+            let users = users.map_err(NotBegun::Store)?;
+            *began = Some(Began {
+                txn,
+                locked,
+                platform_users: users.len(),
+                users_read: clock.elapsed(),
+                users_waited: waiting.elapsed(),
+                read_ahead,
+                memberships_read,
+            });
+            Ok(users)
+        })
+    }
+}
+
 /// Why a sync's transaction did not begin.
 enum NotBegun {
     /// The store failed.
@@ -358,6 +439,8 @@ struct Began {
     users_read: std::time::Duration,
     users_waited: std::time::Duration,
     read_ahead: ReadAheadRead,
+    /// Which memberships were read back, when the stored rows came with class digests.
+    memberships_read: Option<MembershipsRead>,
 }
 
 /// How the stored rows were read ahead, for the run's log.
