@@ -550,3 +550,37 @@ async fn platform_users_load_back_whole_and_in_order() {
         db.drop_database().await;
     }
 }
+
+/// On PostgreSQL every text column of a key or index compares in byte order (`COLLATE
+/// "C"`), as the operator sorts: whatever the database's own collation, no index insert
+/// goes through the locale, and rows read in key order need no sorting again.
+#[tokio::test]
+async fn postgres_keys_compare_in_byte_order() {
+    let db = TestStore::new("postgres").await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("a connection of its own");
+    let others: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT DISTINCT t.relname::text, a.attname::text, coll.collname::text \
+         FROM pg_index i \
+         JOIN pg_class t ON t.oid = i.indrelid \
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey) \
+         JOIN pg_collation coll ON coll.oid = a.attcollation \
+         WHERE t.relnamespace = 'public'::regnamespace AND a.atttypid = 'text'::regtype \
+         AND coll.collname <> 'C'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("the indexed columns");
+    assert!(others.is_empty(), "not in byte order: {others:?}");
+    let keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid \
+         WHERE t.relnamespace = 'public'::regnamespace",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("the indexes");
+    assert!(keys >= 10, "{keys} indexes");
+    drop(conn);
+    db.drop_database().await;
+}
