@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0005_postgres_keys_in_byte_order.sql"),
         only_on: Some(Backend::Postgres),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("migrations/0006_drop_people_by_identity.sql"),
+        only_on: None,
+    },
 ];
 
 /// One step of the schema.
@@ -602,8 +607,9 @@ impl Store {
 
     /// The person with `email` in `namespace` (compared without regard to case): their
     /// platform user and every provider's record of them, with schools, classes and the
-    /// provider's last change. Reads only rows of that person (and their classes' and
-    /// schools' names).
+    /// provider's last change. Finding them reads the namespace's platform users and
+    /// people (no index serves a match without regard to case); the rest reads only that
+    /// person's rows (and their classes' and schools' names).
     pub async fn person_by_email(
         &self,
         namespace: &str,
@@ -929,45 +935,35 @@ impl SyncTransaction {
         run: &mut SyncRunRecord,
     ) -> Result<u64, StoreError> {
         let mut written = 0;
+        // Each table's writes and their time, for the debug log (docs/store.md).
+        let mut parts = TimedParts::new();
         if let Some(changes) = changes {
-            written += insert_identities(
-                &mut self.tx,
-                self.backend,
-                &self.namespace,
-                &changes.new_identities,
-            )
-            .await?;
-            for identity in &changes.identity_updates {
-                written += update_identity(&mut self.tx, &self.namespace, identity).await?;
-            }
+            let (tx, backend) = (&mut self.tx, self.backend);
             let (ns, provider) = (self.namespace.as_str(), self.provider.as_str());
-            written +=
-                write_table(&mut self.tx, self.backend, ns, provider, &changes.schools).await?;
-            written +=
-                write_table(&mut self.tx, self.backend, ns, provider, &changes.people).await?;
-            written +=
-                write_table(&mut self.tx, self.backend, ns, provider, &changes.classes).await?;
-            written += write_memberships(
-                &mut self.tx,
-                self.backend,
-                ns,
-                provider,
-                &changes.memberships,
-            )
-            .await?;
-            if let Some(digests) = &changes.memberships.digests {
-                write_digests(&mut self.tx, self.backend, ns, provider, digests).await?;
+            let n = insert_identities(tx, backend, ns, &changes.new_identities).await?;
+            written += parts.done("new platform users", n);
+            let mut n = 0;
+            for identity in &changes.identity_updates {
+                n += update_identity(tx, ns, identity).await?;
             }
-            written +=
-                write_table(&mut self.tx, self.backend, ns, provider, &changes.guardians).await?;
-            written += write_table(
-                &mut self.tx,
-                self.backend,
-                ns,
-                provider,
-                &changes.guardian_links,
-            )
-            .await?;
+            written += parts.done("platform users updated", n);
+            let n = write_table(tx, backend, ns, provider, &changes.schools).await?;
+            written += parts.done("schools", n);
+            let n = write_table(tx, backend, ns, provider, &changes.people).await?;
+            written += parts.done("people", n);
+            let n = write_table(tx, backend, ns, provider, &changes.classes).await?;
+            written += parts.done("classes", n);
+            let n = write_memberships(tx, backend, ns, provider, &changes.memberships).await?;
+            written += parts.done("memberships", n);
+            if let Some(digests) = &changes.memberships.digests {
+                let n = write_digests(tx, backend, ns, provider, digests).await?;
+                // Bookkeeping: not among the rows written.
+                parts.done("class digests", n);
+            }
+            let n = write_table(tx, backend, ns, provider, &changes.guardians).await?;
+            written += parts.done("guardians", n);
+            let n = write_table(tx, backend, ns, provider, &changes.guardian_links).await?;
+            written += parts.done("guardian links", n);
         }
         if written > 0 {
             raise_generation(&mut self.tx, &self.namespace, &self.provider).await?;
@@ -975,9 +971,34 @@ impl SyncTransaction {
         if changes.is_some_and(|c| c.memberships.digests.is_some()) {
             mark_digests_current(&mut self.tx, &self.namespace, &self.provider).await?;
         }
+        tracing::debug!(parts = ?parts.parts, "store writes");
         run.rows_written = written;
         insert_run(&mut self.tx, run).await?;
         Ok(written)
+    }
+}
+
+/// The rows each part of a sync's writes wrote, and how long it took.
+struct TimedParts {
+    since: std::time::Instant,
+    parts: Vec<(&'static str, u64, Duration)>,
+}
+
+impl TimedParts {
+    fn new() -> Self {
+        TimedParts {
+            since: std::time::Instant::now(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Records `part`, which wrote `rows` since the last one; returns `rows`.
+    fn done(&mut self, part: &'static str, rows: u64) -> u64 {
+        if rows > 0 {
+            self.parts.push((part, rows, self.since.elapsed()));
+        }
+        self.since = std::time::Instant::now();
+        rows
     }
 }
 
@@ -1672,14 +1693,17 @@ async fn write_digests(
     namespace: &str,
     provider: &str,
     changes: &DigestChanges,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
+    let mut written = 0;
     if changes.replace_all {
-        sqlx::query("DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2")
-            .bind(namespace)
-            .bind(provider)
-            .execute(&mut **tx)
-            .await
-            .map_err(db("replacing the memberships' digests"))?;
+        written +=
+            sqlx::query("DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2")
+                .bind(namespace)
+                .bind(provider)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("replacing the memberships' digests"))?
+                .rows_affected();
     } else {
         // Those put are removed first, then inserted.
         let classes: Vec<&Text> = changes
@@ -1697,10 +1721,11 @@ async fn write_digests(
             for class in chunk {
                 query = query.bind(class.as_str());
             }
-            query
+            written += query
                 .execute(&mut **tx)
                 .await
-                .map_err(db("removing memberships' digests"))?;
+                .map_err(db("removing memberships' digests"))?
+                .rows_affected();
         }
     }
     let columns = ["namespace", "provider", "class_id", "digest"];
@@ -1710,10 +1735,10 @@ async fn write_digests(
         [Value::from(class), Value::Owned(digest_text(*digest))]
     }
     let rows = changes.put.iter().map(values);
-    Inserter::new(backend, "membership_digests", &columns)
-        .insert_all(tx, &prefix, rows)
-        .await?;
-    Ok(())
+    Ok(written
+        + Inserter::new(backend, "membership_digests", &columns)
+            .insert_all(tx, &prefix, rows)
+            .await?)
 }
 
 /// Records that the provider's digests are true to its memberships at its generation
@@ -2435,6 +2460,100 @@ mod tests {
         assert_eq!(versions, expected);
         store.close().await.expect("close");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A PostgreSQL store made before its keys compared in byte order (migration 5) and
+    /// before the people-by-user index was dropped (6) keeps every row through both, and
+    /// its digests' generation starts out of use (4). Needs the PostgreSQL the tests use
+    /// (`CLASSLINK_TEST_POSTGRES_URL`, default the local one; hack/ensure-postgres.sh).
+    #[tokio::test]
+    async fn a_postgres_store_keeps_its_rows_through_the_later_migrations() {
+        let admin = std::env::var("CLASSLINK_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+        let name = format!(
+            "classlink_migrate_{}_{}",
+            std::process::id(),
+            fastrand::u32(..)
+        );
+        let mut admin_conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (hack/ensure-postgres.sh): {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin_conn)
+            .await
+            .expect("a database of its own");
+        let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
+        let url = format!("{base}/{name}");
+        sqlx::any::install_default_drivers();
+        {
+            // The schema as the fourth migration left it, with a person and a membership.
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(
+                "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut conn)
+            .await
+            .expect("schema_migrations");
+            for migration in MIGRATIONS.iter().filter(|m| m.version <= 4) {
+                if migration.only_on != Some(Backend::Sqlite) {
+                    sqlx::raw_sql(migration.sql)
+                        .execute(&mut conn)
+                        .await
+                        .expect("an earlier migration");
+                }
+                sqlx::query("INSERT INTO schema_migrations VALUES ($1, 0)")
+                    .bind(migration.version)
+                    .execute(&mut conn)
+                    .await
+                    .expect("recorded");
+            }
+            sqlx::raw_sql(
+                "INSERT INTO memberships VALUES ('ns', 'district', 'c-1', 'p-1', 'student', 's-1'); \
+                 INSERT INTO people (namespace, provider, sourced_id, identity_id, role, grades, schools) \
+                 VALUES ('ns', 'district', 'p-1', 'u-1', 'student', '', 's-1'); \
+                 INSERT INTO provider_generations VALUES ('ns', 'district', 3, NULL)",
+            )
+            .execute(&mut conn)
+            .await
+            .expect("rows");
+        }
+        let store = Store::open(&url).await.expect("open migrates");
+        let snapshot = store.snapshot("ns", "district").await.expect("snapshot");
+        assert_eq!(snapshot.memberships.len(), 1);
+        assert_eq!(snapshot.people.len(), 1);
+        let mut conn = store.pool.acquire().await.expect("a connection");
+        let generation = provider_generation(&mut conn, "ns", "district")
+            .await
+            .expect("generation");
+        assert_eq!(
+            generation,
+            Generation {
+                generation: 3,
+                digests_current: false
+            }
+        );
+        let collation: String = sqlx::query_scalar(
+            "SELECT collation_name::text FROM information_schema.columns \
+             WHERE table_name = 'memberships' AND column_name = 'class_id'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("the column's collation");
+        assert_eq!(collation, "C");
+        let index: Option<String> = sqlx::query_scalar(
+            "SELECT indexname::text FROM pg_indexes WHERE indexname = 'people_by_identity'",
+        )
+        .fetch_optional(&mut *conn)
+        .await
+        .expect("the indexes");
+        assert_eq!(index, None);
+        drop(conn);
+        store.close().await.expect("close");
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin_conn)
+            .await;
     }
 
     /// A sync writes with a larger SQLite page cache, and hands its connection back to the
