@@ -584,3 +584,57 @@ async fn postgres_keys_compare_in_byte_order() {
     drop(conn);
     db.drop_database().await;
 }
+
+/// An import adds each email the namespace lacks once: one already there, or listed twice,
+/// is skipped; emails differing in case are different users, as before; another
+/// namespace's users are no concern.
+#[tokio::test]
+async fn an_import_adds_each_missing_email_once() {
+    use classlink_operator::store::NewIdentity;
+    let user = |email: &str| NewIdentity {
+        email: email.to_owned(),
+        given_name: Some("Ana".to_owned()),
+        family_name: None,
+        role: Some("teacher".to_owned()),
+    };
+    for backend in BACKENDS {
+        let db = TestStore::new(backend).await;
+        let store = &db.store;
+        let added = store
+            .import_identities("schools", &[user("ana@x.edu"), user("bo@x.edu")])
+            .await
+            .expect("import");
+        assert_eq!(added, 2, "{backend}");
+        let added = store
+            .import_identities("elsewhere", &[user("ana@x.edu")])
+            .await
+            .expect("import");
+        assert_eq!(added, 1, "{backend}: another namespace");
+        let added = store
+            .import_identities(
+                "schools",
+                &[
+                    user("ana@x.edu"),
+                    user("cy@x.edu"),
+                    user("cy@x.edu"),
+                    user("Ana@x.edu"),
+                ],
+            )
+            .await
+            .expect("import");
+        assert_eq!(added, 2, "{backend}: cy once, and Ana@ apart from ana@");
+        let emails: Vec<Option<String>> = store
+            .identities("schools")
+            .await
+            .expect("identities")
+            .into_iter()
+            .map(|i| i.email)
+            .collect();
+        assert_eq!(
+            emails,
+            ["Ana@x.edu", "ana@x.edu", "bo@x.edu", "cy@x.edu"].map(|e| Some(e.to_owned())),
+            "{backend}: by email, bytewise"
+        );
+        db.drop_database().await;
+    }
+}

@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0006_drop_people_by_identity.sql"),
         only_on: None,
     },
+    Migration {
+        version: 7,
+        sql: include_str!("migrations/0007_drop_identities_by_email.sql"),
+        only_on: None,
+    },
 ];
 
 /// One step of the schema.
@@ -366,16 +371,21 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin("starting the import").await?;
         lock_namespace(&mut tx, namespace).await?;
+        // The namespace's emails, read once under the lock (no index serves a lookup by
+        // email: see migrations/0007_drop_identities_by_email.sql).
+        let mut present: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT email FROM identities WHERE namespace = $1 AND email IS NOT NULL",
+        )
+        .bind(namespace)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading the namespace's emails"))?
+        .into_iter()
+        .collect();
         let mut added = 0;
         for person in people {
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT id FROM identities WHERE namespace = $1 AND email = $2")
-                    .bind(namespace)
-                    .bind(&person.email)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("looking up an identity"))?;
-            if exists.is_some() {
+            // Also skips an email listed twice in the import.
+            if !present.insert(person.email.clone()) {
                 continue;
             }
             let identity = Identity {
@@ -1179,20 +1189,20 @@ async fn load_identities(
             Ok(())
         })
         .await?;
-        // The order of the query below (SQLite compares text bytewise, as Rust does).
-        identities.sort_by(|a: &Identity, b: &Identity| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
-        identities.shrink_to_fit();
-        return Ok(identities);
+    } else {
+        // In the primary key's order: a scan of the index, with no sort on the server.
+        let sql = format!(
+            "SELECT {} FROM identities WHERE namespace = $1 ORDER BY id",
+            IDENTITY_SELECT.join(", ")
+        );
+        let mut rows = sqlx::query(&sql).bind(namespace).fetch(&mut *conn);
+        // Decoded as they arrive, never all held as driver rows at once.
+        while let Some(row) = rows.try_next().await.map_err(db("reading identities"))? {
+            identities.push(decode_identity(&row).map_err(db("decoding identities"))?);
+        }
     }
-    let sql = format!(
-        "SELECT {} FROM identities WHERE namespace = $1 ORDER BY email, id",
-        IDENTITY_SELECT.join(", ")
-    );
-    let mut rows = sqlx::query(&sql).bind(namespace).fetch(&mut *conn);
-    // Decoded as they arrive, never all held as driver rows at once.
-    while let Some(row) = rows.try_next().await.map_err(db("reading identities"))? {
-        identities.push(decode_identity(&row).map_err(db("decoding identities"))?);
-    }
+    // By email then id, bytewise, as the planner reads them.
+    identities.sort_by(|a: &Identity, b: &Identity| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
     identities.shrink_to_fit();
     Ok(identities)
 }
@@ -2463,7 +2473,7 @@ mod tests {
     }
 
     /// A PostgreSQL store made before its keys compared in byte order (migration 5) and
-    /// before the people-by-user index was dropped (6) keeps every row through both, and
+    /// before two unused indexes were dropped (6, 7) keeps every row through them, and
     /// its digests' generation starts out of use (4). Needs the PostgreSQL the tests use
     /// (`CLASSLINK_TEST_POSTGRES_URL`, default the local one; hack/ensure-postgres.sh).
     #[tokio::test]
@@ -2542,13 +2552,14 @@ mod tests {
         .await
         .expect("the column's collation");
         assert_eq!(collation, "C");
-        let index: Option<String> = sqlx::query_scalar(
-            "SELECT indexname::text FROM pg_indexes WHERE indexname = 'people_by_identity'",
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT indexname::text FROM pg_indexes \
+             WHERE indexname IN ('people_by_identity', 'identities_by_email')",
         )
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .expect("the indexes");
-        assert_eq!(index, None);
+        assert!(indexes.is_empty(), "{indexes:?}");
         drop(conn);
         store.close().await.expect("close");
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
