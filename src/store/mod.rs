@@ -1598,7 +1598,6 @@ fn bind_values<'q>(
     query
 }
 
-/// What the store holds for one provider, each table sorted by key.
 /// A provider's stored rows at `generation`: its memberships' class digests in place of
 /// the memberships when the digests are true to them.
 async fn load_snapshot(
@@ -2134,7 +2133,9 @@ async fn write_memberships(
     Ok(written + insert_table::<MembershipRow, _>(tx, backend, namespace, provider, rows).await?)
 }
 
-/// Removes the rows of `delete`'s keys and writes `update`'s rows over theirs.
+/// Removes the rows of `delete`'s keys and writes `update`'s rows over theirs, one
+/// statement per row: each finds its row through the key with bound values, which every
+/// planner answers from the key's index whatever it believes of the table's size.
 async fn delete_and_update<T: ProviderTable>(
     tx: &mut Transaction<'static, Any>,
     namespace: &str,
