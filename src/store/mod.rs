@@ -862,11 +862,13 @@ impl SyncTransaction {
                 .map_err(db("reading the memberships of classes"))?
             {
                 let mut row = &row;
-                let mut number = |i| tables::required_ref(&mut row, i, |t| loaded.text_str(t));
-                let (class, person, role, school) = (number(0), number(1), number(2), number(3));
-                let numbers = (|| Ok::<_, sqlx::Error>((class?, person?, role?, school?)))()
-                    .map_err(|e| corrupt::<MembershipRow>(&e))?;
-                loaded.push(numbers.0, numbers.1, numbers.2, numbers.3);
+                let mut number = |i| {
+                    tables::required_ref(&mut row, i, |t| loaded.text_str(t))
+                        .map_err(|e| corrupt::<MembershipRow>(&e))
+                };
+                let (class, person, role, school) =
+                    (number(0)?, number(1)?, number(2)?, number(3)?);
+                loaded.push(class, person, role, school);
             }
         }
         Ok(loaded.finish())
