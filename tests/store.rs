@@ -177,6 +177,41 @@ fn sorted(snapshot: &ProviderSnapshot) -> ProviderSnapshot {
     s
 }
 
+/// What a store holds after writing exactly the rows `changes` inserts, as it loads them
+/// (a change set made by hand keeps no digests: every membership is read).
+fn stored_after(changes: &ChangeSet) -> ProviderSnapshot {
+    sorted(&ProviderSnapshot {
+        schools: changes.schools.insert.clone(),
+        people: changes.people.insert.iter().collect(),
+        classes: changes
+            .classes
+            .insert
+            .iter()
+            .map(StoredClass::from)
+            .collect(),
+        memberships: changes.memberships.insert.clone(),
+        membership_digests: None,
+        guardians: changes.guardians.insert.clone(),
+        guardian_links: changes.guardian_links.insert.clone(),
+    })
+}
+
+/// Fails unless the store's snapshot of the test provider is `expected`.
+async fn assert_stored(db: &TestStore, expected: &ProviderSnapshot, what: &str) {
+    let loaded = db
+        .store
+        .snapshot("schools", "district")
+        .await
+        .expect("snapshot");
+    assert!(
+        sorted(&loaded) == *expected,
+        "{what} ({} people, {} memberships, {} guardian links loaded)",
+        loaded.people.len(),
+        loaded.memberships.len(),
+        loaded.guardian_links.len()
+    );
+}
+
 #[tokio::test]
 async fn stored_rows_load_back_exactly_as_written() {
     for backend in BACKENDS {
@@ -193,33 +228,13 @@ async fn stored_rows_load_back_exactly_as_written() {
             .expect("commit");
         assert_eq!(written as usize, changes.rows(), "{backend}");
 
-        let expected = sorted(&ProviderSnapshot {
-            schools: changes.schools.insert.clone(),
-            people: changes.people.insert.iter().collect(),
-            classes: changes
-                .classes
-                .insert
-                .iter()
-                .map(StoredClass::from)
-                .collect(),
-            memberships: changes.memberships.insert.clone(),
-            // A change set made by hand keeps no digests: every membership is read.
-            membership_digests: None,
-            guardians: changes.guardians.insert.clone(),
-            guardian_links: changes.guardian_links.insert.clone(),
-        });
-        let loaded = db
-            .store
-            .snapshot("schools", "district")
-            .await
-            .expect("snapshot");
-        assert!(
-            sorted(&loaded) == expected,
-            "{backend}: Store::snapshot differs ({} people, {} memberships, {} guardian links loaded)",
-            loaded.people.len(),
-            loaded.memberships.len(),
-            loaded.guardian_links.len()
-        );
+        let expected = stored_after(&changes);
+        assert_stored(
+            &db,
+            &expected,
+            &format!("{backend}: Store::snapshot differs"),
+        )
+        .await;
         // What the next sync decides from.
         let txn = db
             .store
@@ -733,7 +748,7 @@ async fn updated_and_deleted_rows_load_back_exactly_as_changed() {
         );
 
         let mut expected = first.clone();
-        let people: Vec<PersonRow> = expected
+        expected.people.insert = expected
             .people
             .insert
             .iter()
@@ -751,7 +766,7 @@ async fn updated_and_deleted_rows_load_back_exactly_as_changed() {
             .into_iter()
             .map(|m| ((m.class.clone(), m.person.clone()), m))
             .collect();
-        let memberships: Vec<MembershipRow> = memberships
+        expected.memberships.insert = memberships
             .into_iter()
             .map(|m| ((m.class.clone(), m.person.clone()), m))
             .filter(|(key, _)| !gone.contains(key))
@@ -761,32 +776,8 @@ async fn updated_and_deleted_rows_load_back_exactly_as_changed() {
             .guardian_links
             .insert
             .retain(|l| !links_gone.contains(&(l.guardian.clone(), l.student.clone())));
-        let expected = sorted(&ProviderSnapshot {
-            schools: expected.schools.insert.clone(),
-            people: people.iter().collect(),
-            classes: expected
-                .classes
-                .insert
-                .iter()
-                .map(StoredClass::from)
-                .collect(),
-            memberships: memberships.into_iter().collect(),
-            membership_digests: None,
-            guardians: expected.guardians.insert.clone(),
-            guardian_links: expected.guardian_links.insert.clone(),
-        });
-        let loaded = db
-            .store
-            .snapshot("schools", "district")
-            .await
-            .expect("snapshot");
-        assert!(
-            sorted(&loaded) == expected,
-            "{backend}: the changed rows ({} people, {} memberships, {} guardian links loaded)",
-            loaded.people.len(),
-            loaded.memberships.len(),
-            loaded.guardian_links.len()
-        );
+        let what = format!("{backend}: the changed rows");
+        assert_stored(&db, &stored_after(&expected), &what).await;
         db.drop_database().await;
     }
 }

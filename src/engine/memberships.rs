@@ -618,6 +618,21 @@ impl ClassDigests {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// These digests after `changes`, as the store keeps them.
+    #[cfg(test)]
+    pub fn after(&self, changes: &DigestChanges) -> ClassDigests {
+        let mut digests: std::collections::BTreeMap<Text, ClassDigest> = if changes.replace_all {
+            Default::default()
+        } else {
+            self.0.iter().cloned().collect()
+        };
+        for class in &changes.remove {
+            digests.remove(class);
+        }
+        digests.extend(changes.put.iter().cloned());
+        ClassDigests(digests.into_iter().collect())
+    }
 }
 
 /// The writes of the class digests that keep them true to the memberships.
@@ -854,7 +869,7 @@ mod tests {
             let (mut by_class, classes) = by_class;
             let partial = by_class.digests.take().expect("digests kept");
             assert!(!partial.replace_all);
-            assert_eq!(applied(&stored.digests(), &partial), after.digests());
+            assert_eq!(stored.digests().after(&partial), after.digests());
             assert_eq!(
                 partial.put.len() + partial.remove.len(),
                 classes.len(),
@@ -882,20 +897,6 @@ mod tests {
         rows.extend(changes.update.iter().cloned());
         rows.extend(changes.insert.iter());
         rows
-    }
-
-    /// Stored digests after `changes`.
-    fn applied(stored: &ClassDigests, changes: &DigestChanges) -> ClassDigests {
-        let mut digests: std::collections::BTreeMap<Text, ClassDigest> = if changes.replace_all {
-            Default::default()
-        } else {
-            stored.0.iter().cloned().collect()
-        };
-        for class in &changes.remove {
-            digests.remove(class);
-        }
-        digests.extend(changes.put.iter().cloned());
-        ClassDigests(digests.into_iter().collect())
     }
 
     /// The comparison of only the classes whose digests differ, and those classes.

@@ -162,6 +162,14 @@ impl District {
 
     /// Two schools, each with a current class, a teacher and students enrolled.
     fn two_schools() -> Self {
+        District::two_schools_unenrolled()
+            .enroll("p1", "c1", None, None)
+            .enroll("p2", "c1", None, None)
+            .enroll("p3", "c2", None, None)
+    }
+
+    /// [`District::two_schools`] before its students are enrolled.
+    fn two_schools_unenrolled() -> Self {
         District::new()
             .school("s1", "Riverside Elementary")
             .school("s2", "Oak Middle")
@@ -172,9 +180,6 @@ impl District {
             .student("p1", "s1")
             .student("p2", "s1")
             .student("p3", "s2")
-            .enroll("p1", "c1", None, None)
-            .enroll("p2", "c1", None, None)
-            .enroll("p3", "c2", None, None)
     }
 }
 
@@ -273,8 +278,8 @@ fn run(
         let mut after = stored.clone();
         apply(&planned, &mut after, &mut Vec::new());
         let true_digests = after.memberships.digests();
-        assert_eq!(digests_after(&stored_digests, &full), true_digests);
-        assert_eq!(digests_after(&stored_digests, &partial), true_digests);
+        assert_eq!(stored_digests.after(&full), true_digests);
+        assert_eq!(stored_digests.after(&partial), true_digests);
     }
     assert_eq!(by_digest, planned_without_digests);
     planned
@@ -371,23 +376,6 @@ fn plan_in_parts(
         assert!(leftovers.platform_users.is_empty());
     }
     (plan, read)
-}
-
-/// Stored digests after `changes`, as the store would keep them.
-fn digests_after(
-    stored: &memberships::ClassDigests,
-    changes: &memberships::DigestChanges,
-) -> memberships::ClassDigests {
-    let mut digests: BTreeMap<Text, memberships::ClassDigest> = if changes.replace_all {
-        BTreeMap::new()
-    } else {
-        stored.0.iter().cloned().collect()
-    };
-    for class in &changes.remove {
-        digests.remove(class);
-    }
-    digests.extend(changes.put.iter().cloned());
-    memberships::ClassDigests(digests.into_iter().collect())
 }
 
 /// A sync into an empty store with no platform users.
@@ -548,16 +536,7 @@ fn only_the_classes_whose_memberships_changed_are_read_back() {
     assert_eq!(changes.memberships.digests, Some(Default::default()));
 
     // p2 leaves c1; c2 is as it was.
-    let changed = District::new()
-        .school("s1", "Riverside Elementary")
-        .school("s2", "Oak Middle")
-        .class("c1", "s1", "t-now")
-        .class("c2", "s2", "t-now")
-        .teacher("t1", "s1")
-        .teacher("t2", "s2")
-        .student("p1", "s1")
-        .student("p2", "s1")
-        .student("p3", "s2")
+    let changed = District::two_schools_unenrolled()
         .enroll("p1", "c1", None, None)
         .enroll("p3", "c2", None, None);
     let (plan, read) = plan_in_parts(&input(&changed.roster), with_digests(&stored), &identities);
