@@ -654,7 +654,7 @@ async fn an_import_adds_each_missing_email_once() {
     }
 }
 
-/// Rows updated and deleted in batches come back exactly as changed, awkward texts and
+/// Rows updated and deleted come back exactly as changed, awkward texts and
 /// NULLs included, keys of one column and of two; rows not named stay as they were.
 #[tokio::test]
 async fn updated_and_deleted_rows_load_back_exactly_as_changed() {
