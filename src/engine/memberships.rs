@@ -669,13 +669,7 @@ impl Digesting {
             self.close();
             self.class = Some(class.clone());
         }
-        let kind = table.kind(row);
-        digest_row(
-            &mut self.bytes,
-            table.text(row.person),
-            table.text(kind.role),
-            table.text(kind.school),
-        );
+        table.digest_row(&mut self.bytes, row);
     }
 
     fn close(&mut self) {
@@ -691,16 +685,21 @@ impl Digesting {
     }
 }
 
-/// Appends one row of a class to the bytes its digest is made of: each text with its
-/// length first, so that no two different lists of rows make the same bytes.
-fn digest_row(bytes: &mut Vec<u8>, person: &str, role: &str, school: &str) {
-    for text in [person, role, school] {
-        bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(text.as_bytes());
+impl Memberships {
+    /// Appends `row` to the bytes its class's digest is made of: its person, role and
+    /// school, each with its length first, so that no two different lists of rows make the
+    /// same bytes.
+    fn digest_row(&self, bytes: &mut Vec<u8>, row: &Compact) {
+        let kind = self.kind(row);
+        for n in [row.person, kind.role, kind.school] {
+            let text = self.text(n).as_str();
+            bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(text.as_bytes());
+        }
     }
 }
 
-/// The digest of a class's bytes (see [`digest_row`]).
+/// The digest of a class's bytes (see [`Memberships::digest_row`]).
 fn digest_bytes(bytes: &[u8]) -> ClassDigest {
     let hash = Sha256::new()
         .chain_update(b"classlink-operator class memberships 1\0")
@@ -753,13 +752,7 @@ impl Memberships {
             .map(|class| {
                 bytes.clear();
                 for row in class {
-                    let kind = self.kind(row);
-                    digest_row(
-                        &mut bytes,
-                        self.text(row.person),
-                        self.text(kind.role),
-                        self.text(kind.school),
-                    );
+                    self.digest_row(&mut bytes, row);
                 }
                 (self.text(class[0].class).clone(), digest_bytes(&bytes))
             })

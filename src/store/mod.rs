@@ -448,8 +448,14 @@ impl Store {
                 .map_err(db("starting to read the provider's rows"))?;
         }
         let generation = provider_generation(&mut tx, namespace, provider).await?;
-        let snapshot =
-            load_snapshot(&mut tx, self.backend, namespace, provider, generation).await?;
+        let snapshot = load_snapshot(
+            &mut tx,
+            self.backend,
+            namespace,
+            provider,
+            generation.digests_current,
+        )
+        .await?;
         tx.rollback()
             .await
             .map_err(db("ending the read of the provider's rows"))?;
@@ -482,7 +488,10 @@ impl Store {
         let read_ahead_used = ahead.is_some();
         let snapshot = match ahead {
             Some(ahead) => ahead.snapshot,
-            None => load_snapshot(&mut tx, self.backend, namespace, provider, generation).await?,
+            None => {
+                let digests = generation.digests_current;
+                load_snapshot(&mut tx, self.backend, namespace, provider, digests).await?
+            }
         };
         Ok(SyncTransaction {
             tx,
@@ -503,7 +512,7 @@ impl Store {
         provider: &str,
     ) -> Result<ProviderSnapshot, StoreError> {
         let mut tx = self.begin("starting to read the provider's rows").await?;
-        let snapshot = load_snapshot_with(&mut tx, self.backend, namespace, provider, false).await;
+        let snapshot = load_snapshot(&mut tx, self.backend, namespace, provider, false).await;
         tx.rollback()
             .await
             .map_err(db("ending the read of the provider's rows"))?;
@@ -846,16 +855,12 @@ impl SyncTransaction {
         }
         let mut loaded = MembershipsBuilder::default();
         for chunk in classes.chunks(CLASSES_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT class_id, person_id, role, school FROM memberships \
-                 WHERE namespace = $1 AND provider = $2 AND class_id IN ({})",
-                placeholders(3, chunk.len())
+            let (sql, values) = of_classes(
+                "SELECT class_id, person_id, role, school FROM memberships",
+                chunk,
             );
-            let mut query = sqlx::query(&sql).bind(ns).bind(provider);
-            for class in chunk {
-                query = query.bind(class.as_str());
-            }
-            let mut rows = query.fetch(&mut *self.tx);
+            let query = sqlx::query(&sql).bind(ns).bind(provider);
+            let mut rows = bind_values(query, values).fetch(&mut *self.tx);
             while let Some(row) = rows
                 .try_next()
                 .await
@@ -1600,28 +1605,9 @@ fn bind_values<'q>(
     query
 }
 
-/// A provider's stored rows at `generation`: its memberships' class digests in place of
-/// the memberships when the digests are true to them.
-async fn load_snapshot(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    namespace: &str,
-    provider: &str,
-    generation: Generation,
-) -> Result<ProviderSnapshot, StoreError> {
-    load_snapshot_with(
-        conn,
-        backend,
-        namespace,
-        provider,
-        generation.digests_current,
-    )
-    .await
-}
-
 /// A provider's stored rows, with the memberships' class digests in place of the
 /// memberships if `digests`.
-async fn load_snapshot_with(
+async fn load_snapshot(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     namespace: &str,
@@ -1689,12 +1675,20 @@ fn digest_text(digest: ClassDigest) -> String {
     format!("{digest:032x}")
 }
 
-/// `$first, $first+1, ...`, `n` of them.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `statement` (a SELECT or DELETE of one provider table with a `class_id` column) kept to
+/// the provider's rows of `classes`: its SQL, with the namespace and provider as `$1` and
+/// `$2`, and the classes' values from `$3` on.
+fn of_classes<'c, C: AsRef<str>>(statement: &str, classes: &'c [C]) -> (String, Vec<Value<'c>>) {
+    let placeholders: Vec<String> = (0..classes.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "{statement} WHERE namespace = $1 AND provider = $2 AND class_id IN ({})",
+        placeholders.join(", ")
+    );
+    let values = classes
+        .iter()
+        .map(|c| Value::Text(Some(c.as_ref())))
+        .collect();
+    (sql, values)
 }
 
 /// Writes the class digests' changes.
@@ -1723,16 +1717,9 @@ async fn write_digests(
             .chain(changes.put.iter().map(|(class, _)| class))
             .collect();
         for chunk in classes.chunks(CLASSES_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM membership_digests \
-                 WHERE namespace = $1 AND provider = $2 AND class_id IN ({})",
-                placeholders(3, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(namespace).bind(provider);
-            for class in chunk {
-                query = query.bind(class.as_str());
-            }
-            written += query
+            let (sql, values) = of_classes("DELETE FROM membership_digests", chunk);
+            let query = sqlx::query(&sql).bind(namespace).bind(provider);
+            written += bind_values(query, values)
                 .execute(&mut **tx)
                 .await
                 .map_err(db("removing memberships' digests"))?

@@ -198,13 +198,20 @@ pub async fn run(
                 .block_on(begin_store.begin_sync_after(&ns, &prov, ahead))
                 .map_err(NotBegun::Store)?;
             let snapshot = txn.take_snapshot();
+            // With digests in use, none read back until the planning asks for some.
+            let memberships_read = txn.digested_classes().map(|digested| MembershipsRead {
+                classes: 0,
+                digested,
+                rows: 0,
+                took: std::time::Duration::ZERO,
+            });
             let locked = LockedStore {
                 txn,
                 runtime,
                 began: began_slot,
                 locked: clock.elapsed(),
                 read_ahead,
-                memberships_read: None,
+                memberships_read,
             };
             Ok((snapshot, locked))
         });
@@ -358,13 +365,10 @@ impl<'a> crate::engine::Locked<NotBegun> for LockedStore<'a> {
             .runtime
             .block_on(self.txn.memberships_of(classes))
             .map_err(NotBegun::Store)?;
-        if let Some(digested) = self.txn.digested_classes() {
-            self.memberships_read = Some(MembershipsRead {
-                classes: classes.len(),
-                digested,
-                rows: read.len(),
-                took: clock.elapsed(),
-            });
+        if let Some(counted) = &mut self.memberships_read {
+            counted.classes = classes.len();
+            counted.rows = read.len();
+            counted.took = clock.elapsed();
         }
         Ok(read)
     }
@@ -381,15 +385,6 @@ impl<'a> crate::engine::Locked<NotBegun> for LockedStore<'a> {
             read_ahead,
             memberships_read,
         } = self;
-        // With digests in use and none differing, no membership was read back.
-        let memberships_read = memberships_read.or_else(|| {
-            txn.digested_classes().map(|digested| MembershipsRead {
-                classes: 0,
-                digested,
-                rows: 0,
-                took: std::time::Duration::ZERO,
-            })
-        });
         let clock = std::time::Instant::now();
         let reading = AbortOnDrop(runtime.spawn(async move {
             let users = txn.load_identities().await;
