@@ -1,18 +1,20 @@
 //! The roster store: SQLite (embedded, the default) or PostgreSQL (production), one schema
-//! and one implementation over sqlx's `Any` driver.
+//! and one implementation: the same statements on both, run through [`conn::Conn`]
+//! (sqlx's `Any` driver for SQLite, PostgreSQL's own driver for PostgreSQL).
 //!
 //! A sync writes in one transaction per provider, holding the namespace's row in
 //! `namespace_locks`, so two operator replicas or two providers of one namespace never
 //! interleave, and an error or a kill mid-write leaves the previous snapshot whole.
 
+mod conn;
 mod tables;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::TryStreamExt as _;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Row as _, Transaction};
+use sqlx::Row as _;
+use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::engine::memberships::{
     ClassDigest, ClassDigests, DigestChanges, MembershipChanges, Memberships, MembershipsBuilder,
@@ -24,6 +26,7 @@ use crate::engine::people::{StoredClass, StoredPeople, StoredPerson};
 use crate::engine::report::SyncReport;
 use crate::error_code::ErrorCode;
 use crate::intern::{Interner, Text};
+use conn::{Conn, Pool, Tx};
 use tables::{BulkValue, Columns, ProviderTable, Value};
 
 /// The schema, in order. Each entry runs once, in its own transaction.
@@ -130,8 +133,7 @@ pub enum Backend {
 /// The roster store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    pool: Pool,
 }
 
 /// A platform user to import (the CLI's CSV import).
@@ -250,47 +252,61 @@ fn sqlite_url(path: &str) -> String {
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
         let (url, backend) = normalise_url(url)?;
-        let mut options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(30));
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    let busy = format!("PRAGMA busy_timeout = {}", SQLITE_BUSY_TIMEOUT.as_millis());
-                    sqlx::query(&busy).execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options
-            .connect(&url)
-            .await
-            .map_err(db("connecting to the database"))?;
-        if backend == Backend::Sqlite {
-            // WAL lets readers (status, `identities list`) work during a long sync write.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(db("turning on SQLite's write-ahead log"))?;
-        }
-        let store = Store { pool, backend };
+        let pool = match backend {
+            Backend::Sqlite => {
+                sqlx::any::install_default_drivers();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            let busy = format!(
+                                "PRAGMA busy_timeout = {}",
+                                SQLITE_BUSY_TIMEOUT.as_millis()
+                            );
+                            sqlx::query(&busy).execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA foreign_keys = ON")
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(db("connecting to the database"))?;
+                // WAL lets readers (status, `identities list`) work during a long sync write.
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await
+                    .map_err(db("turning on SQLite's write-ahead log"))?;
+                Pool::Sqlite(pool)
+            }
+            Backend::Postgres => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+                    .connect(&url)
+                    .await
+                    .map_err(db("connecting to the database"))?,
+            ),
+        };
+        let store = Store { pool };
         store.migrate().await?;
         Ok(store)
     }
 
     /// A transaction on a pooled connection; `what` names its start in an error.
-    async fn begin(&self, what: &'static str) -> Result<Transaction<'static, Any>, StoreError> {
+    async fn begin(&self, what: &'static str) -> Result<Tx, StoreError> {
         self.pool.begin().await.map_err(db(what))
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        self.backend
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Closes the store. On SQLite the write-ahead log is first copied into the database
@@ -301,24 +317,26 @@ impl Store {
     /// The pool is closed even when the checkpoint fails; the data is then still safe in the
     /// `-wal` file next to the database, which SQLite replays on the next open.
     pub async fn close(self) -> Result<(), StoreError> {
-        let checkpointed = match self.backend {
-            Backend::Sqlite => match self.pool.acquire().await {
+        let checkpointed = match &self.pool {
+            Pool::Sqlite(pool) => match pool.acquire().await {
                 Ok(mut conn) => checkpoint(&mut conn).await,
                 Err(e) => Err(db("connecting to checkpoint the write-ahead log")(e)),
             },
-            Backend::Postgres => Ok(()),
+            Pool::Postgres(_) => Ok(()),
         };
         self.pool.close().await;
         checkpointed
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(db("creating schema_migrations"))?;
+        let mut tx = self.begin("creating schema_migrations").await?;
+        tx.conn()
+            .execute_script(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .await
+            .map_err(db("creating schema_migrations"))?;
+        tx.commit().await.map_err(db("creating schema_migrations"))?;
         for Migration {
             version,
             sql,
@@ -326,37 +344,38 @@ impl Store {
         } in MIGRATIONS
         {
             let mut tx = self.begin("starting a migration").await?;
+            let mut conn = tx.conn();
             // Two processes starting at once: writing row 0 first makes the second wait
             // here until the first commits, then it sees the version applied.
-            sqlx::query(
+            conn.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (0, $1) \
                  ON CONFLICT (version) DO UPDATE SET applied_at = excluded.applied_at",
+                vec![Value::Int(Some(now()))],
             )
-            .bind(now())
-            .execute(&mut *tx)
             .await
             .map_err(db("locking schema_migrations"))?;
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(*version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("reading schema_migrations"))?;
-            if applied.is_some() {
+            let applied = conn
+                .rows(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    vec![Value::Int(Some(*version))],
+                    "reading schema_migrations",
+                    |row| row.int(0),
+                )
+                .await?;
+            if !applied.is_empty() {
                 continue;
             }
-            if only_on.is_none_or(|backend| backend == self.backend) {
-                sqlx::raw_sql(sql)
-                    .execute(&mut *tx)
+            if only_on.is_none_or(|backend| backend == self.backend()) {
+                conn.execute_script(sql)
                     .await
                     .map_err(db("applying a migration"))?;
             }
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(*version)
-                .bind(now())
-                .execute(&mut *tx)
-                .await
-                .map_err(db("recording a migration"))?;
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                vec![Value::Int(Some(*version)), Value::Int(Some(now()))],
+            )
+            .await
+            .map_err(db("recording a migration"))?;
             tx.commit().await.map_err(db("committing a migration"))?;
         }
         Ok(())
@@ -370,18 +389,20 @@ impl Store {
         people: &[NewIdentity],
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin("starting the import").await?;
-        lock_namespace(&mut tx, namespace).await?;
+        let mut conn = tx.conn();
+        lock_namespace(&mut conn, namespace).await?;
         // The namespace's emails, read once under the lock (no index serves a lookup by
         // email: see migrations/0007_drop_identities_by_email.sql).
-        let mut present: std::collections::HashSet<String> = sqlx::query_scalar(
-            "SELECT email FROM identities WHERE namespace = $1 AND email IS NOT NULL",
-        )
-        .bind(namespace)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("reading the namespace's emails"))?
-        .into_iter()
-        .collect();
+        let mut present: std::collections::HashSet<String> = conn
+            .rows(
+                "SELECT email FROM identities WHERE namespace = $1 AND email IS NOT NULL",
+                vec![namespace.into()],
+                "reading the namespace's emails",
+                |row| tables::required(row, 0),
+            )
+            .await?
+            .into_iter()
+            .collect();
         let mut added = 0;
         for person in people {
             // Also skips an email listed twice in the import.
@@ -398,13 +419,7 @@ impl Store {
                 attributes_from: None,
                 attributes_priority: None,
             };
-            insert_identities(
-                &mut tx,
-                self.backend,
-                namespace,
-                std::slice::from_ref(&identity),
-            )
-            .await?;
+            insert_identities(&mut conn, namespace, std::slice::from_ref(&identity)).await?;
             added += 1;
         }
         tx.commit().await.map_err(db("committing the import"))?;
@@ -413,8 +428,12 @@ impl Store {
 
     /// The platform users of a namespace, by email then id.
     pub async fn identities(&self, namespace: &str) -> Result<Vec<Identity>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        load_identities(&mut conn, self.backend, namespace).await
+        let mut tx = self.begin("starting to read identities").await?;
+        let identities = load_identities(&mut tx.conn(), namespace).await?;
+        tx.rollback()
+            .await
+            .map_err(db("ending the read of identities"))?;
+        Ok(identities)
     }
 
     /// Starts a sync of one provider: takes the namespace's lock and loads what the engine
@@ -439,23 +458,20 @@ impl Store {
         provider: &str,
     ) -> Result<ReadAhead, StoreError> {
         let mut tx = self.begin("starting to read the provider's rows").await?;
-        if self.backend == Backend::Postgres {
+        let mut conn = tx.conn();
+        if conn.backend() == Backend::Postgres {
             // One snapshot for every statement below; SQLite's read transaction is one
             // already (its first read fixes what the rest see).
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await
-                .map_err(db("starting to read the provider's rows"))?;
+            conn.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                Vec::new(),
+            )
+            .await
+            .map_err(db("starting to read the provider's rows"))?;
         }
-        let generation = provider_generation(&mut tx, namespace, provider).await?;
-        let snapshot = load_snapshot(
-            &mut tx,
-            self.backend,
-            namespace,
-            provider,
-            generation.digests_current,
-        )
-        .await?;
+        let generation = provider_generation(&mut conn, namespace, provider).await?;
+        let digests = generation.digests_current;
+        let snapshot = load_snapshot(&mut conn, namespace, provider, digests).await?;
         tx.rollback()
             .await
             .map_err(db("ending the read of the provider's rows"))?;
@@ -480,8 +496,9 @@ impl Store {
         ahead: Option<ReadAhead>,
     ) -> Result<SyncTransaction, StoreError> {
         let mut tx = self.begin("starting the sync's transaction").await?;
-        lock_namespace(&mut tx, namespace).await?;
-        let generation = provider_generation(&mut tx, namespace, provider).await?;
+        let mut conn = tx.conn();
+        lock_namespace(&mut conn, namespace).await?;
+        let generation = provider_generation(&mut conn, namespace, provider).await?;
         let ahead = ahead.filter(|a| {
             a.namespace == namespace && a.provider == provider && a.generation == generation
         });
@@ -490,12 +507,11 @@ impl Store {
             Some(ahead) => ahead.snapshot,
             None => {
                 let digests = generation.digests_current;
-                load_snapshot(&mut tx, self.backend, namespace, provider, digests).await?
+                load_snapshot(&mut conn, namespace, provider, digests).await?
             }
         };
         Ok(SyncTransaction {
             tx,
-            backend: self.backend,
             namespace: namespace.to_owned(),
             provider: provider.to_owned(),
             identities: Vec::new(),
@@ -512,7 +528,7 @@ impl Store {
         provider: &str,
     ) -> Result<ProviderSnapshot, StoreError> {
         let mut tx = self.begin("starting to read the provider's rows").await?;
-        let snapshot = load_snapshot(&mut tx, self.backend, namespace, provider, false).await;
+        let snapshot = load_snapshot(&mut tx.conn(), namespace, provider, false).await;
         tx.rollback()
             .await
             .map_err(db("ending the read of the provider's rows"))?;
@@ -528,12 +544,13 @@ impl Store {
         provider: &str,
     ) -> Result<Option<DigestCheck>, StoreError> {
         let mut tx = self.begin("starting to read the provider's rows").await?;
-        let generation = provider_generation(&mut tx, namespace, provider).await?;
+        let mut conn = tx.conn();
+        let generation = provider_generation(&mut conn, namespace, provider).await?;
         if !generation.digests_current {
             return Ok(None);
         }
-        let stored = load_digests(&mut tx, namespace, provider).await?;
-        let rows = load_memberships(&mut tx, self.backend, namespace, provider).await?;
+        let stored = load_digests(&mut conn, namespace, provider).await?;
+        let rows = load_memberships(&mut conn, namespace, provider).await?;
         tx.rollback()
             .await
             .map_err(db("ending the read of the provider's rows"))?;
@@ -547,7 +564,7 @@ impl Store {
     /// Records a sync that changed nothing (it failed before or in planning).
     pub async fn record_run(&self, run: &SyncRunRecord) -> Result<(), StoreError> {
         let mut tx = self.begin("starting to record a sync").await?;
-        insert_run(&mut tx, run).await?;
+        insert_run(&mut tx.conn(), run).await?;
         tx.commit().await.map_err(db("recording a sync"))
     }
 
@@ -557,71 +574,12 @@ impl Store {
         namespace: &str,
         provider: &str,
     ) -> Result<Vec<SyncRunRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT run_id, trigger_kind, started_at, completed_at, result, error_code, message, counts, problems, rows_written \
-             FROM sync_runs WHERE namespace = $1 AND provider = $2 ORDER BY started_at, run_id",
-        )
-        .bind(namespace)
-        .bind(provider)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading sync runs"))?;
-        let mut runs = Vec::with_capacity(rows.len());
-        for row in rows {
-            runs.push(self.decode_run(namespace, provider, &row).await?);
-        }
+        let mut tx = self.begin("starting to read sync runs").await?;
+        let runs = sync_runs(&mut tx.conn(), namespace, provider).await?;
+        tx.rollback()
+            .await
+            .map_err(db("ending the read of sync runs"))?;
         Ok(runs)
-    }
-
-    async fn decode_run(
-        &self,
-        namespace: &str,
-        provider: &str,
-        row: &AnyRow,
-    ) -> Result<SyncRunRecord, StoreError> {
-        let get_text = |i: usize| -> Result<Option<String>, StoreError> {
-            row.try_get::<Option<String>, _>(i)
-                .map_err(db("decoding a sync run"))
-        };
-        let get_int = |i: usize| -> Result<i64, StoreError> {
-            row.try_get::<i64, _>(i).map_err(db("decoding a sync run"))
-        };
-        let run_id = get_text(0)?.unwrap_or_default();
-        let result: crate::engine::report::SyncResult =
-            serde_json::from_value(serde_json::Value::String(get_text(4)?.unwrap_or_default()))
-                .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: result: {e}")))?;
-        let error_code = get_text(5)?
-            .map(|c| c.parse::<ErrorCode>())
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: {e}")))?;
-        let counts = serde_json::from_str(&get_text(7)?.unwrap_or_default())
-            .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: counts: {e}")))?;
-        let problems = serde_json::from_str(&get_text(8)?.unwrap_or_default())
-            .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: problems: {e}")))?;
-        let log: Vec<String> =
-            sqlx::query_scalar("SELECT line FROM sync_run_log WHERE run_id = $1 ORDER BY seq")
-                .bind(&run_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("reading a sync's log"))?;
-        Ok(SyncRunRecord {
-            namespace: namespace.to_owned(),
-            provider: provider.to_owned(),
-            trigger: get_text(1)?.unwrap_or_default(),
-            started_at: get_int(2)?,
-            completed_at: get_int(3)?,
-            report: SyncReport {
-                result,
-                error_code,
-                message: get_text(6)?.unwrap_or_default(),
-                counts,
-                problems,
-                schools: Vec::new(),
-            },
-            rows_written: u64::try_from(get_int(9)?).unwrap_or_default(),
-            log,
-            run_id,
-        })
     }
 
     /// The person with `email` in `namespace` (compared without regard to case): their
@@ -634,90 +592,83 @@ impl Store {
         namespace: &str,
         email: &str,
     ) -> Result<PersonLookup, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db("connecting"))?;
-        let row = sqlx::query(
-            "SELECT id, email, given_name, family_name, role, source, attributes_from, attributes_priority, created_at \
-             FROM identities WHERE namespace = $1 AND lower(email) = lower($2) ORDER BY id LIMIT 1",
-        )
-        .bind(namespace)
-        .bind(email)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db("looking up an identity"))?;
-        let identity = row
-            .map(|row| {
-                Ok::<_, sqlx::Error>(IdentityRecord {
-                    identity: decode_identity(&row)?,
-                    created_at: row.try_get::<i64, _>(8)?,
-                })
-            })
-            .transpose()
-            .map_err(db("decoding an identity"))?;
+        let mut tx = self.begin("starting to look a person up").await?;
+        let mut conn = tx.conn();
+        let identity = conn
+            .rows(
+                "SELECT id, email, given_name, family_name, role, source, attributes_from, attributes_priority, created_at \
+                 FROM identities WHERE namespace = $1 AND lower(email) = lower($2) ORDER BY id LIMIT 1",
+                vec![namespace.into(), email.into()],
+                "looking up an identity",
+                |row| {
+                    Ok(IdentityRecord {
+                        identity: decode_identity(&mut *row)?,
+                        created_at: row.int(8)?.unwrap_or_default(),
+                    })
+                },
+            )
+            .await?
+            .pop();
         let identity_id = identity.as_ref().map(|i| i.identity.id.clone());
 
-        let columns: Vec<&str> = <PersonRow as ProviderTable>::KEY_COLUMNS
-            .iter()
-            .chain(<PersonRow as ProviderTable>::VALUE_COLUMNS)
-            .copied()
-            .collect();
+        let columns = table_columns::<PersonRow>();
         let sql = format!(
             "SELECT {}, provider FROM people WHERE namespace = $1 AND (identity_id = $2 OR lower(email) = lower($3)) ORDER BY provider, sourced_id",
             columns.join(", ")
         );
-        let rows = sqlx::query(&sql)
-            .bind(namespace)
-            .bind(identity_id.unwrap_or_default())
-            .bind(email)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db("looking up a person"))?;
         let provider_column = columns.len();
-        let mut records = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let person = PersonRow::decode(row, &mut Interner::default())
-                .map_err(|e| StoreError::Corrupt(format!("people: {e}")))?;
-            let provider: String = row
-                .try_get::<Option<String>, _>(provider_column)
-                .map_err(db("decoding a person"))?
-                .unwrap_or_default();
+        let mut people = Vec::new();
+        conn.each_row(
+            &sql,
+            vec![
+                namespace.into(),
+                Value::Owned(identity_id.unwrap_or_default()),
+                email.into(),
+            ],
+            "looking up a person",
+            |row| {
+                let provider = tables::required(row, provider_column)
+                    .map_err(db("decoding a person"))?;
+                let person = PersonRow::decode(row, &mut Interner::default())
+                    .map_err(|e| corrupt::<PersonRow>(&e))?;
+                people.push((provider, person));
+                Ok(())
+            },
+        )
+        .await?;
+        let mut records = Vec::with_capacity(people.len());
+        for (provider, person) in people {
             let mut schools = Vec::with_capacity(person.schools.len());
             for school in &person.schools {
-                let name: Option<String> = sqlx::query_scalar(
-                    "SELECT name FROM schools WHERE namespace = $1 AND provider = $2 AND sourced_id = $3",
-                )
-                .bind(namespace)
-                .bind(&provider)
-                .bind(school)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db("reading a school"))?;
+                let name = conn
+                    .rows(
+                        "SELECT name FROM schools WHERE namespace = $1 AND provider = $2 AND sourced_id = $3",
+                        vec![namespace.into(), (&provider).into(), school.into()],
+                        "reading a school",
+                        |row| tables::required(row, 0),
+                    )
+                    .await?
+                    .pop();
                 schools.push((school.clone(), name.unwrap_or_default()));
             }
-            let classes = sqlx::query(
-                "SELECT m.class_id, c.title, m.school, m.role FROM memberships m \
-                 LEFT JOIN classes c ON c.namespace = m.namespace AND c.provider = m.provider AND c.sourced_id = m.class_id \
-                 WHERE m.namespace = $1 AND m.provider = $2 AND m.person_id = $3 ORDER BY m.class_id",
-            )
-            .bind(namespace)
-            .bind(&provider)
-            .bind(&person.sourced_id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db("reading a person's classes"))?
-            .iter()
-            .map(|row| {
-                let text = |i: usize| row.try_get::<Option<String>, _>(i);
-                Ok(ClassMembership {
-                    sourced_id: text(0)?.unwrap_or_default(),
-                    title: text(1)?,
-                    school: text(2)?.unwrap_or_default(),
-                    role: text(3)?.unwrap_or_default(),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(db("decoding a person's classes"))?;
-            let last_change = self
-                .sync_runs(namespace, &provider)
+            let classes = conn
+                .rows(
+                    "SELECT m.class_id, c.title, m.school, m.role FROM memberships m \
+                     LEFT JOIN classes c ON c.namespace = m.namespace AND c.provider = m.provider AND c.sourced_id = m.class_id \
+                     WHERE m.namespace = $1 AND m.provider = $2 AND m.person_id = $3 ORDER BY m.class_id",
+                    vec![namespace.into(), (&provider).into(), (&person.sourced_id).into()],
+                    "reading a person's classes",
+                    |row| {
+                        Ok(ClassMembership {
+                            sourced_id: tables::required(row, 0)?,
+                            title: row.text(1)?,
+                            school: tables::required(row, 2)?,
+                            role: tables::required(row, 3)?,
+                        })
+                    },
+                )
+                .await?;
+            let last_change = sync_runs(&mut conn, namespace, &provider)
                 .await?
                 .into_iter()
                 .filter(|run| run.rows_written > 0)
@@ -730,6 +681,9 @@ impl Store {
                 last_change,
             });
         }
+        tx.rollback()
+            .await
+            .map_err(db("ending the look-up of a person"))?;
         Ok(PersonLookup { identity, records })
     }
 
@@ -742,7 +696,9 @@ impl Store {
         provider: &str,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin("starting the deletion").await?;
-        lock_namespace(&mut tx, namespace).await?;
+        let mut conn = tx.conn();
+        lock_namespace(&mut conn, namespace).await?;
+        let scope = || vec![Value::from(namespace), Value::from(provider)];
         let mut removed = 0;
         for table in [
             "guardian_links",
@@ -753,34 +709,111 @@ impl Store {
             "schools",
         ] {
             let sql = format!("DELETE FROM {table} WHERE namespace = $1 AND provider = $2");
-            removed += sqlx::query(&sql)
-                .bind(namespace)
-                .bind(provider)
-                .execute(&mut *tx)
+            removed += conn
+                .execute(&sql, scope())
                 .await
-                .map_err(db("deleting a provider's rows"))?
-                .rows_affected();
+                .map_err(db("deleting a provider's rows"))?;
         }
         // Bookkeeping, not counted among the rows removed; the generation's raise below
         // leaves any digest unused anyway.
-        sqlx::query("DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2")
-            .bind(namespace)
-            .bind(provider)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("deleting a provider's rows"))?;
-        sqlx::query("UPDATE identities SET attributes_from = NULL, attributes_priority = NULL WHERE namespace = $1 AND attributes_from = $2")
-            .bind(namespace)
-            .bind(provider)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("releasing a provider's attributes"))?;
+        conn.execute(
+            "DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2",
+            scope(),
+        )
+        .await
+        .map_err(db("deleting a provider's rows"))?;
+        conn.execute(
+            "UPDATE identities SET attributes_from = NULL, attributes_priority = NULL WHERE namespace = $1 AND attributes_from = $2",
+            scope(),
+        )
+        .await
+        .map_err(db("releasing a provider's attributes"))?;
         // Raised, never reset: a read-ahead from before the deletion must not pass for one
         // of rows a later sync writes.
-        raise_generation(&mut tx, namespace, provider).await?;
+        raise_generation(&mut conn, namespace, provider).await?;
         tx.commit().await.map_err(db("committing the deletion"))?;
         Ok(removed)
     }
+}
+
+/// How long a statement waits for a pooled connection.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The recorded syncs of a provider, oldest first.
+async fn sync_runs(
+    conn: &mut Conn<'_>,
+    namespace: &str,
+    provider: &str,
+) -> Result<Vec<SyncRunRecord>, StoreError> {
+    let mut runs = conn
+        .rows(
+            "SELECT run_id, trigger_kind, started_at, completed_at, result, error_code, message, counts, problems, rows_written \
+             FROM sync_runs WHERE namespace = $1 AND provider = $2 ORDER BY started_at, run_id",
+            vec![namespace.into(), provider.into()],
+            "reading sync runs",
+            |row| {
+                let mut text = |i| tables::required(&mut *row, i);
+                let texts = [text(0)?, text(1)?, text(4)?, text(5)?, text(6)?, text(7)?, text(8)?];
+                let ints = [row.int(2)?, row.int(3)?, row.int(9)?].map(Option::unwrap_or_default);
+                Ok((texts, ints))
+            },
+        )
+        .await?
+        .into_iter()
+        .map(|(texts, ints)| decode_run(namespace, provider, texts, ints))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for run in &mut runs {
+        run.log = conn
+            .rows(
+                "SELECT line FROM sync_run_log WHERE run_id = $1 ORDER BY seq",
+                vec![(&run.run_id).into()],
+                "reading a sync's log",
+                |row| tables::required(row, 0),
+            )
+            .await?;
+    }
+    Ok(runs)
+}
+
+/// A recorded sync from its columns as [`sync_runs`] reads them: run id, trigger, result,
+/// error code, message, counts and problems; start, end and rows written. Its log is read
+/// separately.
+fn decode_run(
+    namespace: &str,
+    provider: &str,
+    [run_id, trigger, result, error_code, message, counts, problems]: [String; 7],
+    [started_at, completed_at, rows_written]: [i64; 3],
+) -> Result<SyncRunRecord, StoreError> {
+    let result: crate::engine::report::SyncResult =
+        serde_json::from_value(serde_json::Value::String(result))
+            .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: result: {e}")))?;
+    let error_code = Some(error_code)
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<ErrorCode>())
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: {e}")))?;
+    let counts = serde_json::from_str(&counts)
+        .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: counts: {e}")))?;
+    let problems = serde_json::from_str(&problems)
+        .map_err(|e| StoreError::Corrupt(format!("sync run {run_id}: problems: {e}")))?;
+    Ok(SyncRunRecord {
+        namespace: namespace.to_owned(),
+        provider: provider.to_owned(),
+        trigger,
+        started_at,
+        completed_at,
+        report: SyncReport {
+            result,
+            error_code,
+            message,
+            counts,
+            problems,
+            schools: Vec::new(),
+        },
+        rows_written: u64::try_from(rows_written).unwrap_or_default(),
+        log: Vec::new(),
+        run_id,
+    })
 }
 
 /// What [`Store::check_membership_digests`] found.
@@ -811,8 +844,7 @@ impl ReadAhead {
 
 /// One sync's transaction: the lock is held and the data loaded.
 pub struct SyncTransaction {
-    tx: Transaction<'static, Any>,
-    backend: Backend,
+    tx: Tx,
     namespace: String,
     provider: String,
     identities: Vec<Identity>,
@@ -848,8 +880,9 @@ impl SyncTransaction {
             )
         })?;
         let (ns, provider) = (self.namespace.as_str(), self.provider.as_str());
+        let mut conn = self.tx.conn();
         if classes.len() > digested / READ_EVERY_MEMBERSHIP_ABOVE_ONE_IN {
-            let mut all = load_memberships(&mut self.tx, self.backend, ns, provider).await?;
+            let mut all = load_memberships(&mut conn, ns, provider).await?;
             all.retain_classes(classes);
             return Ok(all);
         }
@@ -857,24 +890,21 @@ impl SyncTransaction {
         for chunk in classes.chunks(CLASSES_PER_STATEMENT) {
             let (sql, values) = of_classes(
                 "SELECT class_id, person_id, role, school FROM memberships",
+                ns,
+                provider,
                 chunk,
             );
-            let query = sqlx::query(&sql).bind(ns).bind(provider);
-            let mut rows = bind_values(query, values).fetch(&mut *self.tx);
-            while let Some(row) = rows
-                .try_next()
-                .await
-                .map_err(db("reading the memberships of classes"))?
-            {
-                let mut row = &row;
+            conn.each_row(&sql, values, "reading the memberships of classes", |row| {
                 let mut number = |i| {
-                    tables::required_ref(&mut row, i, |t| loaded.text_str(t))
+                    tables::required_ref(&mut *row, i, |t| loaded.text_str(t))
                         .map_err(|e| corrupt::<MembershipRow>(&e))
                 };
                 let (class, person, role, school) =
                     (number(0)?, number(1)?, number(2)?, number(3)?);
                 loaded.push(class, person, role, school);
-            }
+                Ok(())
+            })
+            .await?;
         }
         Ok(loaded.finish())
     }
@@ -893,7 +923,7 @@ impl SyncTransaction {
 
     /// Reads the namespace's platform users under the transaction's lock, by email then id.
     pub async fn load_identities(&mut self) -> Result<Vec<Identity>, StoreError> {
-        load_identities(&mut self.tx, self.backend, &self.namespace).await
+        load_identities(&mut self.tx.conn(), &self.namespace).await
     }
 
     /// What the store held for this provider when the sync began.
@@ -916,19 +946,19 @@ impl SyncTransaction {
     ) -> Result<u64, StoreError> {
         // A first sync writes a million rows: with SQLite's default 2 MiB page cache, the
         // B-tree pages it changes spill to the log again and again before the commit.
-        let larger_cache = self.backend == Backend::Sqlite && changes.is_some_and(|c| c.rows() > 0);
+        let larger_cache = matches!(self.tx, Tx::Sqlite(_)) && changes.is_some_and(|c| c.rows() > 0);
         if larger_cache {
             // The memory the sync freed (its roster, the stored rows) goes back to the
             // system first, so the larger cache does not raise the process's peak.
             crate::allocator::release_free_memory();
-            set_sqlite_cache(&mut self.tx, SQLITE_WRITE_CACHE_KIB).await?;
+            set_sqlite_cache(&mut self.tx.conn(), SQLITE_WRITE_CACHE_KIB).await?;
         }
         let written = self.write(changes, run).await;
         if larger_cache {
             // Back to the default before the commit, so the connection, back in the pool,
             // gives the pages up as the commit releases them. An error here would only keep
             // the larger cache; the sync's own error (if any) is the one that matters.
-            let reset = set_sqlite_cache(&mut self.tx, SQLITE_DEFAULT_CACHE_KIB).await;
+            let reset = set_sqlite_cache(&mut self.tx.conn(), SQLITE_DEFAULT_CACHE_KIB).await;
             if let (Ok(_), Err(e)) = (&written, reset) {
                 return Err(e);
             }
@@ -954,43 +984,43 @@ impl SyncTransaction {
         let mut written = 0;
         // Each table's writes and their time, for the debug log (docs/store.md).
         let mut parts = TimedParts::new();
+        let (ns, provider) = (self.namespace.as_str(), self.provider.as_str());
+        let conn = &mut self.tx.conn();
         if let Some(changes) = changes {
-            let (tx, backend) = (&mut self.tx, self.backend);
-            let (ns, provider) = (self.namespace.as_str(), self.provider.as_str());
-            let n = insert_identities(tx, backend, ns, &changes.new_identities).await?;
+            let n = insert_identities(conn, ns, &changes.new_identities).await?;
             written += parts.done("new platform users", n);
             let mut n = 0;
             for identity in &changes.identity_updates {
-                n += update_identity(tx, ns, identity).await?;
+                n += update_identity(conn, ns, identity).await?;
             }
             written += parts.done("platform users updated", n);
-            let n = write_table(tx, backend, ns, provider, &changes.schools).await?;
+            let n = write_table(conn, ns, provider, &changes.schools).await?;
             written += parts.done("schools", n);
-            let n = write_table(tx, backend, ns, provider, &changes.people).await?;
+            let n = write_table(conn, ns, provider, &changes.people).await?;
             written += parts.done("people", n);
-            let n = write_table(tx, backend, ns, provider, &changes.classes).await?;
+            let n = write_table(conn, ns, provider, &changes.classes).await?;
             written += parts.done("classes", n);
-            let n = write_memberships(tx, backend, ns, provider, &changes.memberships).await?;
+            let n = write_memberships(conn, ns, provider, &changes.memberships).await?;
             written += parts.done("memberships", n);
             if let Some(digests) = &changes.memberships.digests {
-                let n = write_digests(tx, backend, ns, provider, digests).await?;
+                let n = write_digests(conn, ns, provider, digests).await?;
                 // Bookkeeping: not among the rows written.
                 parts.done("class digests", n);
             }
-            let n = write_table(tx, backend, ns, provider, &changes.guardians).await?;
+            let n = write_table(conn, ns, provider, &changes.guardians).await?;
             written += parts.done("guardians", n);
-            let n = write_table(tx, backend, ns, provider, &changes.guardian_links).await?;
+            let n = write_table(conn, ns, provider, &changes.guardian_links).await?;
             written += parts.done("guardian links", n);
         }
         if written > 0 {
-            raise_generation(&mut self.tx, &self.namespace, &self.provider).await?;
+            raise_generation(conn, ns, provider).await?;
         }
         if changes.is_some_and(|c| c.memberships.digests.is_some()) {
-            mark_digests_current(&mut self.tx, &self.namespace, &self.provider).await?;
+            mark_digests_current(conn, ns, provider).await?;
         }
         tracing::debug!(parts = ?parts.parts, "store writes");
         run.rows_written = written;
-        insert_run(&mut self.tx, run).await?;
+        insert_run(conn, run).await?;
         Ok(written)
     }
 }
@@ -1025,9 +1055,8 @@ const SQLITE_WRITE_CACHE_KIB: u32 = 64 * 1024;
 const SQLITE_DEFAULT_CACHE_KIB: u32 = 2000;
 
 /// Sets the page cache of an SQLite connection (a negative `cache_size` is in KiB).
-async fn set_sqlite_cache(conn: &mut sqlx::AnyConnection, kib: u32) -> Result<(), StoreError> {
-    sqlx::query(&format!("PRAGMA cache_size = -{kib}"))
-        .execute(&mut *conn)
+async fn set_sqlite_cache(conn: &mut Conn<'_>, kib: u32) -> Result<(), StoreError> {
+    conn.execute(&format!("PRAGMA cache_size = -{kib}"), Vec::new())
         .await
         .map(drop)
         .map_err(db("sizing SQLite's page cache"))
@@ -1095,18 +1124,16 @@ pub async fn checkpoint_url(url: &str) -> Result<(), StoreError> {
 
 /// Takes the namespace's lock for the rest of the transaction: the upsert holds the row's
 /// write lock (PostgreSQL) or the database's write lock (SQLite) until commit or rollback.
-async fn lock_namespace(
-    tx: &mut Transaction<'static, Any>,
-    namespace: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
+async fn lock_namespace(conn: &mut Conn<'_>, namespace: &str) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO namespace_locks (namespace, holder, locked_at) VALUES ($1, $2, $3) \
          ON CONFLICT (namespace) DO UPDATE SET holder = excluded.holder, locked_at = excluded.locked_at",
+        vec![
+            namespace.into(),
+            Value::Owned(format!("pid-{}", std::process::id())),
+            Value::Int(Some(now())),
+        ],
     )
-    .bind(namespace)
-    .bind(format!("pid-{}", std::process::id()))
-    .bind(now())
-    .execute(&mut **tx)
     .await
     .map_err(db("taking the namespace's lock"))?;
     Ok(())
@@ -1124,19 +1151,20 @@ struct Generation {
 }
 
 async fn provider_generation(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<Generation, StoreError> {
-    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-        "SELECT generation, digests_generation FROM provider_generations \
-         WHERE namespace = $1 AND provider = $2",
-    )
-    .bind(namespace)
-    .bind(provider)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db("reading the provider's generation"))?;
+    let row = conn
+        .rows(
+            "SELECT generation, digests_generation FROM provider_generations \
+             WHERE namespace = $1 AND provider = $2",
+            vec![namespace.into(), provider.into()],
+            "reading the provider's generation",
+            |row| Ok((row.int(0)?.unwrap_or_default(), row.int(1)?)),
+        )
+        .await?
+        .pop();
     Ok(match row {
         Some((generation, digests)) => Generation {
             generation,
@@ -1151,29 +1179,26 @@ async fn provider_generation(
 
 /// Raises the provider's generation in the transaction that writes its rows.
 async fn raise_generation(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    conn.execute(
         "INSERT INTO provider_generations (namespace, provider, generation) VALUES ($1, $2, 1) \
          ON CONFLICT (namespace, provider) DO UPDATE SET generation = provider_generations.generation + 1",
+        vec![namespace.into(), provider.into()],
     )
-    .bind(namespace)
-    .bind(provider)
-    .execute(&mut **tx)
     .await
     .map_err(db("raising the provider's generation"))?;
     Ok(())
 }
 
 async fn load_identities(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
 ) -> Result<Vec<Identity>, StoreError> {
     let mut identities = Vec::new();
-    if backend == Backend::Sqlite {
+    if let Conn::Sqlite(conn) = conn {
         // Text, as every value of a bulk read.
         let columns: Vec<&str> = IDENTITY_SELECT
             .iter()
@@ -1202,11 +1227,11 @@ async fn load_identities(
             "SELECT {} FROM identities WHERE namespace = $1 ORDER BY id",
             IDENTITY_SELECT.join(", ")
         );
-        let mut rows = sqlx::query(&sql).bind(namespace).fetch(&mut *conn);
-        // Decoded as they arrive, never all held as driver rows at once.
-        while let Some(row) = rows.try_next().await.map_err(db("reading identities"))? {
-            identities.push(decode_identity(&row).map_err(db("decoding identities"))?);
-        }
+        conn.each_row(&sql, vec![namespace.into()], "reading identities", |row| {
+            identities.push(decode_identity(row).map_err(db("decoding identities"))?);
+            Ok(())
+        })
+        .await?;
     }
     // By email then id, bytewise, as the planner reads them.
     identities.sort_by(|a: &Identity, b: &Identity| (&a.email, &a.id).cmp(&(&b.email, &b.id)));
@@ -1271,8 +1296,7 @@ fn identity_values(identity: &Identity) -> [Value<'_>; 8] {
 }
 
 async fn insert_identities(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     identities: &[Identity],
 ) -> Result<u64, StoreError> {
@@ -1282,72 +1306,86 @@ async fn insert_identities(
     let mut in_order: Vec<&Identity> = identities.iter().collect();
     in_order.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let shared = [Value::from(namespace), Value::Int(Some(now()))];
-    Inserter::new(backend, "identities", IDENTITY_COLUMNS)
-        .insert_all(tx, &shared, in_order.into_iter().map(identity_values))
-        .await
+    insert_all(
+        conn,
+        "identities",
+        IDENTITY_COLUMNS,
+        &shared,
+        in_order.into_iter().map(identity_values),
+    )
+    .await
 }
 
-/// Rows in one PostgreSQL insert (see [`Inserter`]); larger batches were no faster.
-const POSTGRES_ROWS_PER_STATEMENT: usize = 10_000;
-
-/// Inserts many rows into one table, one statement per batch of
-/// [`Inserter::rows_per_statement`] rows (one statement per row is what made a first sync
-/// slow), in the statement each backend runs fastest.
+/// Inserts `rows` into `table`, each its `prefix` (values every row starts with) then its
+/// own values, one per column of `columns`, in the way each backend writes fastest; returns
+/// how many were inserted.
 ///
-/// - **SQLite**: `INSERT OR FAIL ... VALUES (?, ...), (?, ...)`, every value bound. The
-///   text is built once for each number of rows (every batch but the last has the same).
-///   `OR FAIL` stops a failing statement without undoing the rows it inserted before; the
-///   default (`ABORT`) undoes them, which SQLite prepares for by copying every page a
-///   statement changes into a statement journal, a temporary file: 780 MB of writes for a
-///   first sync that writes a 120 MB store. A sync never goes on after a failed statement:
-///   its whole transaction rolls back.
-/// - **PostgreSQL**: `INSERT ... SELECT ... FROM unnest($1::text[], ...)`, each column's
-///   values in one array literal, or bound once when every row has the same value (the
-///   namespace, the provider). PostgreSQL inserts ten thousand rows this way in half the
-///   time a `VALUES` list of tens of thousands of parameters takes, and the client binds a
-///   handful of values instead of every one. (`COPY` is faster still, but sqlx's `Any`
-///   connection does not offer it.)
-struct Inserter {
-    backend: Backend,
+/// - **SQLite**: statements of many rows (see [`SqliteInserter`]).
+/// - **PostgreSQL**: one `COPY` (see [`conn::copy_in`]); before it, statements of ten
+///   thousand rows through `unnest` of arrays took 1.4 times as long for a large district's
+///   memberships.
+async fn insert_all<'q, R: IntoIterator<Item = Value<'q>>>(
+    conn: &mut Conn<'_>,
+    table: &'static str,
+    columns: &[&'static str],
+    prefix: &[Value<'q>],
+    rows: impl Iterator<Item = R>,
+) -> Result<u64, StoreError> {
+    match conn {
+        Conn::Postgres(conn) => conn::copy_in(conn, table, columns, prefix, rows).await,
+        Conn::Sqlite(conn) => {
+            SqliteInserter::new(table, columns)
+                .insert_all(conn, prefix, rows)
+                .await
+        }
+    }
+}
+
+/// Inserts many rows into one SQLite table, one statement per batch of
+/// [`SqliteInserter::rows_per_statement`] rows (one statement per row is what made a first
+/// sync slow): `INSERT OR FAIL ... VALUES (?, ...), (?, ...)`, every value bound. The text is
+/// built once for each number of rows (every batch but the last has the same). `OR FAIL`
+/// stops a failing statement without undoing the rows it inserted before; the default
+/// (`ABORT`) undoes them, which SQLite prepares for by copying every page a statement
+/// changes into a statement journal, a temporary file: 780 MB of writes for a first sync
+/// that writes a 120 MB store. A sync never goes on after a failed statement: its whole
+/// transaction rolls back.
+struct SqliteInserter {
     table: &'static str,
     columns: Vec<&'static str>,
-    /// SQLite's statement for the last number of rows it was asked for.
+    /// The statement for the last number of rows it was asked for.
     built: Option<(usize, Arc<str>)>,
 }
 
-/// One statement of an [`Inserter`], ready to run.
+/// One statement of a [`SqliteInserter`], ready to run.
 struct Statement<'q> {
     sql: Arc<str>,
     values: Vec<Value<'q>>,
 }
 
-impl Inserter {
-    fn new(backend: Backend, table: &'static str, columns: &[&'static str]) -> Self {
-        Inserter {
-            backend,
+impl SqliteInserter {
+    fn new(table: &'static str, columns: &[&'static str]) -> Self {
+        SqliteInserter {
             table,
             columns: columns.to_vec(),
             built: None,
         }
     }
 
-    /// How many rows one statement carries; on SQLite well under its limit on bound values.
+    /// How many rows one statement carries: well under SQLite's limit on bound values.
     fn rows_per_statement(&self) -> usize {
-        match self.backend {
-            Backend::Sqlite => (8_000 / self.columns.len().max(1)).clamp(1, 1_000),
-            Backend::Postgres => POSTGRES_ROWS_PER_STATEMENT,
-        }
+        (8_000 / self.columns.len().max(1)).clamp(1, 1_000)
     }
 
     /// Inserts `rows`, each one value per column after the `prefix` every row starts with,
     /// and returns how many were inserted.
     ///
-    /// While one statement runs, the next is made ready: its rows collected and, on
-    /// PostgreSQL, its array literals written. The database works on one statement while
-    /// the client builds the next, instead of each waiting for the other.
+    /// While one statement runs, the next is made ready (its rows collected): SQLite works
+    /// on one statement on its worker thread while the client builds the next, instead of
+    /// each waiting for the other.
     async fn insert_all<'q, R: IntoIterator<Item = Value<'q>>>(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        conn: &mut sqlx::AnyConnection,
         prefix: &[Value<'q>],
         rows: impl Iterator<Item = R>,
     ) -> Result<u64, StoreError> {
@@ -1355,7 +1393,7 @@ impl Inserter {
         let mut written = 0;
         let mut next = self.next_statement(prefix, &mut rows)?;
         while let Some(statement) = next {
-            let (done, ready) = futures::join!(execute(tx, statement), async {
+            let (done, ready) = futures::join!(execute(conn, statement), async {
                 self.next_statement(prefix, &mut rows)
             });
             written += done?;
@@ -1364,8 +1402,8 @@ impl Inserter {
         Ok(written)
     }
 
-    /// The statement for the next [`Inserter::rows_per_statement`] of `rows`; none when
-    /// they have run out.
+    /// The statement for the next [`SqliteInserter::rows_per_statement`] of `rows`; none
+    /// when they have run out.
     fn next_statement<'q, R: IntoIterator<Item = Value<'q>>>(
         &mut self,
         prefix: &[Value<'q>],
@@ -1389,24 +1427,15 @@ impl Inserter {
                 )));
             }
         }
-        Ok(Some(match self.backend {
-            Backend::Sqlite => Statement {
-                sql: self.sqlite_sql(values.len() / width),
-                values,
-            },
-            Backend::Postgres => {
-                let (sql, values) = postgres_unnest(self.table, &self.columns, &values);
-                Statement {
-                    sql: sql.into(),
-                    values,
-                }
-            }
+        Ok(Some(Statement {
+            sql: self.sql(values.len() / width),
+            values,
         }))
     }
 
-    /// SQLite's statement for `rows` rows, with anonymous `?`: resolving thousands of `$N`
-    /// names in one statement costs time quadratic in their number.
-    fn sqlite_sql(&mut self, rows: usize) -> Arc<str> {
+    /// The statement for `rows` rows, with anonymous `?`: resolving thousands of `$N` names
+    /// in one statement costs time quadratic in their number.
+    fn sql(&mut self, rows: usize) -> Arc<str> {
         match &self.built {
             Some((n, sql)) if *n == rows => Arc::clone(sql),
             _ => {
@@ -1433,183 +1462,45 @@ impl Inserter {
 
 /// Runs one insert; returns the rows it inserted.
 async fn execute(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut sqlx::AnyConnection,
     statement: Statement<'_>,
 ) -> Result<u64, StoreError> {
-    Ok(bind_values(sqlx::query(&statement.sql), statement.values)
-        .execute(&mut **tx)
-        .await
-        .map_err(db("inserting rows"))?
-        .rows_affected())
-}
-
-/// PostgreSQL's insert of the rows whose `values` are given row after row (see
-/// [`Inserter`]): the statement, and what it binds: for each column an array literal of its
-/// values, or its one value when every row has the same.
-fn postgres_unnest(
-    table: &str,
-    columns: &[&str],
-    values: &[Value<'_>],
-) -> (String, Vec<Value<'static>>) {
-    let width = columns.len();
-    let rows = values.len() / width;
-    let of_column = |c: usize| values.iter().skip(c).step_by(width);
-    let mut select = Vec::with_capacity(width);
-    let mut arrays = Vec::new();
-    let mut names = Vec::new();
-    let mut bound = Vec::new();
-    for (c, first) in values.iter().take(width).enumerate() {
-        let kind = if matches!(first, Value::Int(_)) {
-            "bigint"
-        } else {
-            "text"
-        };
-        let same = rows > 1 && !first.is_null() && of_column(c).all(|v| v == first);
-        // `unnest` needs one array: the last column is one if no other is.
-        let needs_array = c + 1 == width && arrays.is_empty();
-        if same && !needs_array {
-            bound.push(first.to_static());
-            select.push(format!("${}::{kind}", bound.len()));
-        } else {
-            match separated_texts(of_column(c), rows) {
-                Some(joined) => {
-                    bound.push(Value::Owned(joined));
-                    arrays.push(format!(
-                        "string_to_array(${}::text, {SEPARATOR_SQL}, {NULL_SQL})",
-                        bound.len()
-                    ));
-                }
-                None => {
-                    bound.push(Value::Owned(array_literal(of_column(c), rows)));
-                    arrays.push(format!("${}::{kind}[]", bound.len()));
-                }
-            }
-            names.push(format!("c{c}"));
-            select.push(format!("u.c{c}"));
-        }
-    }
-    let sql = format!(
-        "INSERT INTO {table} ({}) SELECT {} FROM unnest({}) AS u({})",
-        columns.join(", "),
-        select.join(", "),
-        arrays.join(", "),
-        names.join(", ")
-    );
-    (sql, bound)
-}
-
-/// A PostgreSQL array literal of `values`: `{"a","b\"c",NULL,7}`. Every text is quoted, so
-/// commas, braces, spaces and the word NULL in it stay text; `"` and `\` are escaped.
-/// What separates the values of a column that [`separated_texts`] joins, in SQL and in Rust.
-const SEPARATOR_SQL: &str = "chr(31)";
-const SEPARATOR: char = '\u{1f}';
-/// What stands for NULL among them.
-const NULL_SQL: &str = "chr(30)";
-const NULL: &str = "\u{1e}";
-
-/// A column of text values joined by [`SEPARATOR`], NULL as [`NULL`], for PostgreSQL's
-/// `string_to_array`: it splits them at a fraction of what parsing an array literal costs
-/// (`array_in` was a tenth of the server's time in a first sync). `None` when a value
-/// holds the separator or is the NULL mark, or is a lone empty text (which
-/// `string_to_array` makes an empty array), or is not text: the caller writes an array
-/// literal instead.
-fn separated_texts<'v, 'a: 'v>(
-    values: impl Iterator<Item = &'v Value<'a>>,
-    rows: usize,
-) -> Option<String> {
-    let mut joined = String::with_capacity(rows * 16);
-    for (i, value) in values.enumerate() {
-        if i > 0 {
-            joined.push(SEPARATOR);
-        }
-        let text = match value {
-            Value::Text(None) => NULL,
-            Value::Text(Some(text)) => text,
-            Value::Owned(text) => text.as_str(),
-            Value::Int(_) => return None,
-        };
-        if text.contains(SEPARATOR) || (text == NULL && !value.is_null()) {
-            return None;
-        }
-        joined.push_str(text);
-    }
-    (!joined.is_empty()).then_some(joined)
-}
-
-fn array_literal<'v, 'a: 'v>(values: impl Iterator<Item = &'v Value<'a>>, rows: usize) -> String {
-    use std::fmt::Write as _;
-    let mut literal = String::with_capacity(2 + rows * 16);
-    literal.push('{');
-    for (i, value) in values.enumerate() {
-        if i > 0 {
-            literal.push(',');
-        }
-        let text = match value {
-            Value::Text(None) | Value::Int(None) => {
-                literal.push_str("NULL");
-                continue;
-            }
-            Value::Int(Some(n)) => {
-                let _ = write!(literal, "{n}");
-                continue;
-            }
-            Value::Text(Some(text)) => *text,
-            Value::Owned(text) => text.as_str(),
-        };
-        literal.push('"');
-        for ch in text.chars() {
-            if ch == '"' || ch == '\\' {
-                literal.push('\\');
-            }
-            literal.push(ch);
-        }
-        literal.push('"');
-    }
-    literal.push('}');
-    literal
+    Ok(
+        conn::bind_any(sqlx::query(&statement.sql), statement.values)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("inserting rows"))?
+            .rows_affected(),
+    )
 }
 
 async fn update_identity(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut Conn<'_>,
     namespace: &str,
     identity: &Identity,
 ) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    conn.execute(
         "UPDATE identities SET given_name = $3, family_name = $4, role = $5, attributes_from = $6, attributes_priority = $7 \
          WHERE namespace = $1 AND id = $2",
+        vec![
+            namespace.into(),
+            (&identity.id).into(),
+            (&identity.given_name).into(),
+            (&identity.family_name).into(),
+            (&identity.role).into(),
+            (&identity.attributes_from).into(),
+            Value::Int(identity.attributes_priority.map(i64::from)),
+        ],
     )
-    .bind(namespace)
-    .bind(&identity.id)
-    .bind(&identity.given_name)
-    .bind(&identity.family_name)
-    .bind(&identity.role)
-    .bind(&identity.attributes_from)
-    .bind(identity.attributes_priority.map(i64::from))
-    .execute(&mut **tx)
     .await
-    .map_err(db("updating an identity"))?
-    .rows_affected())
+    .map_err(db("updating an identity"))
 }
 
-fn bind_values<'q>(
-    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    values: Vec<Value<'q>>,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    for value in values {
-        query = match value {
-            Value::Text(v) => query.bind(v),
-            Value::Owned(v) => query.bind(v),
-            Value::Int(v) => query.bind(v),
-        };
-    }
-    query
-}
 
 /// A provider's stored rows, with the memberships' class digests in place of the
 /// memberships if `digests`.
 async fn load_snapshot(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
     digests: bool,
@@ -1618,51 +1509,46 @@ async fn load_snapshot(
         let digests = load_digests(conn, namespace, provider).await?;
         (Memberships::default(), Some(digests))
     } else {
-        let memberships = load_memberships(conn, backend, namespace, provider).await?;
+        let memberships = load_memberships(conn, namespace, provider).await?;
         (memberships, None)
     };
     Ok(ProviderSnapshot {
-        schools: load_table(conn, backend, namespace, provider).await?,
-        people: load_people(conn, backend, namespace, provider).await?,
-        classes: load_classes(conn, backend, namespace, provider).await?,
+        schools: load_table(conn, namespace, provider).await?,
+        people: load_people(conn, namespace, provider).await?,
+        classes: load_classes(conn, namespace, provider).await?,
         memberships,
         membership_digests,
-        guardians: load_table(conn, backend, namespace, provider).await?,
-        guardian_links: load_table(conn, backend, namespace, provider).await?,
+        guardians: load_table(conn, namespace, provider).await?,
+        guardian_links: load_table(conn, namespace, provider).await?,
     })
 }
 
 /// The provider's class digests. A digest that does not read as one counts as missing:
 /// its class's rows are read back and its digest written again.
 async fn load_digests(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<ClassDigests, StoreError> {
-    let mut rows = sqlx::query(
-        "SELECT class_id, digest FROM membership_digests \
-         WHERE namespace = $1 AND provider = $2 ORDER BY class_id",
-    )
-    .bind(namespace)
-    .bind(provider)
-    .fetch(&mut *conn);
     let mut digests = Vec::new();
     let mut shared = Interner::default();
-    while let Some(row) = rows
-        .try_next()
-        .await
-        .map_err(db("reading the memberships' digests"))?
-    {
-        let (class, digest): (String, String) = (
-            row.try_get(0)
-                .map_err(db("reading the memberships' digests"))?,
-            row.try_get(1)
-                .map_err(db("reading the memberships' digests"))?,
-        );
-        if let Ok(digest) = u128::from_str_radix(&digest, 16) {
-            digests.push((shared.get(&class), digest));
-        }
-    }
+    let what = "reading the memberships' digests";
+    conn.each_row(
+        "SELECT class_id, digest FROM membership_digests \
+         WHERE namespace = $1 AND provider = $2 ORDER BY class_id",
+        vec![namespace.into(), provider.into()],
+        what,
+        |row| {
+            let class = tables::required_ref(&mut *row, 0, |t| shared.get(t)).map_err(db(what))?;
+            let digest = tables::required_ref(&mut *row, 1, |t| u128::from_str_radix(t, 16))
+                .map_err(db(what))?;
+            if let Ok(digest) = digest {
+                digests.push((class, digest));
+            }
+            Ok(())
+        },
+    )
+    .await?;
     // In byte order, whatever the database's collation.
     if !digests.is_sorted_by(|a, b| a.0 <= b.0) {
         digests.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1676,39 +1562,43 @@ fn digest_text(digest: ClassDigest) -> String {
 }
 
 /// `statement` (a SELECT or DELETE of one provider table with a `class_id` column) kept to
-/// the provider's rows of `classes`: its SQL, with the namespace and provider as `$1` and
-/// `$2`, and the classes' values from `$3` on.
-fn of_classes<'c, C: AsRef<str>>(statement: &str, classes: &'c [C]) -> (String, Vec<Value<'c>>) {
+/// the provider's rows of `classes`: its SQL, and its values: the namespace and provider as
+/// `$1` and `$2`, the classes from `$3` on.
+fn of_classes<'c, C: AsRef<str>>(
+    statement: &str,
+    namespace: &'c str,
+    provider: &'c str,
+    classes: &'c [C],
+) -> (String, Vec<Value<'c>>) {
     let placeholders: Vec<String> = (0..classes.len()).map(|i| format!("${}", i + 3)).collect();
     let sql = format!(
         "{statement} WHERE namespace = $1 AND provider = $2 AND class_id IN ({})",
         placeholders.join(", ")
     );
-    let values = classes
-        .iter()
-        .map(|c| Value::Text(Some(c.as_ref())))
+    let values = [namespace, provider]
+        .into_iter()
+        .chain(classes.iter().map(AsRef::as_ref))
+        .map(Value::from)
         .collect();
     (sql, values)
 }
 
 /// Writes the class digests' changes.
 async fn write_digests(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
     changes: &DigestChanges,
 ) -> Result<u64, StoreError> {
     let mut written = 0;
     if changes.replace_all {
-        written +=
-            sqlx::query("DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2")
-                .bind(namespace)
-                .bind(provider)
-                .execute(&mut **tx)
-                .await
-                .map_err(db("replacing the memberships' digests"))?
-                .rows_affected();
+        written += conn
+            .execute(
+                "DELETE FROM membership_digests WHERE namespace = $1 AND provider = $2",
+                vec![namespace.into(), provider.into()],
+            )
+            .await
+            .map_err(db("replacing the memberships' digests"))?;
     } else {
         // Those put are removed first, then inserted.
         let classes: Vec<&Text> = changes
@@ -1717,13 +1607,12 @@ async fn write_digests(
             .chain(changes.put.iter().map(|(class, _)| class))
             .collect();
         for chunk in classes.chunks(CLASSES_PER_STATEMENT) {
-            let (sql, values) = of_classes("DELETE FROM membership_digests", chunk);
-            let query = sqlx::query(&sql).bind(namespace).bind(provider);
-            written += bind_values(query, values)
-                .execute(&mut **tx)
+            let (sql, values) =
+                of_classes("DELETE FROM membership_digests", namespace, provider, chunk);
+            written += conn
+                .execute(&sql, values)
                 .await
-                .map_err(db("removing memberships' digests"))?
-                .rows_affected();
+                .map_err(db("removing memberships' digests"))?;
         }
     }
     let columns = ["namespace", "provider", "class_id", "digest"];
@@ -1733,27 +1622,22 @@ async fn write_digests(
         [Value::from(class), Value::Owned(digest_text(*digest))]
     }
     let rows = changes.put.iter().map(values);
-    Ok(written
-        + Inserter::new(backend, "membership_digests", &columns)
-            .insert_all(tx, &prefix, rows)
-            .await?)
+    Ok(written + insert_all(conn, "membership_digests", &columns, &prefix, rows).await?)
 }
 
 /// Records that the provider's digests are true to its memberships at its generation
 /// (raised already, if this transaction wrote rows).
 async fn mark_digests_current(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    conn.execute(
         "INSERT INTO provider_generations (namespace, provider, generation, digests_generation) \
          VALUES ($1, $2, 0, 0) ON CONFLICT (namespace, provider) \
          DO UPDATE SET digests_generation = provider_generations.generation",
+        vec![namespace.into(), provider.into()],
     )
-    .bind(namespace)
-    .bind(provider)
-    .execute(&mut **tx)
     .await
     .map_err(db("recording the memberships' digests"))?;
     Ok(())
@@ -1762,14 +1646,13 @@ async fn mark_digests_current(
 /// One provider table, sorted by key. Rows are decoded as they arrive, never all held as
 /// driver rows at once; on SQLite they come in bulk (see [`BulkRead`]).
 async fn load_table<T: ProviderTable>(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<Vec<T>, StoreError> {
     let mut shared = Interner::default();
     let mut loaded = Vec::new();
-    load_rows::<T>(conn, backend, namespace, provider, |row| {
+    load_rows::<T>(conn, namespace, provider, |row| {
         loaded.push(T::decode(row, &mut shared)?);
         Ok(())
     })
@@ -1780,8 +1663,7 @@ async fn load_table<T: ProviderTable>(
 /// The provider's memberships, straight into their compact form: no row of four shared
 /// texts is made for each.
 async fn load_memberships(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<Memberships, StoreError> {
@@ -1790,7 +1672,7 @@ async fn load_memberships(
     // one role. A class, role or school that repeats the row before's takes its number
     // without a lookup in the table (three of every four lookups of a large district's).
     let mut before: [Option<(String, u32)>; 3] = Default::default();
-    load_rows::<MembershipRow>(conn, backend, namespace, provider, |mut row| {
+    load_rows::<MembershipRow>(conn, namespace, provider, |mut row| {
         let [class_before, role_before, school_before] = &mut before;
         let class = tables::required_ref(&mut row, 0, |t| {
             number_repeated(&mut loaded, class_before, t)
@@ -1835,38 +1717,35 @@ fn number_repeated(
 
 /// The provider's people as a sync compares them.
 async fn load_people(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<StoredPeople, StoreError> {
-    let people = load_compared(conn, backend, namespace, provider, StoredPerson::new).await?;
+    let people = load_compared(conn, namespace, provider, StoredPerson::new).await?;
     Ok(people.into_iter().collect())
 }
 
 /// The provider's classes as a sync compares them.
 async fn load_classes(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
 ) -> Result<Vec<StoredClass>, StoreError> {
-    load_compared(conn, backend, namespace, provider, StoredClass::new).await
+    load_compared(conn, namespace, provider, StoredClass::new).await
 }
 
 /// The rows of one provider table as a sync compares them (see `engine::people`): each row
 /// is decoded, made into what the sync keeps of it by `keep`, and dropped, so the whole rows
 /// are never all held.
 async fn load_compared<T: ProviderTable, S>(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
     keep: fn(&T, &mut Interner) -> S,
 ) -> Result<Vec<S>, StoreError> {
     let mut shared = Interner::default();
     let mut loaded = Vec::new();
-    load_rows::<T>(conn, backend, namespace, provider, |row| {
+    load_rows::<T>(conn, namespace, provider, |row| {
         let row = T::decode(row, &mut shared)?;
         loaded.push(keep(&row, &mut shared));
         Ok(())
@@ -1881,14 +1760,13 @@ async fn load_compared<T: ProviderTable, S>(
 /// rows over one at a time from its worker thread, which for a million rows costs seconds on
 /// both threads.
 async fn load_rows<T: ProviderTable>(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
     mut each: impl FnMut(&mut dyn Columns) -> Result<(), sqlx::Error>,
 ) -> Result<(), StoreError> {
     let columns = table_columns::<T>();
-    if backend == Backend::Sqlite {
+    if let Conn::Sqlite(conn) = conn {
         let read = BulkRead {
             table: T::TABLE,
             columns: &columns,
@@ -1910,18 +1788,11 @@ async fn load_rows<T: ProviderTable>(
         T::TABLE,
         T::KEY_COLUMNS.join(", ")
     );
-    let mut rows = sqlx::query(&sql)
-        .bind(namespace)
-        .bind(provider)
-        .fetch(&mut *conn);
-    while let Some(row) = rows
-        .try_next()
-        .await
-        .map_err(db("reading the provider's rows"))?
-    {
-        each(&mut &row).map_err(|e| corrupt::<T>(&e))?;
-    }
-    Ok(())
+    let scope = vec![namespace.into(), provider.into()];
+    conn.each_row(&sql, scope, "reading the provider's rows", |row| {
+        each(row).map_err(|e| corrupt::<T>(&e))
+    })
+    .await
 }
 
 /// Rows one statement of a SQLite bulk read returns.
@@ -2086,28 +1957,27 @@ fn corrupt<T: ProviderTable>(error: &sqlx::Error) -> StoreError {
 }
 
 async fn write_table<T: ProviderTable>(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
     changes: &TableChanges<T>,
 ) -> Result<u64, StoreError> {
     let written =
-        delete_and_update::<T>(tx, namespace, provider, &changes.delete, &changes.update).await?;
+        delete_and_update::<T>(conn, namespace, provider, &changes.delete, &changes.update)
+            .await?;
     let rows = changes.insert.iter().map(ProviderTable::values);
-    Ok(written + insert_table::<T, _>(tx, backend, namespace, provider, rows).await?)
+    Ok(written + insert_table::<T, _>(conn, namespace, provider, rows).await?)
 }
 
 /// The memberships' writes: the new rows are bound from their compact form.
 async fn write_memberships(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &str,
     provider: &str,
     changes: &MembershipChanges,
 ) -> Result<u64, StoreError> {
     let written = delete_and_update::<MembershipRow>(
-        tx,
+        conn,
         namespace,
         provider,
         &changes.delete,
@@ -2119,18 +1989,18 @@ async fn write_memberships(
         texts.map(Value::from)
     }
     let rows = changes.insert.texts_of_rows().map(values);
-    Ok(written + insert_table::<MembershipRow, _>(tx, backend, namespace, provider, rows).await?)
+    Ok(written + insert_table::<MembershipRow, _>(conn, namespace, provider, rows).await?)
 }
 
 /// Removes the rows of `delete`'s keys and writes `update`'s rows over theirs, one
 /// statement per row: each finds its row through the key with bound values, which every
 /// planner answers from the key's index whatever it believes of the table's size.
-async fn delete_and_update<T: ProviderTable>(
-    tx: &mut Transaction<'static, Any>,
-    namespace: &str,
-    provider: &str,
-    delete: &[T::Key],
-    update: &[T],
+async fn delete_and_update<'a, T: ProviderTable>(
+    conn: &mut Conn<'_>,
+    namespace: &'a str,
+    provider: &'a str,
+    delete: &'a [T::Key],
+    update: &'a [T],
 ) -> Result<u64, StoreError> {
     let key_filter: Vec<String> = T::KEY_COLUMNS
         .iter()
@@ -2144,13 +2014,16 @@ async fn delete_and_update<T: ProviderTable>(
         "DELETE FROM {} WHERE namespace = $1 AND provider = $2 AND {key_filter}",
         T::TABLE
     );
+    let scoped = |values: Vec<Value<'a>>| {
+        let mut scoped = vec![Value::from(namespace), Value::from(provider)];
+        scoped.extend(values);
+        scoped
+    };
     for key in delete {
-        let query = sqlx::query(&delete_sql).bind(namespace).bind(provider);
-        written += bind_values(query, T::key_values(key))
-            .execute(&mut **tx)
+        written += conn
+            .execute(&delete_sql, scoped(T::key_values(key)))
             .await
-            .map_err(db("deleting rows"))?
-            .rows_affected();
+            .map_err(db("deleting rows"))?;
     }
 
     let first_value = 3 + T::KEY_COLUMNS.len();
@@ -2166,13 +2039,10 @@ async fn delete_and_update<T: ProviderTable>(
     );
     for row in update {
         // Key columns, then the others: $3 on.
-        let values = row.values();
-        let query = sqlx::query(&update_sql).bind(namespace).bind(provider);
-        written += bind_values(query, values)
-            .execute(&mut **tx)
+        written += conn
+            .execute(&update_sql, scoped(row.values()))
             .await
-            .map_err(db("updating rows"))?
-            .rows_affected();
+            .map_err(db("updating rows"))?;
     }
     Ok(written)
 }
@@ -2180,8 +2050,7 @@ async fn delete_and_update<T: ProviderTable>(
 /// Inserts rows, each given as its key columns' then its other columns' values, in
 /// statements of many rows.
 async fn insert_table<'a, T: ProviderTable, R: IntoIterator<Item = Value<'a>>>(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
+    conn: &mut Conn<'_>,
     namespace: &'a str,
     provider: &'a str,
     rows: impl Iterator<Item = R>,
@@ -2192,48 +2061,47 @@ async fn insert_table<'a, T: ProviderTable, R: IntoIterator<Item = Value<'a>>>(
         .chain(T::VALUE_COLUMNS.iter().copied())
         .collect();
     let prefix = [Value::from(namespace), Value::from(provider)];
-    Inserter::new(backend, T::TABLE, &columns)
-        .insert_all(tx, &prefix, rows)
-        .await
+    insert_all(conn, T::TABLE, &columns, &prefix, rows).await
 }
 
-async fn insert_run(
-    tx: &mut Transaction<'static, Any>,
-    run: &SyncRunRecord,
-) -> Result<(), StoreError> {
+async fn insert_run(conn: &mut Conn<'_>, run: &SyncRunRecord) -> Result<(), StoreError> {
     let json = |v: serde_json::Result<String>| {
         v.map_err(|e| StoreError::Corrupt(format!("encoding a sync report: {e}")))
     };
     let counts = json(serde_json::to_string(&run.report.counts))?;
     let problems = json(serde_json::to_string(&run.report.problems))?;
-    sqlx::query(
+    conn.execute(
         "INSERT INTO sync_runs (run_id, namespace, provider, trigger_kind, started_at, completed_at, result, error_code, message, counts, problems, rows_written) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        vec![
+            (&run.run_id).into(),
+            (&run.namespace).into(),
+            (&run.provider).into(),
+            (&run.trigger).into(),
+            Value::Int(Some(run.started_at)),
+            Value::Int(Some(run.completed_at)),
+            run.report.result.as_str().into(),
+            Value::Text(run.report.error_code.map(|c| c.as_str())),
+            (&run.report.message).into(),
+            Value::Owned(counts),
+            Value::Owned(problems),
+            Value::Int(Some(i64::try_from(run.rows_written).unwrap_or(i64::MAX))),
+        ],
     )
-    .bind(&run.run_id)
-    .bind(&run.namespace)
-    .bind(&run.provider)
-    .bind(&run.trigger)
-    .bind(run.started_at)
-    .bind(run.completed_at)
-    .bind(run.report.result.as_str())
-    .bind(run.report.error_code.map(|c| c.as_str()))
-    .bind(&run.report.message)
-    .bind(counts)
-    .bind(problems)
-    .bind(i64::try_from(run.rows_written).unwrap_or(i64::MAX))
-    .execute(&mut **tx)
     .await
     .map_err(db("recording the sync"))?;
     for (seq, line) in run.log.iter().enumerate() {
-        sqlx::query("INSERT INTO sync_run_log (run_id, seq, at, line) VALUES ($1, $2, $3, $4)")
-            .bind(&run.run_id)
-            .bind(seq as i64)
-            .bind(run.completed_at)
-            .bind(line)
-            .execute(&mut **tx)
-            .await
-            .map_err(db("recording the sync's log"))?;
+        conn.execute(
+            "INSERT INTO sync_run_log (run_id, seq, at, line) VALUES ($1, $2, $3, $4)",
+            vec![
+                (&run.run_id).into(),
+                Value::Int(Some(seq as i64)),
+                Value::Int(Some(run.completed_at)),
+                line.into(),
+            ],
+        )
+        .await
+        .map_err(db("recording the sync's log"))?;
     }
     Ok(())
 }
@@ -2243,76 +2111,14 @@ mod tests {
     use super::*;
     use crate::engine::report::{Counts, SyncReport, SyncResult};
 
-    /// Every text of a PostgreSQL array literal is quoted, with `"` and `\` escaped, so
-    /// commas, braces and the word NULL stay text; NULL and integers are bare.
-    #[test]
-    fn array_literals_keep_texts_apart_from_nulls_and_separators() {
-        let values = [
-            Value::Text(Some("plain")),
-            Value::Text(Some("a \"quote\" and \\ backslash")),
-            Value::Text(Some("{comma, brace}")),
-            Value::Text(Some("NULL")),
-            Value::Text(None),
-            Value::Text(Some("")),
-            Value::Owned("owned".into()),
-        ];
-        assert_eq!(
-            array_literal(values.iter(), values.len()),
-            r#"{"plain","a \"quote\" and \\ backslash","{comma, brace}","NULL",NULL,"","owned"}"#
-        );
-        let numbers = [Value::Int(Some(-7)), Value::Int(None), Value::Int(Some(0))];
-        assert_eq!(array_literal(numbers.iter(), 3), "{-7,NULL,0}");
-    }
-
-    /// A PostgreSQL insert binds a column once when every row has the same value there, and
-    /// the column's values otherwise: texts joined for `string_to_array`, or an array
-    /// literal where they cannot be (integers, a text holding the separator or the NULL
-    /// mark, a lone empty text); one row still gets an array to unnest.
-    #[test]
-    fn postgres_inserts_bind_shared_values_once_and_the_rest_as_arrays() {
-        let columns = ["namespace", "id", "priority", "note", "other"];
-        let values = [
-            Value::Text(Some("ns")),
-            Value::Text(Some("a")),
-            Value::Int(Some(1)),
-            Value::Text(None),
-            Value::Text(Some("holds \u{1f} the separator")),
-            Value::Text(Some("ns")),
-            Value::Text(Some("")),
-            Value::Int(Some(2)),
-            Value::Text(None),
-            Value::Text(Some("\u{1e}")),
-        ];
-        let (sql, bound) = postgres_unnest("t", &columns, &values);
-        assert_eq!(
-            sql,
-            "INSERT INTO t (namespace, id, priority, note, other) \
-             SELECT $1::text, u.c1, u.c2, u.c3, u.c4 \
-             FROM unnest(string_to_array($2::text, chr(31), chr(30)), $3::bigint[], \
-             string_to_array($4::text, chr(31), chr(30)), $5::text[]) AS u(c1, c2, c3, c4)"
-        );
-        assert_eq!(
-            bound,
-            [
-                Value::Owned("ns".into()),
-                Value::Owned("a\u{1f}".into()),
-                Value::Owned("{1,2}".into()),
-                Value::Owned("\u{1e}\u{1f}\u{1e}".into()),
-                Value::Owned("{\"holds \u{1f} the separator\",\"\u{1e}\"}".into()),
-            ]
-        );
-
-        // One row: its lone empty text is an array literal.
-        let (sql, bound) = postgres_unnest("t", &columns[..2], &values[5..7]);
-        assert_eq!(
-            sql,
-            "INSERT INTO t (namespace, id) SELECT u.c0, u.c1 \
-             FROM unnest(string_to_array($1::text, chr(31), chr(30)), $2::text[]) AS u(c0, c1)"
-        );
-        assert_eq!(
-            bound,
-            [Value::Owned("ns".into()), Value::Owned("{\"\"}".into())]
-        );
+    impl Store {
+        /// The pool of a SQLite store.
+        fn sqlite_pool(&self) -> &sqlx::AnyPool {
+            match &self.pool {
+                Pool::Sqlite(pool) => pool,
+                Pool::Postgres(_) => panic!("a SQLite store"),
+            }
+        }
     }
 
     /// A bulk read's values borrow the JSON text, except those it had to unescape; NULL is
@@ -2378,7 +2184,7 @@ mod tests {
     async fn assert_memberships_clustered(store: &Store) {
         let table: String =
             sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'memberships'")
-                .fetch_one(&store.pool)
+                .fetch_one(store.sqlite_pool())
                 .await
                 .expect("the table's definition");
         assert!(table.ends_with("WITHOUT ROWID"), "{table}");
@@ -2431,7 +2237,7 @@ mod tests {
         let rows: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT class_id, person_id, role, school FROM memberships ORDER BY person_id",
         )
-        .fetch_all(&store.pool)
+        .fetch_all(store.sqlite_pool())
         .await
         .expect("memberships after the migration");
         assert_eq!(
@@ -2453,7 +2259,7 @@ mod tests {
         let versions: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM schema_migrations WHERE version > 0 ORDER BY version",
         )
-        .fetch_all(&store.pool)
+        .fetch_all(store.sqlite_pool())
         .await
         .expect("versions");
         let expected: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
@@ -2523,7 +2329,8 @@ mod tests {
         let snapshot = store.snapshot("ns", "district").await.expect("snapshot");
         assert_eq!(snapshot.memberships.len(), 1);
         assert_eq!(snapshot.people.len(), 1);
-        let mut conn = store.pool.acquire().await.expect("a connection");
+        let mut tx = store.begin("a test's read").await.expect("a transaction");
+        let mut conn = tx.conn();
         let generation = provider_generation(&mut conn, "ns", "district")
             .await
             .expect("generation");
@@ -2534,23 +2341,29 @@ mod tests {
                 digests_current: false
             }
         );
-        let collation: String = sqlx::query_scalar(
-            "SELECT collation_name::text FROM information_schema.columns \
-             WHERE table_name = 'memberships' AND column_name = 'class_id'",
-        )
-        .fetch_one(&mut *conn)
-        .await
-        .expect("the column's collation");
-        assert_eq!(collation, "C");
-        let indexes: Vec<String> = sqlx::query_scalar(
-            "SELECT indexname::text FROM pg_indexes \
-             WHERE indexname IN ('people_by_identity', 'identities_by_email')",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .expect("the indexes");
+        let collation = conn
+            .rows(
+                "SELECT collation_name::text FROM information_schema.columns \
+                 WHERE table_name = 'memberships' AND column_name = 'class_id'",
+                Vec::new(),
+                "the column's collation",
+                |row| row.text(0),
+            )
+            .await
+            .expect("the column's collation");
+        assert_eq!(collation, [Some("C".to_owned())]);
+        let indexes = conn
+            .rows(
+                "SELECT indexname::text FROM pg_indexes \
+                 WHERE indexname IN ('people_by_identity', 'identities_by_email')",
+                Vec::new(),
+                "the indexes",
+                |row| row.text(0),
+            )
+            .await
+            .expect("the indexes");
         assert!(indexes.is_empty(), "{indexes:?}");
-        drop(conn);
+        tx.rollback().await.expect("rollback");
         store.close().await.expect("close");
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin_conn)
@@ -2601,14 +2414,15 @@ mod tests {
             });
         txn.commit(Some(&changes), &mut run).await.expect("commit");
         // The committed connection goes back to the pool from a task of its own.
+        let pool = store.sqlite_pool();
         for _ in 0..100 {
-            if store.pool.num_idle() == store.pool.size() as usize {
+            if pool.num_idle() == pool.size() as usize {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut idle = Vec::new();
-        while let Some(mut conn) = store.pool.try_acquire() {
+        while let Some(mut conn) = pool.try_acquire() {
             let kib: i64 = sqlx::query_scalar("PRAGMA cache_size")
                 .fetch_one(&mut *conn)
                 .await

@@ -24,25 +24,6 @@ pub enum Value<'a> {
     Int(Option<i64>),
 }
 
-impl Value<'_> {
-    /// Whether this is NULL.
-    pub fn is_null(&self) -> bool {
-        matches!(self, Value::Text(None) | Value::Int(None))
-    }
-
-    /// The same value, owning its text.
-    pub fn to_static(&self) -> Value<'static> {
-        match self {
-            Value::Text(text) => match text {
-                Some(text) => Value::Owned((*text).to_owned()),
-                None => Value::Text(None),
-            },
-            Value::Owned(text) => Value::Owned(text.clone()),
-            Value::Int(n) => Value::Int(*n),
-        }
-    }
-}
-
 impl<'a> From<&'a str> for Value<'a> {
     fn from(v: &'a str) -> Self {
         Value::Text(Some(v))
@@ -124,7 +105,7 @@ impl Columns for &AnyRow {
     }
 }
 
-impl Columns for &mut dyn Columns {
+impl Columns for &mut (dyn Columns + '_) {
     fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
         (**self).text(index)
     }
@@ -185,17 +166,20 @@ impl Columns for Vec<BulkValue<'_>> {
     }
 }
 
-fn text(row: &mut impl Columns, index: usize) -> Result<Option<String>, sqlx::Error> {
+fn text<C: Columns + ?Sized>(row: &mut C, index: usize) -> Result<Option<String>, sqlx::Error> {
     row.text(index)
 }
 
-pub(super) fn required(row: &mut impl Columns, index: usize) -> Result<String, sqlx::Error> {
+pub(super) fn required<C: Columns + ?Sized>(
+    row: &mut C,
+    index: usize,
+) -> Result<String, sqlx::Error> {
     Ok(text(row, index)?.unwrap_or_default())
 }
 
 /// What `f` makes of the text of column `index` (NULL as empty), borrowed where it can be.
-pub(super) fn required_ref<R>(
-    row: &mut impl Columns,
+pub(super) fn required_ref<C: Columns + ?Sized, R>(
+    row: &mut C,
     index: usize,
     f: impl FnOnce(&str) -> R,
 ) -> Result<R, sqlx::Error> {
