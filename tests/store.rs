@@ -16,8 +16,8 @@ use common::roster::TestStore;
 const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 
 /// Text that a write and a bulk read must carry unchanged: quotes, backslashes, control
-/// characters, JSON and PostgreSQL array look-alikes, non-ASCII, the empty string. (PostgreSQL's text holds no NUL, so
-/// SQLite alone gets one.)
+/// characters, JSON, PostgreSQL array and `COPY` look-alikes, non-ASCII, the empty string.
+/// (PostgreSQL's text holds no NUL, so SQLite alone gets one.)
 fn awkward_texts(backend: &str) -> Vec<String> {
     let mut texts: Vec<String> = [
         "quote \" and backslash \\ and slash /",
@@ -34,6 +34,9 @@ fn awkward_texts(backend: &str) -> Vec<String> {
         "{\"a\":1}",
         "'single' -- and ; DROP",
         "  spaces around  ",
+        "\\N",
+        "\\.",
+        "escaped \\t is not a tab, \\\\ not one backslash",
     ]
     .into_iter()
     .map(str::to_owned)
