@@ -3,13 +3,10 @@
 //! inserted in bulk (`COPY` on PostgreSQL, which `Any` does not offer) and how rows are
 //! decoded (PostgreSQL's own rows are read in place; `Any` copies every value first).
 
-use std::borrow::Cow;
-
 use futures_util::TryStreamExt as _;
-use sqlx::any::AnyArguments;
-use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool, Postgres, Row as _, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Postgres, Transaction};
 
 use super::tables::{Columns, Value};
 use super::{Backend, StoreError, db};
@@ -100,11 +97,11 @@ impl Conn<'_> {
         values: Vec<Value<'_>>,
     ) -> Result<u64, sqlx::Error> {
         Ok(match self {
-            Conn::Sqlite(conn) => bind_any(sqlx::query(sql), values)
+            Conn::Sqlite(conn) => bind(sqlx::query(sql), values)
                 .execute(&mut **conn)
                 .await?
                 .rows_affected(),
-            Conn::Postgres(conn) => bind_pg(sqlx::query(sql), values)
+            Conn::Postgres(conn) => bind(sqlx::query(sql), values)
                 .execute(&mut **conn)
                 .await?
                 .rows_affected(),
@@ -130,13 +127,13 @@ impl Conn<'_> {
     ) -> Result<(), StoreError> {
         match self {
             Conn::Sqlite(conn) => {
-                let mut rows = bind_any(sqlx::query(sql), values).fetch(&mut **conn);
+                let mut rows = bind(sqlx::query(sql), values).fetch(&mut **conn);
                 while let Some(row) = rows.try_next().await.map_err(db(what))? {
                     each(&mut &row)?;
                 }
             }
             Conn::Postgres(conn) => {
-                let mut rows = bind_pg(sqlx::query(sql), values).fetch(&mut **conn);
+                let mut rows = bind(sqlx::query(sql), values).fetch(&mut **conn);
                 while let Some(row) = rows.try_next().await.map_err(db(what))? {
                     each(&mut &row)?;
                 }
@@ -164,11 +161,16 @@ impl Conn<'_> {
     }
 }
 
-/// Binds `values` in order.
-pub(super) fn bind_any<'q>(
-    mut query: Query<'q, Any, AnyArguments<'q>>,
+/// Binds `values` in order, on either driver.
+pub(super) fn bind<'q, DB: sqlx::Database>(
+    mut query: Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     values: Vec<Value<'q>>,
-) -> Query<'q, Any, AnyArguments<'q>> {
+) -> Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     for value in values {
         query = match value {
             Value::Text(v) => query.bind(v),
@@ -177,36 +179,6 @@ pub(super) fn bind_any<'q>(
         };
     }
     query
-}
-
-/// Binds `values` in order.
-fn bind_pg<'q>(
-    mut query: Query<'q, Postgres, PgArguments>,
-    values: Vec<Value<'q>>,
-) -> Query<'q, Postgres, PgArguments> {
-    for value in values {
-        query = match value {
-            Value::Text(v) => query.bind(v),
-            Value::Owned(v) => query.bind(v),
-            Value::Int(v) => query.bind(v),
-        };
-    }
-    query
-}
-
-/// PostgreSQL's rows are read in place: a text is borrowed from the row.
-impl Columns for &PgRow {
-    fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
-        self.try_get::<Option<String>, _>(index)
-    }
-
-    fn text_ref(&mut self, index: usize) -> Result<Option<Cow<'_, str>>, sqlx::Error> {
-        Ok(self.try_get::<Option<&str>, _>(index)?.map(Cow::Borrowed))
-    }
-
-    fn int(&mut self, index: usize) -> Result<Option<i64>, sqlx::Error> {
-        self.try_get::<Option<i64>, _>(index)
-    }
 }
 
 /// How much `COPY` text is sent at a time: the server parses one part while the next is

@@ -336,7 +336,9 @@ impl Store {
             )
             .await
             .map_err(db("creating schema_migrations"))?;
-        tx.commit().await.map_err(db("creating schema_migrations"))?;
+        tx.commit()
+            .await
+            .map_err(db("creating schema_migrations"))?;
         for Migration {
             version,
             sql,
@@ -627,8 +629,8 @@ impl Store {
             ],
             "looking up a person",
             |row| {
-                let provider = tables::required(row, provider_column)
-                    .map_err(db("decoding a person"))?;
+                let provider =
+                    tables::required(row, provider_column).map_err(db("decoding a person"))?;
                 let person = PersonRow::decode(row, &mut Interner::default())
                     .map_err(|e| corrupt::<PersonRow>(&e))?;
                 people.push((provider, person));
@@ -781,7 +783,15 @@ async fn sync_runs(
 fn decode_run(
     namespace: &str,
     provider: &str,
-    [run_id, trigger, result, error_code, message, counts, problems]: [String; 7],
+    [
+        run_id,
+        trigger,
+        result,
+        error_code,
+        message,
+        counts,
+        problems,
+    ]: [String; 7],
     [started_at, completed_at, rows_written]: [i64; 3],
 ) -> Result<SyncRunRecord, StoreError> {
     let result: crate::engine::report::SyncResult =
@@ -946,7 +956,8 @@ impl SyncTransaction {
     ) -> Result<u64, StoreError> {
         // A first sync writes a million rows: with SQLite's default 2 MiB page cache, the
         // B-tree pages it changes spill to the log again and again before the commit.
-        let larger_cache = matches!(self.tx, Tx::Sqlite(_)) && changes.is_some_and(|c| c.rows() > 0);
+        let larger_cache =
+            matches!(self.tx, Tx::Sqlite(_)) && changes.is_some_and(|c| c.rows() > 0);
         if larger_cache {
             // The memory the sync freed (its roster, the stored rows) goes back to the
             // system first, so the larger cache does not raise the process's peak.
@@ -1465,13 +1476,11 @@ async fn execute(
     conn: &mut sqlx::AnyConnection,
     statement: Statement<'_>,
 ) -> Result<u64, StoreError> {
-    Ok(
-        conn::bind_any(sqlx::query(&statement.sql), statement.values)
-            .execute(&mut *conn)
-            .await
-            .map_err(db("inserting rows"))?
-            .rows_affected(),
-    )
+    Ok(conn::bind(sqlx::query(&statement.sql), statement.values)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("inserting rows"))?
+        .rows_affected())
 }
 
 async fn update_identity(
@@ -1495,7 +1504,6 @@ async fn update_identity(
     .await
     .map_err(db("updating an identity"))
 }
-
 
 /// A provider's stored rows, with the memberships' class digests in place of the
 /// memberships if `digests`.
@@ -1963,8 +1971,7 @@ async fn write_table<T: ProviderTable>(
     changes: &TableChanges<T>,
 ) -> Result<u64, StoreError> {
     let written =
-        delete_and_update::<T>(conn, namespace, provider, &changes.delete, &changes.update)
-            .await?;
+        delete_and_update::<T>(conn, namespace, provider, &changes.delete, &changes.update).await?;
     let rows = changes.insert.iter().map(ProviderTable::values);
     Ok(written + insert_table::<T, _>(conn, namespace, provider, rows).await?)
 }

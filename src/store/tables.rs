@@ -3,9 +3,6 @@
 
 use std::borrow::Cow;
 
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
-
 use crate::engine::model::{
     ClassRow, GuardianLinkRow, GuardianRow, MembershipRow, PersonRole, PersonRow, Row, SchoolRow,
 };
@@ -91,7 +88,14 @@ pub trait Columns {
     }
 }
 
-impl Columns for &AnyRow {
+/// A database row, of either driver: a text is borrowed from the row where it can be.
+impl<R: sqlx::Row> Columns for &R
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<&'r str>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     fn text(&mut self, index: usize) -> Result<Option<String>, sqlx::Error> {
         self.try_get::<Option<String>, _>(index)
     }
