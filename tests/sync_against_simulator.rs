@@ -1397,3 +1397,105 @@ async fn a_server_beyond_the_memory_budget_fails_the_sync_and_keeps_the_snapshot
         db.drop_database().await;
     }
 }
+
+/// Writes a small OneRoster CSV data set into `dir`: one school, one class, a student and a
+/// teacher, with a NUL character inside the student's names, email and the class's title.
+fn district_with_nul_characters(dir: &std::path::Path) {
+    let files = [
+        (
+            "orgs.csv",
+            "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\n\
+             d1,,,Sample District,district,D1,\n\
+             s1,,,North High,school,N1,d1\n",
+        ),
+        (
+            "academicSessions.csv",
+            "sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear\n\
+             y1,,,2026-2027,schoolYear,2026-08-01,2027-06-30,,2027\n\
+             t1,,,Fall,term,2026-08-01,2027-01-20,y1,2027\n",
+        ),
+        (
+            "courses.csv",
+            "sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,subjectCodes\n\
+             c1,,,y1,Algebra I,ALG1,09,s1,Mathematics,\n",
+        ),
+        (
+            "classes.csv",
+            "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\n\
+             k1,,,Algebra\0 I,09,c1,ALG1-1,scheduled,Room 1,s1,t1,Mathematics,,1\n",
+        ),
+        (
+            "users.csv",
+            "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password\n\
+             u1,,,true,s1,student,ana,,A\0na,O\0Neil,,1001,ana\0@example.org,,,,09,\n\
+             u2,,,true,s1,teacher,tom,,Tom,Teach,,2001,tom@example.org,,,,,\n",
+        ),
+        (
+            "enrollments.csv",
+            "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate,status,dateLastModified\n\
+             e1,k1,s1,u1,student,false,,,,\n\
+             e2,k1,s1,u2,teacher,true,,,,\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// A NUL character (`\u0000` in the JSON) in a text the Roster Server sends is dropped as
+/// the page is decoded: PostgreSQL's text cannot hold one, and both stores keep the same
+/// rows. The sync succeeds on both, and the next one finds nothing changed.
+#[tokio::test]
+async fn nul_characters_from_the_server_are_dropped_on_both_stores() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    district_with_nul_characters(dir.path());
+    let sim = oneroster_sim::start(
+        oneroster_sim::SimConfig::new(oneroster_sim::Preset::Tiny)
+            .csv_dir(dir.path())
+            .as_of(common::roster::AS_OF),
+    )
+    .await
+    .expect("the simulator serves the CSV district");
+    for backend in BACKENDS {
+        let db = TestStore::new(backend).await;
+        let sync = class_link_sync("district", &sim, |_| {});
+        let first = sync_once(&db.store, &sync, false).await;
+        assert_eq!(
+            first.report.result,
+            SyncResult::Succeeded,
+            "{backend}: {} {:?}",
+            first.report.message,
+            first.report.error_code
+        );
+        // Found by her email as the server meant it, with her class.
+        let found = db
+            .store
+            .person_by_email("schools", "ana@example.org")
+            .await
+            .expect("look-up");
+        let [record] = &found.records[..] else {
+            panic!(
+                "{backend}: one record of the student, not {:?}",
+                found.records
+            );
+        };
+        assert_eq!(record.person.sourced_id, "u1", "{backend}");
+        assert_eq!(
+            record.person.given_name.as_deref(),
+            Some("Ana"),
+            "{backend}"
+        );
+        assert_eq!(
+            record.person.family_name.as_deref(),
+            Some("ONeil"),
+            "{backend}"
+        );
+        let titles: Vec<Option<&str>> = record.classes.iter().map(|c| c.title.as_deref()).collect();
+        assert_eq!(titles, [Some("Algebra I")], "{backend}");
+
+        let second = sync_once(&db.store, &sync, false).await;
+        assert_eq!(second.report.result, SyncResult::Succeeded, "{backend}");
+        assert_eq!(second.rows_written, 0, "{backend}: nothing changed");
+        db.drop_database().await;
+    }
+}

@@ -440,11 +440,15 @@ impl<'de> Deserialize<'de> for Scalar {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
                 check_field_length(v.len())?;
-                Ok(Scalar::Text(v.to_owned()))
+                Ok(Scalar::Text(without_nul(v)))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
                 check_field_length(v.len())?;
-                Ok(Scalar::Text(v))
+                Ok(Scalar::Text(if v.contains('\0') {
+                    without_nul(&v)
+                } else {
+                    v
+                }))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
                 Ok(Scalar::Bool(v))
@@ -487,6 +491,17 @@ impl<'de> Deserialize<'de> for Text {
             Scalar::Text(t) => non_empty(t),
             Scalar::Bool(_) | Scalar::Nothing => None,
         }))
+    }
+}
+
+/// A text as kept, without NUL characters (`\u0000`): no OneRoster value holds one, and
+/// PostgreSQL's text type cannot, so dropping them keeps a record that carries one (a
+/// broken or hostile server) storable, the same on both stores.
+fn without_nul(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -585,7 +600,7 @@ impl<'de> Deserialize<'de> for Ref {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref, E> {
                 check_field_length(v.len())?;
-                Ok(Ref(non_empty(v.to_owned())))
+                Ok(Ref(non_empty(without_nul(v))))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ref, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
