@@ -440,15 +440,11 @@ impl<'de> Deserialize<'de> for Scalar {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
                 check_field_length(v.len())?;
-                Ok(Scalar::Text(without_nul(v)))
+                Ok(Scalar::Text(without_nul(v.to_owned())))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
                 check_field_length(v.len())?;
-                Ok(Scalar::Text(if v.contains('\0') {
-                    without_nul(&v)
-                } else {
-                    v
-                }))
+                Ok(Scalar::Text(without_nul(v)))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
                 Ok(Scalar::Bool(v))
@@ -497,11 +493,11 @@ impl<'de> Deserialize<'de> for Text {
 /// A text as kept, without NUL characters (`\u0000`): no OneRoster value holds one, and
 /// PostgreSQL's text type cannot, so dropping them keeps a record that carries one (a
 /// broken or hostile server) storable, the same on both stores.
-fn without_nul(text: &str) -> String {
+fn without_nul(text: String) -> String {
     if text.contains('\0') {
         text.replace('\0', "")
     } else {
-        text.to_owned()
+        text
     }
 }
 
@@ -600,7 +596,7 @@ impl<'de> Deserialize<'de> for Ref {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref, E> {
                 check_field_length(v.len())?;
-                Ok(Ref(non_empty(without_nul(v))))
+                Ok(Ref(non_empty(without_nul(v.to_owned()))))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ref, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
