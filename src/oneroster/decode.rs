@@ -423,109 +423,83 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Element<T> {
 
 // ---- lenient field types ----------------------------------------------------------
 
-/// A JSON value reduced to what a field can use.
-enum Scalar {
-    Text(String),
-    Bool(bool),
-    Nothing,
-}
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-        impl<'de> Visitor<'de> for ScalarVisitor {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                check_field_length(v.len())?;
-                Ok(Scalar::Text(without_nul(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-                check_field_length(v.len())?;
-                Ok(Scalar::Text(without_nul(v)))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Nothing)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Nothing)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Nothing)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Nothing)
-            }
-        }
-        deserializer.deserialize_any(ScalarVisitor)
+/// What a field's JSON value comes to. Every field is lenient: a string is read without its
+/// NUL characters (`\u0000`: no OneRoster value holds one, and PostgreSQL's text type
+/// cannot, so dropping them keeps a record that carries one storable, the same on both
+/// stores) and trimmed, a number as it is written, and anything else as nothing.
+///
+/// The string is handed over where it lies in the page: a field read for what it means
+/// (a status, a role, a date, a flag) is never copied out of it, and a text that is kept is
+/// copied once, trimmed. A million enrollments hold five such fields each.
+trait FieldValue: Default {
+    /// From a string or a number, `None` when the string is empty or blank.
+    fn from_text(text: Option<&str>) -> Self;
+    /// From a JSON boolean.
+    fn from_bool(_: bool) -> Self {
+        Self::from_text(None)
+    }
+    /// From null, a list or an object.
+    fn from_nothing() -> Self {
+        Self::from_text(None)
     }
 }
 
-/// A text field: strings as they are (trimmed, empty means missing), numbers as text.
+/// A field of a raw record; a field that is missing is `T::default()`.
 #[derive(Default)]
-struct Text(Option<String>);
+struct Field<T>(T);
 
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Text(match Scalar::deserialize(deserializer)? {
-            Scalar::Text(t) => non_empty(t),
-            Scalar::Bool(_) | Scalar::Nothing => None,
-        }))
-    }
-}
+/// A text field that is kept: trimmed, `None` when empty.
+type Text = Field<Option<String>>;
 
-/// A text as kept, without NUL characters (`\u0000`): no OneRoster value holds one, and
-/// PostgreSQL's text type cannot, so dropping them keeps a record that carries one (a
-/// broken or hostile server) storable, the same on both stores.
-fn without_nul(text: String) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "")
-    } else {
-        text
-    }
-}
-
-fn non_empty(text: String) -> Option<String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        None
-    } else if trimmed.len() == text.len() {
-        Some(text)
-    } else {
-        Some(trimmed.to_owned())
-    }
-}
+/// A date field: `YYYY-MM-DD`, or a date-time whose date part is taken.
+type Day = Field<Option<Date>>;
 
 /// A boolean field: `true`/`false` or the strings `"true"`/`"false"`.
-#[derive(Default)]
-struct Flag(Option<bool>);
+type Flag = Field<Option<bool>>;
 
-impl<'de> Deserialize<'de> for Flag {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Flag(match Scalar::deserialize(deserializer)? {
-            Scalar::Bool(b) => Some(b),
-            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("true") => Some(true),
-            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("false") => Some(false),
-            _ => None,
-        }))
+impl FieldValue for Option<String> {
+    fn from_text(text: Option<&str>) -> Self {
+        text.map(str::to_owned)
     }
 }
+
+impl FieldValue for Option<Date> {
+    fn from_text(text: Option<&str>) -> Self {
+        text.and_then(parse_date)
+    }
+}
+
+impl FieldValue for Option<bool> {
+    fn from_text(text: Option<&str>) -> Self {
+        match text {
+            Some(t) if t.eq_ignore_ascii_case("true") => Some(true),
+            Some(t) if t.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }
+    }
+    fn from_bool(value: bool) -> Self {
+        Some(value)
+    }
+}
+
+impl FieldValue for Status {
+    fn from_text(text: Option<&str>) -> Self {
+        Status::parse(text)
+    }
+}
+
+/// Vocabulary fields (roles, types): the spec's words, or another word kept as it is.
+macro_rules! vocabulary_fields {
+    ($($name:ident),+) => {
+        $(impl FieldValue for Option<$name> {
+            fn from_text(text: Option<&str>) -> Self {
+                text.map($name::parse)
+            }
+        })+
+    };
+}
+
+vocabulary_fields!(Role, OrgType, SessionType, ClassType);
 
 /// `enabledUser`: absent, one of the spec's values (`true`/`false`, as booleans or
 /// strings), or anything else (`"yes"`, `1`, `""`, `null`), which is kept apart so the
@@ -538,27 +512,85 @@ enum EnabledFlag {
     Invalid,
 }
 
-impl<'de> Deserialize<'de> for EnabledFlag {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match Scalar::deserialize(deserializer)? {
-            Scalar::Bool(b) => EnabledFlag::Valid(b),
-            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("true") => EnabledFlag::Valid(true),
-            Scalar::Text(t) if t.trim().eq_ignore_ascii_case("false") => EnabledFlag::Valid(false),
-            _ => EnabledFlag::Invalid,
-        })
+impl FieldValue for EnabledFlag {
+    fn from_text(text: Option<&str>) -> Self {
+        match Option::<bool>::from_text(text) {
+            Some(value) => EnabledFlag::Valid(value),
+            None => EnabledFlag::Invalid,
+        }
+    }
+    fn from_bool(value: bool) -> Self {
+        EnabledFlag::Valid(value)
     }
 }
 
-/// A date field: `YYYY-MM-DD`, or a date-time whose date part is taken.
-#[derive(Default)]
-struct Day(Option<Date>);
+/// `text` without NUL characters and trimmed, handed to `read`; `None` when nothing is
+/// left. `may_hold_nul` is false for a string the parser lends straight from the page:
+/// serde_json lends only strings that held no escape, and JSON allows no raw control
+/// character in a string (serde_json refuses one), so only an escaped `\u0000` makes a NUL.
+fn read_text<T>(text: &str, may_hold_nul: bool, read: impl FnOnce(Option<&str>) -> T) -> T {
+    debug_assert!(may_hold_nul || !text.contains('\0'));
+    fn non_blank(text: &str) -> Option<&str> {
+        // Most texts start and end with a visible ASCII character: nothing to trim.
+        if let (Some(first), Some(last)) = (text.as_bytes().first(), text.as_bytes().last())
+            && first.is_ascii_graphic()
+            && last.is_ascii_graphic()
+        {
+            return Some(text);
+        }
+        Some(text.trim()).filter(|t| !t.is_empty())
+    }
+    if may_hold_nul && text.contains('\0') {
+        let cleaned = text.replace('\0', "");
+        return read(non_blank(&cleaned));
+    }
+    read(non_blank(text))
+}
 
-impl<'de> Deserialize<'de> for Day {
+impl<'de, T: FieldValue> Deserialize<'de> for Field<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Day(match Scalar::deserialize(deserializer)? {
-            Scalar::Text(t) => parse_date(&t),
-            _ => None,
-        }))
+        struct FieldVisitor<T>(PhantomData<T>);
+        impl<'de, T: FieldValue> Visitor<'de> for FieldVisitor<T> {
+            type Value = Field<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Field<T>, E> {
+                check_field_length(v.len())?;
+                Ok(Field(read_text(v, false, T::from_text)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<T>, E> {
+                check_field_length(v.len())?;
+                Ok(Field(read_text(v, true, T::from_text)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Field<T>, E> {
+                Ok(Field(T::from_bool(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<T>, E> {
+                Ok(Field(T::from_text(Some(&v.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<T>, E> {
+                Ok(Field(T::from_text(Some(&v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field<T>, E> {
+                Ok(Field(T::from_text(Some(&v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Field<T>, E> {
+                Ok(Field(T::from_nothing()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Field<T>, E> {
+                Ok(Field(T::from_nothing()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field(T::from_nothing()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<T>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field(T::from_nothing()))
+            }
+        }
+        deserializer.deserialize_any(FieldVisitor(PhantomData))
     }
 }
 
@@ -594,9 +626,13 @@ impl<'de> Deserialize<'de> for Ref {
                 let raw = RawRef::deserialize(MapAccessDeserializer::new(map))?;
                 Ok(Ref(raw.sourced_id.0))
             }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Ref, E> {
+                check_field_length(v.len())?;
+                Ok(Ref(read_text(v, false, |t| t.map(str::to_owned))))
+            }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref, E> {
                 check_field_length(v.len())?;
-                Ok(Ref(non_empty(without_nul(v.to_owned()))))
+                Ok(Ref(read_text(v, true, |t| t.map(str::to_owned))))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ref, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -687,10 +723,10 @@ fn texts(list: List<Text>) -> Vec<String> {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct RawOrg {
     sourced_id: Text,
-    status: Text,
+    status: Field<Status>,
     name: Text,
     #[serde(rename = "type")]
-    org_type: Text,
+    org_type: Field<Option<OrgType>>,
     identifier: Text,
     parent: Ref,
 }
@@ -702,9 +738,9 @@ impl Record for Org {
     fn from_raw(raw: RawOrg) -> Option<Self> {
         Some(Org {
             sourced_id: raw.sourced_id.0?,
-            status: Status::parse(raw.status.0.as_deref()),
+            status: raw.status.0,
             name: raw.name.0,
-            org_type: raw.org_type.0.as_deref().map(OrgType::parse),
+            org_type: raw.org_type.0,
             identifier: raw.identifier.0,
             parent: raw.parent.0,
         })
@@ -721,9 +757,9 @@ impl Record for Org {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct RawAcademicSession {
     sourced_id: Text,
-    status: Text,
+    status: Field<Status>,
     #[serde(rename = "type")]
-    session_type: Text,
+    session_type: Field<Option<SessionType>>,
     start_date: Day,
     end_date: Day,
     parent: Ref,
@@ -742,8 +778,8 @@ impl Record for AcademicSession {
     fn from_raw(raw: RawAcademicSession) -> Option<Self> {
         Some(AcademicSession {
             sourced_id: raw.sourced_id.0?,
-            status: Status::parse(raw.status.0.as_deref()),
-            session_type: raw.session_type.0.as_deref().map(SessionType::parse),
+            status: raw.status.0,
+            session_type: raw.session_type.0,
             start_date: raw.start_date.0,
             end_date: raw.end_date.0,
             parent: raw.parent.0,
@@ -762,7 +798,7 @@ impl Record for AcademicSession {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct RawCourse {
     sourced_id: Text,
-    status: Text,
+    status: Field<Status>,
     org: Ref,
 }
 
@@ -773,7 +809,7 @@ impl Record for Course {
     fn from_raw(raw: RawCourse) -> Option<Self> {
         Some(Course {
             sourced_id: raw.sourced_id.0?,
-            status: Status::parse(raw.status.0.as_deref()),
+            status: raw.status.0,
             org: raw.org.0,
         })
     }
@@ -789,10 +825,10 @@ impl Record for Course {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct RawClass {
     sourced_id: Text,
-    status: Text,
+    status: Field<Status>,
     title: Text,
     class_code: Text,
-    class_type: Text,
+    class_type: Field<Option<ClassType>>,
     course: Ref,
     school: Ref,
     terms: List<Ref>,
@@ -805,10 +841,10 @@ impl Record for Class {
     fn from_raw(raw: RawClass) -> Option<Self> {
         Some(Class {
             sourced_id: raw.sourced_id.0?,
-            status: Status::parse(raw.status.0.as_deref()),
+            status: raw.status.0,
             title: raw.title.0,
             class_code: raw.class_code.0,
-            class_type: raw.class_type.0.as_deref().map(ClassType::parse),
+            class_type: raw.class_type.0,
             course: raw.course.0,
             school: raw.school.0,
             terms: refs(raw.terms),
@@ -827,7 +863,7 @@ impl Record for Class {
 #[serde(default, rename_all = "camelCase")]
 struct RawRoleEntry {
     role_type: Text,
-    role: Text,
+    role: Field<Option<Role>>,
     org: Ref,
 }
 
@@ -835,9 +871,9 @@ struct RawRoleEntry {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct RawUser {
     sourced_id: Text,
-    status: Text,
-    enabled_user: EnabledFlag,
-    role: Text,
+    status: Field<Status>,
+    enabled_user: Field<EnabledFlag>,
+    role: Field<Option<Role>>,
     roles: List<Element<RawRoleEntry>>,
     email: Text,
     username: Text,
@@ -878,8 +914,7 @@ impl Record for User {
         let role = raw
             .role
             .0
-            .or_else(|| primary.and_then(|r| r.role.0.clone()))
-            .map(|r| Role::parse(&r));
+            .or_else(|| primary.and_then(|r| r.role.0.clone()));
         let mut orgs = refs(raw.orgs);
         if orgs.is_empty() {
             for entry in &roles {
@@ -892,13 +927,13 @@ impl Record for User {
         }
         Some(User {
             sourced_id,
-            status: Status::parse(raw.status.0.as_deref()),
+            status: raw.status.0,
             // Only the spec's values enable a user: junk is named and treated as disabled.
             enabled: matches!(
-                raw.enabled_user,
+                raw.enabled_user.0,
                 EnabledFlag::Absent | EnabledFlag::Valid(true)
             ),
-            enabled_invalid: matches!(raw.enabled_user, EnabledFlag::Invalid),
+            enabled_invalid: matches!(raw.enabled_user.0, EnabledFlag::Invalid),
             role,
             texts: UserTexts::new([
                 raw.email.0.as_deref(),
@@ -926,11 +961,11 @@ impl Record for User {
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct RawEnrollment {
     sourced_id: Text,
-    status: Text,
+    status: Field<Status>,
     user: Ref,
     class: Ref,
     school: Ref,
-    role: Text,
+    role: Field<Option<Role>>,
     primary: Flag,
     begin_date: Day,
     end_date: Day,
@@ -943,11 +978,11 @@ impl Record for Enrollment {
     fn from_raw(raw: RawEnrollment) -> Option<Self> {
         Some(Enrollment {
             sourced_id: raw.sourced_id.0?,
-            status: Status::parse(raw.status.0.as_deref()),
+            status: raw.status.0,
             user: raw.user.0,
             class: raw.class.0,
             school: raw.school.0,
-            role: raw.role.0.as_deref().map(Role::parse),
+            role: raw.role.0,
             primary: raw.primary.0,
             begin_date: raw.begin_date.0,
             end_date: raw.end_date.0,
@@ -1121,6 +1156,45 @@ mod tests {
         assert_eq!(e.primary, Some(true));
         assert_eq!(e.begin_date, None);
         assert_eq!(e.end_date, None);
+    }
+
+    #[test]
+    fn fields_read_the_same_written_with_escapes_nuls_and_spaces() {
+        // Strings without an escape are read where they lie in the page, the others after
+        // serde_json unescapes them: both ways drop NULs, trim (Unicode spaces too) and
+        // parse alike.
+        let plain = decode_page::<Enrollment>(
+            br#"{"enrollments":[{"sourcedId":"e1","status":"tobedeleted",
+                "user":{"href":"/users/u1","sourcedId":"u1","type":"user"},"class":"c1",
+                "school":{"sourcedId":"s1"},"role":"teacher","primary":"true",
+                "beginDate":"2026-01-05","endDate":"2026-06-30"}]}"#,
+        )
+        .unwrap();
+        let written_otherwise = decode_page::<Enrollment>(
+            "{\"enrollments\":[{\"sourcedId\":\"e\\u00001\",\"status\":\" tobe\\u0000Deleted\\t\",
+                \"user\":{\"sourcedId\":\" \\u0075\\u00001\"},\"class\":\"c\\u0031\",
+                \"school\":{\"sourcedId\":\"s1\u{a0}\"},\"role\":\"\\u0000Teacher \",
+                \"primary\":\" TRUE\\u0000\",\"beginDate\":\"\\u00002026-01-05\",
+                \"endDate\":\"\u{3000}2026-06-30T08:00:00Z\"}]}"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(plain.records, written_otherwise.records);
+        let e = &plain.records[0];
+        assert_eq!(
+            (e.sourced_id.as_str(), e.status, e.role.clone(), e.primary),
+            ("e1", Status::Deleted, Some(Role::Teacher), Some(true))
+        );
+        assert_eq!(e.school.as_deref(), Some("s1"));
+        assert_eq!(e.begin_date, Some(jiff::civil::date(2026, 1, 5)));
+        // A text of spaces, or of NULs, is missing.
+        let blank = decode_page::<Enrollment>(
+            "[{\"sourcedId\":\"e1\",\"user\":\"\u{a0} \",\"class\":\"\\u0000\",\"role\":\" \"}]"
+                .as_bytes(),
+        )
+        .unwrap();
+        let e = &blank.records[0];
+        assert_eq!((&e.user, &e.class, &e.role), (&None, &None, &None));
     }
 
     #[test]
