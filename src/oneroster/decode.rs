@@ -628,11 +628,11 @@ impl<'de> Deserialize<'de> for Ref {
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Ref, E> {
                 check_field_length(v.len())?;
-                Ok(Ref(read_text(v, false, |t| t.map(str::to_owned))))
+                Ok(Ref(read_text(v, false, Option::<String>::from_text)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref, E> {
                 check_field_length(v.len())?;
-                Ok(Ref(read_text(v, true, |t| t.map(str::to_owned))))
+                Ok(Ref(read_text(v, true, Option::<String>::from_text)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ref, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
