@@ -122,6 +122,13 @@ pub enum Lookup<'a> {
 }
 
 impl<'a> IdentityIndex<'a> {
+    /// An index with room for `users` users (most have a key of their own).
+    pub fn with_capacity(users: usize) -> Self {
+        IdentityIndex {
+            by_key: HashMap::with_capacity_and_hasher(users, Default::default()),
+        }
+    }
+
     /// Adds a user under its key.
     pub fn add(&mut self, key: &'a str, identity_id: &'a str) {
         self.by_key

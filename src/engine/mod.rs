@@ -150,7 +150,7 @@ pub struct SyncInput<'a> {
     pub today: Date,
     /// The fetched roster.
     pub roster: &'a Roster,
-    /// The namespace's platform users.
+    /// The namespace's platform users, in any order: the plan is the same.
     pub identities: &'a [Identity],
     /// What the store holds for this provider.
     pub stored: &'a ProviderSnapshot,
@@ -1078,7 +1078,9 @@ impl<'a> Planner<'a> {
     /// The memberships of the wanted `people` in the wanted `classes`.
     fn desired_memberships(&self, classes: &[ClassRow], people: &[Candidate<'_>]) -> Memberships {
         let enrollments = self.enrollments.get();
-        let mut out = MembershipsBuilder::default();
+        // Its texts are some of the enrollments' (which name the schools too) and
+        // "student".
+        let mut out = MembershipsBuilder::with_capacity(enrollments.distinct_texts() + 1);
         // Each class's school numbered once per class, not per enrollment.
         let classes: HashMap<&str, u32> = classes
             .iter()
@@ -1272,7 +1274,7 @@ impl<'a> Planner<'a> {
         let platform_users = self.input.identities;
         let (identities, index) = std::thread::scope(|scope| {
             let indexing = scope.spawn(|| {
-                let mut index = IdentityIndex::default();
+                let mut index = IdentityIndex::with_capacity(platform_users.len());
                 for identity in platform_users {
                     if let Ok(key) = match_key(identity.email.as_deref(), settings.merge_key) {
                         index.add(key, &identity.id);
@@ -1519,18 +1521,24 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|i| i.id.clone())
             .collect();
-        for identity in self.input.identities {
-            if removed_identities.contains(identity.id.as_str())
-                && identity.attributes_from.as_ref() == Some(provider)
-                && !still_linked.contains(&identity.id)
-            {
-                changes.identity_updates.push(Identity {
-                    attributes_from: None,
-                    attributes_priority: None,
-                    ..identity.clone()
-                });
-            }
-        }
+        let mut released: Vec<Identity> = self
+            .input
+            .identities
+            .iter()
+            .filter(|identity| {
+                removed_identities.contains(identity.id.as_str())
+                    && identity.attributes_from.as_ref() == Some(provider)
+                    && !still_linked.contains(&identity.id)
+            })
+            .map(|identity| Identity {
+                attributes_from: None,
+                attributes_priority: None,
+                ..identity.clone()
+            })
+            .collect();
+        // By id, whatever order the users came in.
+        released.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        changes.identity_updates.extend(released);
     }
 
     fn school_reports(

@@ -228,6 +228,17 @@ fn run(
         stored,
     };
     let planned = plan(&input);
+    // The platform users come in any order (a sync reads them by id, `Store::identities`
+    // sorts them by email): the plan is the same.
+    let reversed: Vec<Identity> = identities.iter().rev().cloned().collect();
+    assert_eq!(
+        plan(&SyncInput {
+            identities: &reversed,
+            ..input
+        }),
+        planned,
+        "the platform users' order changed the plan"
+    );
     // The sync's own path, which hands the enrollments over to be freed once the wanted
     // memberships are known, only then reads the stored rows, and reads the platform users
     // once the memberships are compared, decides exactly the same.
