@@ -878,6 +878,10 @@ mod scripted {
         pub delay: Option<std::time::Duration>,
         /// Send the body gzip-compressed when the request accepts it.
         pub gzip: bool,
+        /// Compress the body as this many gzip members, one after the other.
+        pub gzip_members: usize,
+        /// Send only the first half of the compressed body (its length says that is all).
+        pub gzip_cut: bool,
     }
 
     impl Answer {
@@ -888,11 +892,23 @@ mod scripted {
                 body: body.into(),
                 delay: None,
                 gzip: false,
+                gzip_members: 1,
+                gzip_cut: false,
             }
         }
 
         pub fn gzip(mut self) -> Self {
             self.gzip = true;
+            self
+        }
+
+        pub fn gzip_members(mut self, members: usize) -> Self {
+            self.gzip_members = members;
+            self
+        }
+
+        pub fn gzip_cut(mut self) -> Self {
+            self.gzip_cut = true;
             self
         }
 
@@ -981,15 +997,21 @@ mod scripted {
         });
         let compress = answer.gzip && accepts_gzip;
         let body = if compress {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            let compressed = encoder
-                .write_all(answer.body.as_bytes())
-                .and_then(|()| encoder.finish());
-            match compressed {
-                Ok(bytes) => bytes,
-                Err(e) => panic!("gzip: {e}"),
+            let plain = answer.body.as_bytes();
+            let size = plain.len().div_ceil(answer.gzip_members.max(1)).max(1);
+            let mut compressed = Vec::new();
+            for part in plain.chunks(size) {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                match encoder.write_all(part).and_then(|()| encoder.finish()) {
+                    Ok(member) => compressed.extend_from_slice(&member),
+                    Err(e) => panic!("gzip: {e}"),
+                }
             }
+            if answer.gzip_cut {
+                compressed.truncate(compressed.len() / 2);
+            }
+            compressed
         } else {
             answer.body.into_bytes()
         };
@@ -1202,6 +1224,8 @@ async fn an_html_answer_is_not_oneroster_api() {
         body: "<html><body>Sign in to ClassLink</body></html>".into(),
         delay: None,
         gzip: false,
+        gzip_members: 1,
+        gzip_cut: false,
     })
     .await;
     let error = users_of(scripted_config(&server.base)).await.err();
@@ -1629,6 +1653,42 @@ async fn a_compressed_refusal_still_names_the_servers_description() {
         "{error}"
     );
     assert_eq!(server.gzipped(), 1);
+}
+
+#[tokio::test]
+async fn a_body_compressed_in_several_gzip_members_is_read_whole() {
+    let server = scripted::serve(|_, target| {
+        Answer::json(users_json(&slice(target, 5).0))
+            .header("x-total-count", "5")
+            .gzip()
+            .gzip_members(3)
+    })
+    .await;
+    assert_eq!(
+        users_of(scripted_config(&server.base)).await.ok(),
+        Some(ids(0..5))
+    );
+    assert_eq!(server.gzipped(), 3);
+}
+
+#[tokio::test]
+async fn a_compressed_body_cut_short_is_malformed_response() {
+    // The server's length covers half the gzip stream: the connection ends cleanly, the
+    // stream does not.
+    let server =
+        scripted::serve(|_, _| Answer::json(users_json(&ids(0..2))).gzip().gzip_cut()).await;
+    let mut config = scripted_config(&server.base);
+    config.retry = RetryPolicy {
+        attempts: 2,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(1),
+        ..RetryPolicy::default()
+    };
+    let error = users_of(config).await.err();
+    let error = error.expect("half a gzip stream fails the fetch");
+    assert_eq!(error.code(), ErrorCode::MalformedResponse, "{error}");
+    assert!(error.to_string().contains("decompressed"), "{error}");
+    assert_eq!(server.requests().len(), 2, "fetched again once");
 }
 
 #[tokio::test]
