@@ -303,10 +303,11 @@ impl Transport {
     /// Reads the body, counting its bytes against the budget of bytes in flight (the
     /// announced `Content-Length` at once, before anything is allocated). A compressed
     /// body (`Content-Encoding: gzip`) is inflated as its bytes arrive (through the
-    /// decoder's own 32 KiB, not in reqwest's 4 KiB frames) and has no length known in advance: its decompressed bytes are counted as they
-    /// come, after every [`INFLATE_STEP`] compressed bytes, and it starts with room for a
-    /// little more than the largest body read so far from the same `path` (when the budget
-    /// allows that much), so it is not copied as it grows. A body grown by doubling ends in
+    /// decoder's own 32 KiB, not in reqwest's 4 KiB frames) and has no length known in
+    /// advance: its decompressed bytes are counted as they come, after every
+    /// [`INFLATE_STEP`] compressed bytes, and it starts with room for a little more than the
+    /// largest body read so far from the same `path` (when the budget allows that much), so
+    /// it is not copied as it grows. A body grown by doubling ends in
     /// a block up to twice its size, and blocks of 8 MiB or more are ones jemalloc gives back
     /// to the system at once: every page then faulted in fresh memory (0.4 of the 1.0 s of
     /// system time of `large`'s nightly sync).
