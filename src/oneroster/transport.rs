@@ -72,6 +72,14 @@ impl BytesLease<'_> {
         }
         taken
     }
+
+    /// Holds at most `wanted` bytes, giving the rest back to the ledger.
+    fn shrink_to(&mut self, wanted: usize) {
+        if let Some(less) = self.held.checked_sub(wanted).filter(|&less| less > 0) {
+            self.ledger.fetch_sub(less, Ordering::SeqCst);
+            self.held = wanted;
+        }
+    }
 }
 
 impl Drop for BytesLease<'_> {
@@ -246,7 +254,7 @@ impl Transport {
             .map_err(Failure::Final)?;
         let url = target.to_url();
         let shown = target.display();
-        let _permit = self.in_flight.acquire().await.map_err(|_| {
+        let permit = self.in_flight.acquire().await.map_err(|_| {
             Failure::Final(Error::EndpointUnreachable {
                 url: shown.clone(),
                 reason: "the client is shutting down".into(),
@@ -285,7 +293,7 @@ impl Transport {
             }));
         }
         let path = target.url.path();
-        let (body, lease) = self.read_body(&mut response, &shown, path).await?;
+        let (body, lease) = self.read_body(&mut response, &shown, path, permit).await?;
         let response = PageResponse {
             body,
             total: header_u64(&headers, "x-total-count")
@@ -301,33 +309,38 @@ impl Transport {
     }
 
     /// Reads the body, counting its bytes against the budget of bytes in flight (the
-    /// announced `Content-Length` at once, before anything is allocated). A compressed
-    /// body (`Content-Encoding: gzip`) is inflated as its bytes arrive (through the
-    /// decoder's own 32 KiB, not in reqwest's 4 KiB frames) and has no length known in
-    /// advance: its decompressed bytes are counted as they come, after every
-    /// [`INFLATE_STEP`] compressed bytes, and it starts with room for a little more than the
-    /// largest body read so far from the same `path` (when the budget allows that much), so
-    /// it is not copied as it grows. A body grown by doubling ends in
-    /// a block up to twice its size, and blocks of 8 MiB or more are ones jemalloc gives back
-    /// to the system at once: every page then faulted in fresh memory (0.4 of the 1.0 s of
-    /// system time of `large`'s nightly sync).
+    /// announced `Content-Length` at once, before anything is allocated), and gives the
+    /// request's place (`permit`) back as soon as the last byte is in. A compressed body
+    /// (`Content-Encoding: gzip`) has no length known in advance: it starts with room for a
+    /// little more than the largest body read so far from the same `path` (when the budget
+    /// allows that much), so it is not copied as it grows, and it is inflated once its
+    /// compressed bytes are all in, with the place already given back (see [`inflate`]). A
+    /// body grown by doubling ends in a block up to twice its size, and blocks of 8 MiB or
+    /// more are ones jemalloc gives back to the system at once: every page then faulted in
+    /// fresh memory (0.4 of the 1.0 s of system time of `large`'s nightly sync).
+    ///
+    /// [`inflate`]: Transport::inflate
     async fn read_body(
         &self,
         response: &mut Response,
         shown: &str,
         path: &str,
+        permit: tokio::sync::SemaphorePermit<'_>,
     ) -> Result<(Vec<u8>, BytesLease<'_>), Failure> {
         let gzip = is_gzip(response.headers());
         // A compressed body's Content-Length counts its compressed bytes.
-        let announced = response
-            .content_length()
-            .filter(|_| !gzip)
-            .map(|length| usize::try_from(length).unwrap_or(usize::MAX));
+        let (announced, compressed_length) = match response.content_length() {
+            Some(length) if gzip => (None, usize::try_from(length).ok()),
+            length => (
+                length.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+                None,
+            ),
+        };
         let mut lease = BytesLease {
             ledger: &self.bytes_in_flight,
             held: 0,
         };
-        let expected = match announced {
+        let room = match announced {
             Some(length) => {
                 if !lease.grow_to(length, self.memory.max_bytes_in_flight) {
                     return Err(Failure::Final(self.too_large(shown)));
@@ -345,53 +358,81 @@ impl Transport {
             }
         };
         let max = self.memory.max_bytes_in_flight;
-        let mut inflow = if gzip {
-            Inflow::Gzip(Box::new(MultiGzDecoder::new(Vec::with_capacity(expected))))
+        // The body, or its compressed bytes, counted beside the room made for the body (its
+        // announced length at once, as an uncompressed body's is).
+        let counted = if gzip { room } else { 0 };
+        let capacity = if gzip {
+            let length = compressed_length.unwrap_or(0);
+            if !lease.grow_to(counted.saturating_add(length), max) {
+                return Err(Failure::Final(self.too_large(shown)));
+            }
+            length
         } else {
-            Inflow::Plain(Vec::with_capacity(expected))
+            room
         };
+        let mut received = Vec::with_capacity(capacity);
         loop {
             match response.chunk().await {
-                Ok(Some(chunk)) => match &mut inflow {
-                    Inflow::Plain(body) => {
-                        let needed = body.len().saturating_add(chunk.len());
-                        if !lease.grow_to(needed, max) {
-                            return Err(Failure::Final(self.too_large(shown)));
-                        }
-                        body.extend_from_slice(&chunk);
+                Ok(Some(chunk)) => {
+                    let needed = counted
+                        .saturating_add(received.len())
+                        .saturating_add(chunk.len());
+                    if !lease.grow_to(needed, max) {
+                        return Err(Failure::Final(self.too_large(shown)));
                     }
-                    Inflow::Gzip(decoder) => {
-                        for step in chunk.chunks(INFLATE_STEP) {
-                            decoder
-                                .write_all(step)
-                                .map_err(|e| undecompressable(&e, shown))?;
-                            if !lease.grow_to(decoder.get_ref().len(), max) {
-                                return Err(Failure::Final(self.too_large(shown)));
-                            }
-                        }
-                    }
-                },
-                Ok(None) => {
-                    let body = match inflow {
-                        Inflow::Plain(body) => body,
-                        Inflow::Gzip(decoder) => {
-                            let body = decoder.finish().map_err(|e| undecompressable(&e, shown))?;
-                            // The decoder's last few KiB reach the body only now.
-                            if !lease.grow_to(body.len(), max) {
-                                return Err(Failure::Final(self.too_large(shown)));
-                            }
-                            body
-                        }
-                    };
-                    let mut sizes = self.body_sizes();
-                    if sizes.get(path).is_none_or(|&largest| largest < body.len()) {
-                        sizes.insert(path.to_owned(), body.len());
-                    }
-                    return Ok((body, lease));
+                    received.extend_from_slice(&chunk);
                 }
+                Ok(None) => break,
                 Err(e) => return Err(self.transport_failure(e, shown)),
             }
         }
+        // The server has answered in full: the next request may go while this one's body
+        // is inflated and decoded. Held through inflating, the place stood idle for as long
+        // as that took (a few milliseconds for a page of 10,000 enrollments), on a fast link
+        // longer than the bytes took to arrive.
+        drop(permit);
+        let body = if gzip {
+            self.inflate(received, room, &mut lease, shown)?
+        } else {
+            received
+        };
+        let mut sizes = self.body_sizes();
+        if sizes.get(path).is_none_or(|&largest| largest < body.len()) {
+            sizes.insert(path.to_owned(), body.len());
+        }
+        Ok((body, lease))
+    }
+
+    /// Inflates a gzip body (one member or several) into a body with room for `room`
+    /// bytes, counting the inflated bytes against the budget after every [`INFLATE_STEP`]
+    /// compressed bytes, so that a body that inflates beyond the budget is refused within
+    /// about a MiB of it. Once inflated, the compressed bytes are freed and counted out.
+    fn inflate(
+        &self,
+        compressed: Vec<u8>,
+        room: usize,
+        lease: &mut BytesLease<'_>,
+        shown: &str,
+    ) -> Result<Vec<u8>, Failure> {
+        let max = self.memory.max_bytes_in_flight;
+        let counted = |inflated: usize| compressed.len().saturating_add(inflated.max(room));
+        let mut decoder = MultiGzDecoder::new(Vec::with_capacity(room));
+        for step in compressed.chunks(INFLATE_STEP) {
+            decoder
+                .write_all(step)
+                .map_err(|e| undecompressable(&e, shown))?;
+            if !lease.grow_to(counted(decoder.get_ref().len()), max) {
+                return Err(Failure::Final(self.too_large(shown)));
+            }
+        }
+        let body = decoder.finish().map_err(|e| undecompressable(&e, shown))?;
+        // The decoder's last few KiB reach the body only now.
+        if !lease.grow_to(counted(body.len()), max) {
+            return Err(Failure::Final(self.too_large(shown)));
+        }
+        drop(compressed);
+        lease.shrink_to(body.len().max(room));
+        Ok(body)
     }
 
     fn body_sizes(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
@@ -675,13 +716,6 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
         }
     }
     None
-}
-
-/// A body as it arrives: kept as sent, or inflated as it comes.
-enum Inflow {
-    Plain(Vec<u8>),
-    /// Boxed: the decoder's state is some 360 bytes.
-    Gzip(Box<MultiGzDecoder<Vec<u8>>>),
 }
 
 /// The compressed bytes inflated at a time before the body's size is counted again: a
@@ -1147,6 +1181,36 @@ mod tests {
         assert!(second.grow_to(100, 100));
         assert!(!second.grow_to(101, 100));
         drop(second);
+        assert_eq!(ledger.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_lease_gives_back_what_it_no_longer_holds() {
+        let ledger = AtomicUsize::new(0);
+        let mut lease = BytesLease {
+            ledger: &ledger,
+            held: 0,
+        };
+        // A compressed body and the room for its inflated bytes, then the body alone.
+        assert!(lease.grow_to(90, 100));
+        lease.shrink_to(70);
+        assert_eq!(ledger.load(Ordering::SeqCst), 70);
+        lease.shrink_to(80);
+        assert_eq!(
+            ledger.load(Ordering::SeqCst),
+            70,
+            "shrinking to more holds what it has"
+        );
+        let mut other = BytesLease {
+            ledger: &ledger,
+            held: 0,
+        };
+        assert!(
+            other.grow_to(30, 100),
+            "what was given back is there for others"
+        );
+        drop(lease);
+        drop(other);
         assert_eq!(ledger.load(Ordering::SeqCst), 0);
     }
 
