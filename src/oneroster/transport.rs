@@ -54,7 +54,12 @@ pub(crate) struct BytesLease<'a> {
     held: usize,
 }
 
-impl BytesLease<'_> {
+impl<'a> BytesLease<'a> {
+    /// A lease on `ledger` that holds nothing yet.
+    fn new(ledger: &'a AtomicUsize) -> Self {
+        BytesLease { ledger, held: 0 }
+    }
+
     /// Holds `wanted` bytes in all (no change when it already does); false, holding what
     /// it held, when the ledger would go beyond `max`.
     fn grow_to(&mut self, wanted: usize, max: usize) -> bool {
@@ -336,10 +341,7 @@ impl Transport {
                 None,
             ),
         };
-        let mut lease = BytesLease {
-            ledger: &self.bytes_in_flight,
-            held: 0,
-        };
+        let mut lease = BytesLease::new(&self.bytes_in_flight);
         let room = match announced {
             Some(length) => {
                 if !lease.grow_to(length, self.memory.max_bytes_in_flight) {
@@ -1163,14 +1165,8 @@ mod tests {
     #[test]
     fn bytes_in_flight_are_bounded_across_requests_and_given_back() {
         let ledger = AtomicUsize::new(0);
-        let mut first = BytesLease {
-            ledger: &ledger,
-            held: 0,
-        };
-        let mut second = BytesLease {
-            ledger: &ledger,
-            held: 0,
-        };
+        let mut first = BytesLease::new(&ledger);
+        let mut second = BytesLease::new(&ledger);
         assert!(first.grow_to(60, 100));
         assert!(first.grow_to(40, 100), "asking for less holds what it has");
         assert!(!second.grow_to(50, 100), "60 + 50 is beyond 100");
@@ -1187,10 +1183,7 @@ mod tests {
     #[test]
     fn a_lease_gives_back_what_it_no_longer_holds() {
         let ledger = AtomicUsize::new(0);
-        let mut lease = BytesLease {
-            ledger: &ledger,
-            held: 0,
-        };
+        let mut lease = BytesLease::new(&ledger);
         // A compressed body and the room for its inflated bytes, then the body alone.
         assert!(lease.grow_to(90, 100));
         lease.shrink_to(70);
@@ -1201,10 +1194,7 @@ mod tests {
             70,
             "shrinking to more holds what it has"
         );
-        let mut other = BytesLease {
-            ledger: &ledger,
-            held: 0,
-        };
+        let mut other = BytesLease::new(&ledger);
         assert!(
             other.grow_to(30, 100),
             "what was given back is there for others"
