@@ -316,10 +316,10 @@ impl Transport {
     /// Reads the body, counting its bytes against the budget of bytes in flight (the
     /// announced `Content-Length` at once, before anything is allocated), and gives the
     /// request's place (`permit`) back as soon as the last byte is in. A compressed body
-    /// (`Content-Encoding: gzip`) has no length known in advance: it starts with room for a
-    /// little more than the largest body read so far from the same `path` (when the budget
-    /// allows that much), so it is not copied as it grows, and it is inflated once its
-    /// compressed bytes are all in, with the place already given back (see [`inflate`]). A
+    /// (`Content-Encoding: gzip`) is inflated once its compressed bytes are all in, with the
+    /// place already given back (see [`inflate`]); its inflated length is not known in
+    /// advance, so it starts with room for a little more than the largest body read so far
+    /// from the same `path` (when the budget allows that much) and is not copied as it grows. A
     /// body grown by doubling ends in a block up to twice its size, and blocks of 8 MiB or
     /// more are ones jemalloc gives back to the system at once: every page then faulted in
     /// fresh memory (0.4 of the 1.0 s of system time of `large`'s nightly sync).
