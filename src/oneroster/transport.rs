@@ -778,6 +778,45 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// TLS with rustls and the ring provider: the platform's roots plus the extra CA bundle.
+/// Verifiers of the platform's roots kept for reuse, one for each extra CA bundle (most
+/// operators have none, or one for every ClassLinkSync).
+const VERIFIERS_KEPT: usize = 8;
+
+/// The platform's verifier with `extra` roots beside the platform's own. Making one reads
+/// and parses every certificate of the platform's store (on Debian, the bundle and 146
+/// files: 12-18 ms in a test build), and a client is built for every sync, so each is made
+/// once per process and shared; the platform's store changes with the image, which a new
+/// process brings. Of more than
+/// [`VERIFIERS_KEPT`] extra bundles (a bundle rotated again and again), the oldest is made
+/// again when next asked for.
+fn platform_verifier(
+    extra: Vec<CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error> {
+    type Made = Vec<(
+        Vec<CertificateDer<'static>>,
+        Arc<rustls_platform_verifier::Verifier>,
+    )>;
+    static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
+    // Held while a verifier is made, so syncs that start at once read the store once. The
+    // list holds only finished verifiers: one left by a thread that panicked is still right.
+    let mut made = MADE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, verifier)) = made.iter().find(|(roots, _)| *roots == extra) {
+        return Ok(verifier.clone());
+    }
+    let verifier = Arc::new(rustls_platform_verifier::Verifier::new_with_extra_roots(
+        extra.clone(),
+        provider,
+    )?);
+    if made.len() >= VERIFIERS_KEPT {
+        made.remove(0);
+    }
+    made.push((extra, verifier.clone()));
+    Ok(verifier)
+}
+
 fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, Error> {
     let invalid = |reason: String| Error::EndpointInvalid { reason };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -798,13 +837,10 @@ fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, Error
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(format!("cannot set up TLS: {e}")))?;
-    let config = match rustls_platform_verifier::Verifier::new_with_extra_roots(
-        extra.clone(),
-        provider,
-    ) {
+    let config = match platform_verifier(extra.clone(), provider) {
         Ok(verifier) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth(),
         Err(platform_error) => {
             // No system roots (a minimal image): trust only the extra bundle. With no
@@ -1291,6 +1327,28 @@ mod tests {
             ": invalid_client: Client authentication failed"
         );
         assert_eq!(oauth_error_text(b"<html>"), "");
+    }
+
+    /// Two certificates of the client tests' private CA (tests/oneroster_client.rs).
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBvzCCAWWgAwIBAgIUG5qMXJ2Grt4b8pZ18niaanxk6MswCgYIKoZIzj0EAwIw\nLTErMCkGA1UEAwwiY2xhc3NsaW5rLW9wZXJhdG9yIHRlc3QgcHJpdmF0ZSBDQTAe\nFw0yNjExMjgxNTE3MjlaFw00NjExMjMxNTE3MjlaMC0xKzApBgNVBAMMImNsYXNz\nbGluay1vcGVyYXRvciB0ZXN0IHByaXZhdGUgQ0EwWTATBgcqhkjOPQIBBggqhkjO\nPQMBBwNCAATQAQO0U8d/2b7ixcLLO55+eOWZN8hAleDSDoufCLnnR0q5iKGT6P+d\nipRAcNl4fJJek9HUORV2Kb+gumGGFMbDo2MwYTAdBgNVHQ4EFgQUCinN2yg+L5Yt\nX4I+LkTec4av9wIwHwYDVR0jBBgwFoAUCinN2yg+L5YtX4I+LkTec4av9wIwDwYD\nVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZIzj0EAwIDSAAwRQIh\nANHRlfgF1RXRbCm3EybdYB7ItjSxB/XlFPWgdJ0VbFFoAiBbUm9DeTGufhhBwZAV\nML4DHlr04zfhtAY5qFQd9esTog==\n-----END CERTIFICATE-----\n";
+    const OTHER_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBxTCCAWqgAwIBAgIUVvrmtM04rtheIyuIq502U0VY3IkwCgYIKoZIzj0EAwIw\nLTErMCkGA1UEAwwiY2xhc3NsaW5rLW9wZXJhdG9yIHRlc3QgcHJpdmF0ZSBDQTAe\nFw0yNjExMjgxNTE3MjlaFw00NjExMjMxNTE3MjlaMBQxEjAQBgNVBAMMCTEyNy4w\nLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJfq3gzflVcjU4QsTsChhvfN\nBFsStxUjGobMKOwDUzP3mVOBCkboQjOv2LqSAmyLsmTa4Oh/7JsFUrQowoMm5QCj\ngYAwfjAPBgNVHREECDAGhwR/AAABMAkGA1UdEwQCMAAwCwYDVR0PBAQDAgeAMBMG\nA1UdJQQMMAoGCCsGAQUFBwMBMB0GA1UdDgQWBBTbheZHfFlBLrqbeIvh7xzxF3PI\n/DAfBgNVHSMEGDAWgBQKKc3bKD4vli1fgj4uRN5zhq/3AjAKBggqhkjOPQQDAgNJ\nADBGAiEAspYwdl1qV4sgzSQGKIqGfEr51YDGfApBpZnZigsxmrwCIQCIvO3Fc5gy\nusn7oQ9ugAQdr5SLH64hdQzafbpDI0tqbw==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn the_platforms_roots_are_read_once_for_each_extra_bundle() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = |pem: &str| {
+            CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .expect("a certificate")
+        };
+        let first = platform_verifier(roots(CA_PEM), provider.clone()).expect("a verifier");
+        let again = platform_verifier(roots(CA_PEM), provider.clone()).expect("a verifier");
+        assert!(Arc::ptr_eq(&first, &again), "one bundle, one verifier");
+        let other = platform_verifier(roots(OTHER_PEM), provider).expect("a verifier");
+        assert!(
+            !Arc::ptr_eq(&first, &other),
+            "another bundle, another verifier"
+        );
     }
 
     #[test]
