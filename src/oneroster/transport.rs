@@ -777,18 +777,17 @@ fn chain(error: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// TLS with rustls and the ring provider: the platform's roots plus the extra CA bundle.
-/// Verifiers of the platform's roots kept for reuse, one for each extra CA bundle (most
-/// operators have none, or one for every ClassLinkSync).
+/// Verifiers of the platform's roots kept for reuse, one for each extra CA bundle (the
+/// operator reads its one bundle, or none, when it starts).
 const VERIFIERS_KEPT: usize = 8;
 
 /// The platform's verifier with `extra` roots beside the platform's own. Making one reads
 /// and parses every certificate of the platform's store (on Debian, the bundle and 146
 /// files: 12-18 ms in a test build), and a client is built for every sync, so each is made
 /// once per process and shared; the platform's store changes with the image, which a new
-/// process brings. Of more than
-/// [`VERIFIERS_KEPT`] extra bundles (a bundle rotated again and again), the oldest is made
-/// again when next asked for.
+/// process brings. Of more than [`VERIFIERS_KEPT`] extra bundles, the oldest is made again
+/// when next asked for. Every client uses one crypto provider (ring's), so the provider of
+/// the first call is the one a kept verifier has.
 fn platform_verifier(
     extra: Vec<CertificateDer<'static>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -817,6 +816,7 @@ fn platform_verifier(
     Ok(verifier)
 }
 
+/// TLS with rustls and the ring provider: the platform's roots plus the extra CA bundle.
 fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, Error> {
     let invalid = |reason: String| Error::EndpointInvalid { reason };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
