@@ -14,7 +14,8 @@
 #     (hack/bench-python-client.py).
 # With latency, anchors (b) and (c) read every BENCH_SLOW_EVERY-th page and their times are
 # scaled to all pages; the table says so. Then it prints one table (also written to
-# TARGET/bench/PRESET/table.md): wall time, CPU time (user + system of the process and its
+# TARGET/bench/PRESET/table.md): wall time, the operator's seconds reading the roster,
+# planning and writing (from the sync's own log), CPU time (user + system of the process and its
 # children; PostgreSQL's server is not among them), the simulator's CPU time, peak RSS, rows
 # written, the simulator's count of GETs and body bytes sent, and the wall time's ratio to
 # anchors (a) and (b) at the same latency. The anchors sign in with OAuth 2.0 client credentials,
@@ -165,10 +166,23 @@ timed() {
   bytes_sent=$(jq -r .bodyBytesSent <<<"$m")
 }
 
-# record RUN LATENCY ROWS SCALE NOTE: one line of results (times scaled by SCALE).
+# record RUN LATENCY ROWS SCALE NOTE [PHASES]: one line of results (times scaled by SCALE);
+# PHASES is an operator run's "read plan write" seconds.
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$wall" "$3" "$4" "$rss_kb" \
-    "$gets" "$bytes_sent" "$5" "$cpu" "$sim_cpu_used" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$wall" "$3" "$4" "$rss_kb" \
+    "$gets" "$bytes_sent" "$5" "$cpu" "$sim_cpu_used" "${6:-}" >>"$results"
+}
+
+# phases NAME: the seconds an operator run spent reading the roster, planning and writing,
+# from the sync's own log (debug lines of classlink_operator::sync in NAME.err).
+phases() {
+  local err="$work/$1.err" read plan write
+  read=$(sed -n 's/.*line=read .* in \([0-9.]*\) s$/\1/p' "$err" | tail -n1)
+  plan=$(sed -n 's/.*line=planned in \([0-9.]*\) s$/\1/p' "$err" | tail -n1)
+  write=$(sed -n 's/.*changes committed.*took=\([0-9.]*\) s.*/\1/p' "$err" | tail -n1)
+  [ -n "$read" ] && [ -n "$plan" ] && [ -n "$write" ] ||
+    fail "$1: no read, planning or commit time in its log ($err)"
+  echo "$read $plan $write"
 }
 
 # An OAuth 2.0 token, then one curl with a config file of URLs (anchors a and b).
@@ -197,13 +211,13 @@ total_of() {
 }
 
 operator_sync() { # NAME STORE_URL LATENCY RUN_LABEL
-  timed "$1" "$bin/classlink-operator" sync -f "$resources" -n bench --store "$2" \
-    --allow-insecure-http --as-of "$as_of" -o json
+  timed "$1" env RUST_LOG=classlink_operator::sync=debug "$bin/classlink-operator" sync \
+    -f "$resources" -n bench --store "$2" --allow-insecure-http --as-of "$as_of" -o json
   local result rows
   result=$(jq -r .result "$work/$1.out")
   rows=$(jq -r .rowsWritten "$work/$1.out")
   [ "$result" = Succeeded ] || fail "$1: the sync ended $result (report in $work/$1.out)"
-  record "$4" "$3" "$rows" 1 ""
+  record "$4" "$3" "$rows" 1 "" "$(phases "$1")"
 }
 
 for latency in $latencies; do
@@ -305,7 +319,7 @@ students=$(jq -r .students <<<"$stats")
 enrollments=$(jq -r .enrollments <<<"$stats")
 {
   echo "preset $preset ($schools schools, $students students, $enrollments active enrollments), commit $commit, $(date -u +%Y-%m-%d)"
-  echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); medians of $runs run(s); MiB = 2^20 bytes;" \
+  echo "$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); medians of $runs run(s); MiB = 2^20 bytes;" \
     "load average (1 min) before the runs from $(sort -n "$work/load" | head -n1) to $(sort -n "$work/load" | tail -n1)"
   echo
   python3 - "$results" <<'PY'
@@ -315,7 +329,8 @@ import sys
 rows = {}
 order = []
 for line in open(sys.argv[1]):
-    run, latency, wall, rows_written, scale, rss_kb, gets, sent, note, cpu, sim_cpu = line.rstrip("\n").split("\t")
+    run, latency, wall, rows_written, scale, rss_kb, gets, sent, note, cpu, sim_cpu, phases = \
+        line.rstrip("\n").split("\t")
     key = (run, int(latency))
     if key not in rows:
         rows[key] = []
@@ -323,11 +338,18 @@ for line in open(sys.argv[1]):
     rows[key].append(
         dict(wall=float(wall) * float(scale), cpu=float(cpu) * float(scale),
              sim_cpu=float(sim_cpu) * float(scale), rss=int(rss_kb) / 1024, rows=rows_written,
-             gets=int(gets), sent=int(sent) / 2**20, note=note))
+             gets=int(gets), sent=int(sent) / 2**20, note=note,
+             phases=[float(p) for p in phases.split()] or None))
 
 
 def median(key, field):
     return statistics.median(r[field] for r in rows[key])
+
+
+def phases(key):
+    if rows[key][0]["phases"] is None:
+        return "-"
+    return " / ".join(f"{statistics.median(r['phases'][i] for r in rows[key]):.2f}" for i in range(3))
 
 
 def anchor(prefix, latency):
@@ -337,16 +359,16 @@ def anchor(prefix, latency):
     return None
 
 
-print("| run | latency | wall s | CPU s | simulator CPU s | peak RSS MiB | rows written | GETs | MiB sent "
-      "| vs anchor (a) | vs anchor (b) | note |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| run | latency | wall s | read / plan / write s | CPU s | simulator CPU s | peak RSS MiB | rows written "
+      "| GETs | MiB sent | vs anchor (a) | vs anchor (b) | note |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for key in order:
     run, latency = key
     wall = median(key, "wall")
     a = anchor("anchor (a):", latency)
     b = anchor("anchor (b):", latency)
     last = rows[key][-1]
-    print(f"| {run} | {latency} ms | {wall:.2f} | {median(key, 'cpu'):.2f} | {median(key, 'sim_cpu'):.2f} "
+    print(f"| {run} | {latency} ms | {wall:.2f} | {phases(key)} | {median(key, 'cpu'):.2f} | {median(key, 'sim_cpu'):.2f} "
           f"| {median(key, 'rss'):.0f} | {last['rows'] or '-'} "
           f"| {last['gets']} | {median(key, 'sent'):.2f} | {wall / a:.2f}x | {wall / b:.3f}x | {last['note']} |")
 PY
