@@ -18,7 +18,8 @@
 # planning and writing (from the sync's own log), CPU time (user + system of the process and its
 # children; PostgreSQL's server is not among them), the simulator's CPU time, peak RSS, rows
 # written, the simulator's count of GETs and body bytes sent, and the wall time's ratio to
-# anchors (a) and (b) at the same latency. The anchors sign in with OAuth 2.0 client credentials,
+# anchors (a) and (b) at the same latency (the median of each run's ratio to the anchor's time
+# in the same run). The anchors sign in with OAuth 2.0 client credentials,
 # which the simulator offers next to OAuth 1.0a; the operator signs every request.
 #
 #   hack/bench.sh                # preset large
@@ -352,10 +353,13 @@ def phases(key):
     return " / ".join(f"{statistics.median(r['phases'][i] for r in rows[key]):.2f}" for i in range(3))
 
 
-def anchor(prefix, latency):
-    for key in order:
-        if key[0].startswith(prefix) and key[1] == latency:
-            return median(key, "wall")
+def ratio(key, prefix):
+    """The median over the runs of this run's wall time over the anchor's in the same run:
+    each run measures the operator and the anchors within a minute, so a machine that is
+    slower for a while slows both sides of a ratio."""
+    for anchor in order:
+        if anchor[0].startswith(prefix) and anchor[1] == key[1]:
+            return statistics.median(r["wall"] / a["wall"] for r, a in zip(rows[key], rows[anchor]))
     return None
 
 
@@ -365,11 +369,11 @@ print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for key in order:
     run, latency = key
     wall = median(key, "wall")
-    a = anchor("anchor (a):", latency)
-    b = anchor("anchor (b):", latency)
+    a = ratio(key, "anchor (a):")
+    b = ratio(key, "anchor (b):")
     last = rows[key][-1]
     print(f"| {run} | {latency} ms | {wall:.2f} | {phases(key)} | {median(key, 'cpu'):.2f} | {median(key, 'sim_cpu'):.2f} "
           f"| {median(key, 'rss'):.0f} | {last['rows'] or '-'} "
-          f"| {last['gets']} | {median(key, 'sent'):.2f} | {wall / a:.2f}x | {wall / b:.3f}x | {last['note']} |")
+          f"| {last['gets']} | {median(key, 'sent'):.2f} | {a:.2f}x | {b:.3f}x | {last['note']} |")
 PY
 } | tee "$work/table.md"
