@@ -330,7 +330,7 @@ import sys
 rows = {}
 order = []
 for line in open(sys.argv[1]):
-    run, latency, wall, rows_written, scale, rss_kb, gets, sent, note, cpu, sim_cpu, phases = \
+    run, latency, wall, rows_written, scale, rss_kb, gets, sent, note, cpu, sim_cpu, seconds = \
         line.rstrip("\n").split("\t")
     key = (run, int(latency))
     if key not in rows:
@@ -340,7 +340,7 @@ for line in open(sys.argv[1]):
         dict(wall=float(wall) * float(scale), cpu=float(cpu) * float(scale),
              sim_cpu=float(sim_cpu) * float(scale), rss=int(rss_kb) / 1024, rows=rows_written,
              gets=int(gets), sent=int(sent) / 2**20, note=note,
-             phases=[float(p) for p in phases.split()] or None))
+             phases=[float(p) for p in seconds.split()] or None))
 
 
 def median(key, field):
