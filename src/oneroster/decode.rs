@@ -1466,6 +1466,45 @@ mod tests {
         }
     }
 
+    /// Enrollments' pages in the plain shape, mangled: whatever the scanner made for that
+    /// shape takes, serde's walk takes too and reads into the same records; what it leaves,
+    /// serde decides.
+    #[test]
+    fn the_plain_scanner_takes_only_what_serde_reads_the_same() {
+        let plain = [
+            r#"{"enrollments":[{"sourcedId":"e1","status":"active","dateLastModified":"2025-03-14T08:50:29.000Z","user":{"href":"https://x/users/u1","sourcedId":"u1","type":"user"},"class":{"href":"https://x/classes/c1","sourcedId":"c1","type":"class"},"school":{"href":"https://x/orgs/s1","sourcedId":"s1","type":"org"},"role":"teacher","primary":"true","beginDate":"2025-10-02","endDate":"2026-10-02"},{"sourcedId":"e2","status":"tobedeleted","user":"u2","class":{"sourcedId":"c1"},"role":"student","primary":false,"endDate":null,"metadata":{"note":"a \"b\" \/ c","tags":[true,null,{}]}}]}"#,
+            r#"{ "enrollments" : [ { "sourcedId" : " e3 " , "user" : { "sourcedId" : "u3" } } ] }"#,
+        ];
+        let mut taken = 0;
+        for seed in 1..=4_000u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let base = plain[rng.below(plain.len())];
+            let body = mangle(&mut rng, base);
+            let Ok(text) = std::str::from_utf8(&body) else {
+                continue;
+            };
+            let Some(page) = Enrollment::decode_plain(text, DecodeLimits::DEFAULT) else {
+                continue;
+            };
+            let walked = decode_page_serde::<Enrollment>(&body, Some(text), DecodeLimits::DEFAULT)
+                .unwrap_or_else(|e| {
+                    panic!("seed {seed}: serde refused what the scanner took: {e:?}")
+                });
+            assert_eq!(page.records, walked.records, "seed {seed}");
+            assert_eq!(
+                (page.elements, page.skipped),
+                (walked.elements, walked.skipped),
+                "seed {seed}"
+            );
+            taken += 1;
+        }
+        // Mangling leaves a good share of pages plain (a changed letter, spacing).
+        assert!(taken > 200, "{taken}");
+        for body in plain {
+            assert!(Enrollment::decode_plain(body, DecodeLimits::DEFAULT).is_some());
+        }
+    }
+
     #[test]
     fn decode_page_as_picks_the_record_type_of_the_collection() {
         let users = br#"{"users":[{"sourcedId":"u1"},{"sourcedId":"u2"},3]}"#;
