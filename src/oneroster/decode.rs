@@ -2,10 +2,14 @@
 //!
 //! The page body is walked once by serde: each element goes straight from the bytes
 //! into a lenient raw record and then into its compact form; no JSON tree of the page
-//! is built. Lenient means: a field of an unexpected type reads as missing, numbers
-//! where strings belong are taken as text, `enabledUser` may be a string, a reference
-//! may be a bare id. What stays an error: JSON syntax (a truncated body), and an
-//! answer that is not a OneRoster collection at all.
+//! is built. Enrollments' pages in the plain shape servers write are read by a scanner
+//! made for that shape instead ([`plain`]), into the same records; it leaves every other
+//! page, and every error, to serde.
+//!
+//! Lenient means: a field of an unexpected type reads as missing, numbers where strings
+//! belong are taken as text, `enabledUser` may be a string, a reference may be a bare id.
+//! What stays an error: JSON syntax (a truncated body), and an answer that is not a
+//! OneRoster collection at all.
 
 use std::fmt;
 use std::marker::PhantomData;

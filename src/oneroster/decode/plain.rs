@@ -1,6 +1,8 @@
 //! The enrollments' pages in the plain shape servers write: decoded by a scanner made for
-//! that shape, about twice as fast as serde's walk, which is what a district's read spends
-//! most of its CPU on (a million enrollments, four fifths of the roster's bytes).
+//! that shape, 1.3–1.5× as fast as serde's walk on a page of 10,000. Decoding them was the
+//! largest part of the operator's CPU while a district's roster is read (a million
+//! enrollments, four fifths of the roster's bytes), CPU the Roster Server's answers wait
+//! for wherever the two share cores (docs/benchmarks.md, the fifteenth round).
 //!
 //! The plain shape: `{"enrollments":[...]}` whose elements are objects; keys without
 //! escapes, each of the record's fields at most once; the fields the record keeps are
