@@ -1002,7 +1002,12 @@ impl Record for Enrollment {
     const ENVELOPES: &'static [&'static str] = &["enrollments", "enrollment"];
     type Raw = RawEnrollment;
     fn decode_plain(body: &str, limits: DecodeLimits) -> Option<Page<Self>> {
-        plain::enrollments(body, limits)
+        let page = plain::enrollments(body, limits)?;
+        // Debug builds (the test suite, the fuzz target) read each such page by serde's walk
+        // too: every page a test or the fuzzer makes compares the two.
+        #[cfg(debug_assertions)]
+        plain::assert_serde_reads_the_same(&page, body, limits);
+        Some(page)
     }
     fn from_raw(raw: RawEnrollment) -> Option<Self> {
         Some(Enrollment {

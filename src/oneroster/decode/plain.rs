@@ -68,6 +68,31 @@ pub(super) fn enrollments(body: &str, limits: DecodeLimits) -> Option<Page<Enrol
     (scan.at == body.len()).then_some(page)
 }
 
+/// Panics unless serde's walk reads `body` into the same page as the scanner did. The
+/// message names the first record that differs, never what the page holds.
+#[cfg(debug_assertions)]
+pub(super) fn assert_serde_reads_the_same(
+    page: &Page<Enrollment>,
+    body: &str,
+    limits: DecodeLimits,
+) {
+    let walked = match super::decode_page_serde::<Enrollment>(body.as_bytes(), Some(body), limits) {
+        Ok(walked) => walked,
+        Err(e) => panic!(
+            "the plain scanner read a page of {} elements that serde's walk refuses: {e:?}",
+            page.elements
+        ),
+    };
+    assert_eq!(
+        (page.elements, page.skipped),
+        (walked.elements, walked.skipped),
+        "the plain scanner and serde's walk count a page's elements differently"
+    );
+    if let Some(at) = (0..page.records.len()).find(|&i| page.records[i] != walked.records[i]) {
+        panic!("the plain scanner and serde's walk read record {at} of a page differently");
+    }
+}
+
 /// A value of a field the record keeps, as the scanner reads it.
 enum Value<'a> {
     /// A string without escapes.
@@ -581,32 +606,22 @@ mod tests {
     #[test]
     fn gives_up_beyond_the_limits() {
         let body = r#"{"enrollments":[{"sourcedId":"e1"},{"sourcedId":"e2"}]}"#;
-        let two = DecodeLimits {
-            max_elements: 2,
+        let within = |max_elements: u64, max_field_bytes: usize| DecodeLimits {
+            max_elements,
+            max_field_bytes,
             ..LIMITS
         };
-        assert!(enrollments(body, two).is_some());
-        let one = DecodeLimits {
-            max_elements: 1,
-            ..LIMITS
-        };
-        assert!(enrollments(body, one).is_none());
+        let roomy = LIMITS.max_field_bytes;
+        assert!(enrollments(body, within(2, roomy)).is_some());
+        assert!(enrollments(body, within(1, roomy)).is_none());
         assert_eq!(
-            serde(body, one).err(),
+            serde(body, within(1, roomy)).err(),
             Some(DecodeError::TooManyRecords { limit: 1 })
         );
-        let short = DecodeLimits {
-            max_field_bytes: 2,
-            ..LIMITS
-        };
-        assert!(enrollments(body, short).is_some());
-        let shorter = DecodeLimits {
-            max_field_bytes: 1,
-            ..LIMITS
-        };
-        assert!(enrollments(body, shorter).is_none());
+        assert!(enrollments(body, within(2, 2)).is_some());
+        assert!(enrollments(body, within(2, 1)).is_none());
         assert!(matches!(
-            serde(body, shorter),
+            serde(body, within(2, 1)),
             Err(DecodeError::TooLarge(_))
         ));
     }
