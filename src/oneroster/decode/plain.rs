@@ -46,22 +46,17 @@ pub(super) fn enrollments(body: &str, limits: DecodeLimits) -> Option<Page<Enrol
         skipped: 0,
         elements: 0,
     };
-    scan.whitespace();
-    if !scan.eat(b']') {
-        loop {
-            if page.elements as u64 >= limits.max_elements {
-                return None;
-            }
-            page.elements += 1;
-            match Enrollment::from_raw(scan.enrollment()?) {
-                Some(record) => page.records.push(record),
-                None => page.skipped += 1,
-            }
-            if !scan.next_in(b']')? {
-                break;
-            }
+    scan.items(b']', |scan| {
+        if page.elements as u64 >= limits.max_elements {
+            return None;
         }
-    }
+        page.elements += 1;
+        match Enrollment::from_raw(scan.enrollment()?) {
+            Some(record) => page.records.push(record),
+            None => page.skipped += 1,
+        }
+        Some(())
+    })?;
     scan.whitespace();
     scan.byte(b'}')?;
     scan.whitespace();
@@ -154,16 +149,21 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
-    /// After an element or a member: `true` at a `,` (and the whitespace after it), `false`
-    /// at `close`.
-    fn next_in(&mut self, close: u8) -> Option<bool> {
+    /// The elements of an array or the members of an object, after its opening bracket:
+    /// each read by `item`, separated by `,`, up to `close`.
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.whitespace();
-        if self.eat(b',') {
-            self.whitespace();
-            return Some(true);
+        if self.eat(close) {
+            return Some(());
         }
-        self.byte(close)?;
-        Some(false)
+        loop {
+            item(self)?;
+            self.whitespace();
+            if !self.eat(b',') {
+                return self.byte(close);
+            }
+            self.whitespace();
+        }
     }
 
     /// A string without escapes, from its opening quote; its text.
@@ -222,26 +222,19 @@ impl<'a> Scanner<'a> {
             });
         }
         let mut sourced_id: Option<Field<Option<String>>> = None;
-        self.whitespace();
-        if self.eat(b'}') {
-            return Some(Ref(None));
-        }
-        loop {
-            let key = self.key()?;
-            self.colon()?;
-            if key == "sourcedId" {
-                // Twice is an error to serde.
-                if sourced_id.is_some() {
-                    return None;
-                }
-                sourced_id = Some(self.value()?.field());
-            } else {
-                self.skip(0)?;
+        self.items(b'}', |scan| {
+            let key = scan.key()?;
+            scan.colon()?;
+            if key != "sourcedId" {
+                return scan.skip(0);
             }
-            if !self.next_in(b'}')? {
-                break;
+            // Twice is an error to serde.
+            if sourced_id.is_some() {
+                return None;
             }
-        }
+            sourced_id = Some(scan.value()?.field());
+            Some(())
+        })?;
         Some(Ref(sourced_id.and_then(|id| id.0)))
     }
 
@@ -256,56 +249,50 @@ impl<'a> Scanner<'a> {
             seen |= bit;
             (!again).then_some(())
         };
-        self.whitespace();
-        if self.eat(b'}') {
-            return Some(raw);
-        }
-        loop {
-            let key = self.key()?;
-            self.colon()?;
+        self.items(b'}', |scan| {
+            let key = scan.key()?;
+            scan.colon()?;
             match key {
                 "sourcedId" => {
                     first(1)?;
-                    raw.sourced_id = self.value()?.field();
+                    raw.sourced_id = scan.value()?.field();
                 }
                 "status" => {
                     first(1 << 1)?;
-                    raw.status = self.value()?.field();
+                    raw.status = scan.value()?.field();
                 }
                 "user" => {
                     first(1 << 2)?;
-                    raw.user = self.reference()?;
+                    raw.user = scan.reference()?;
                 }
                 "class" => {
                     first(1 << 3)?;
-                    raw.class = self.reference()?;
+                    raw.class = scan.reference()?;
                 }
                 "school" => {
                     first(1 << 4)?;
-                    raw.school = self.reference()?;
+                    raw.school = scan.reference()?;
                 }
                 "role" => {
                     first(1 << 5)?;
-                    raw.role = self.value()?.field();
+                    raw.role = scan.value()?.field();
                 }
                 "primary" => {
                     first(1 << 6)?;
-                    raw.primary = self.value()?.field();
+                    raw.primary = scan.value()?.field();
                 }
                 "beginDate" => {
                     first(1 << 7)?;
-                    raw.begin_date = self.value()?.field();
+                    raw.begin_date = scan.value()?.field();
                 }
                 "endDate" => {
                     first(1 << 8)?;
-                    raw.end_date = self.value()?.field();
+                    raw.end_date = scan.value()?.field();
                 }
-                _ => self.skip(0)?,
+                _ => scan.skip(0)?,
             }
-            if !self.next_in(b'}')? {
-                break;
-            }
-        }
+            Some(())
+        })?;
         Some(raw)
     }
 
@@ -318,31 +305,15 @@ impl<'a> Scanner<'a> {
             b'[' | b'{' if depth >= MAX_SKIPPED_DEPTH => None,
             b'[' => {
                 self.at += 1;
-                self.whitespace();
-                if self.eat(b']') {
-                    return Some(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    if !self.next_in(b']')? {
-                        return Some(());
-                    }
-                }
+                self.items(b']', |scan| scan.skip(depth + 1))
             }
             b'{' => {
                 self.at += 1;
-                self.whitespace();
-                if self.eat(b'}') {
-                    return Some(());
-                }
-                loop {
-                    self.skip_string()?;
-                    self.colon()?;
-                    self.skip(depth + 1)?;
-                    if !self.next_in(b'}')? {
-                        return Some(());
-                    }
-                }
+                self.items(b'}', |scan| {
+                    scan.skip_string()?;
+                    scan.colon()?;
+                    scan.skip(depth + 1)
+                })
             }
             _ => self.literal().map(|_| ()),
         }
