@@ -882,6 +882,10 @@ mod scripted {
         pub gzip_members: usize,
         /// Send only the first half of the compressed body (its length says that is all).
         pub gzip_cut: bool,
+        /// The `content-encoding` a compressed body is labelled with.
+        pub gzip_label: &'static str,
+        /// Send the first half of the body, then wait this long before the rest.
+        pub stall_midway: Option<std::time::Duration>,
     }
 
     impl Answer {
@@ -894,6 +898,8 @@ mod scripted {
                 gzip: false,
                 gzip_members: 1,
                 gzip_cut: false,
+                gzip_label: "gzip",
+                stall_midway: None,
             }
         }
 
@@ -909,6 +915,16 @@ mod scripted {
 
         pub fn gzip_cut(mut self) -> Self {
             self.gzip_cut = true;
+            self
+        }
+
+        pub fn gzip_label(mut self, label: &'static str) -> Self {
+            self.gzip_label = label;
+            self
+        }
+
+        pub fn stall_midway(mut self, pause: std::time::Duration) -> Self {
+            self.stall_midway = Some(pause);
             self
         }
 
@@ -1021,14 +1037,22 @@ mod scripted {
             body.len()
         );
         if compress {
-            response.push_str("content-encoding: gzip\r\n");
+            response.push_str(&format!("content-encoding: {}\r\n", answer.gzip_label));
         }
         for (name, value) in &answer.headers {
             response.push_str(&format!("{name}: {value}\r\n"));
         }
         response.push_str("\r\n");
         let mut bytes = response.into_bytes();
+        let head_length = bytes.len();
         bytes.extend_from_slice(&body);
+        if let Some(pause) = answer.stall_midway {
+            let half = head_length + body.len() / 2;
+            let _ = socket.write_all(&bytes[..half]).await;
+            let _ = socket.flush().await;
+            tokio::time::sleep(pause).await;
+            bytes.drain(..half);
+        }
         let _ = socket.write_all(&bytes).await;
         let _ = socket.shutdown().await;
         compress
@@ -1219,13 +1243,8 @@ async fn an_absurd_total_is_malformed_response() {
 #[tokio::test]
 async fn an_html_answer_is_not_oneroster_api() {
     let server = scripted::serve(|_, _| Answer {
-        status: 200,
         headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
-        body: "<html><body>Sign in to ClassLink</body></html>".into(),
-        delay: None,
-        gzip: false,
-        gzip_members: 1,
-        gzip_cut: false,
+        ..Answer::json("<html><body>Sign in to ClassLink</body></html>")
     })
     .await;
     let error = users_of(scripted_config(&server.base)).await.err();
@@ -1655,22 +1674,6 @@ async fn a_compressed_refusal_still_names_the_servers_description() {
     assert_eq!(server.gzipped(), 1);
 }
 
-#[tokio::test]
-async fn a_body_compressed_in_several_gzip_members_is_read_whole() {
-    let server = scripted::serve(|_, target| {
-        Answer::json(users_json(&slice(target, 5).0))
-            .header("x-total-count", "5")
-            .gzip()
-            .gzip_members(3)
-    })
-    .await;
-    assert_eq!(
-        users_of(scripted_config(&server.base)).await.ok(),
-        Some(ids(0..5))
-    );
-    assert_eq!(server.gzipped(), 3);
-}
-
 /// Users fetched from a server that answers every request with `answer`, with two
 /// attempts: the fetch fails with MalformedResponse after fetching again once.
 async fn malformed_after_a_second_try(answer: fn() -> Answer) -> Error {
@@ -1699,6 +1702,53 @@ async fn a_compressed_body_cut_short_is_malformed_response() {
         malformed_after_a_second_try(|| Answer::json(users_json(&ids(0..2))).gzip().gzip_cut())
             .await;
     assert!(error.to_string().contains("decompressed"), "{error}");
+}
+
+#[tokio::test]
+async fn a_body_compressed_in_several_gzip_members_fails_rather_than_reads_short() {
+    // reqwest inflates the first gzip member only; the rest of the page is dropped and
+    // what is left is no whole JSON page, so the fetch fails loudly instead of returning
+    // part of the page.
+    let error = malformed_after_a_second_try(|| {
+        Answer::json(users_json(&ids(0..5)))
+            .header("x-total-count", "5")
+            .gzip()
+            .gzip_members(3)
+    })
+    .await;
+    assert!(!error.to_string().contains("u0"), "{error}");
+}
+
+#[tokio::test]
+async fn a_compressed_body_that_stalls_midway_is_request_timeout() {
+    // The decompressor is waiting on the connection when the time is up: a timeout, not a
+    // body that does not decompress.
+    let server = scripted::serve(|_, _| {
+        Answer::json(users_json(&ids(0..50)))
+            .gzip()
+            .stall_midway(Duration::from_secs(3))
+    })
+    .await;
+    let mut impatient = scripted_config(&server.base);
+    impatient.request_timeout = Duration::from_millis(300);
+    impatient.retry.attempts = 1;
+    let error = users_of(impatient)
+        .await
+        .expect_err("the page never finishes");
+    assert_eq!(error.code(), ErrorCode::RequestTimeout, "{error}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_body_labelled_x_gzip_is_read_as_sent_and_fails_as_json() {
+    // gzip's old name, which reqwest does not inflate: the compressed bytes are no JSON.
+    let error = malformed_after_a_second_try(|| {
+        Answer::json(users_json(&ids(0..2)))
+            .gzip()
+            .gzip_label("x-gzip")
+    })
+    .await;
+    assert!(!error.to_string().contains("decompressed"), "{error}");
 }
 
 #[tokio::test]

@@ -4,14 +4,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use flate2::write::MultiGzDecoder;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode, Url};
 use rustls::pki_types::CertificateDer;
@@ -77,14 +75,6 @@ impl<'a> BytesLease<'a> {
         }
         taken
     }
-
-    /// Holds at most `wanted` bytes, giving the rest back to the ledger.
-    fn shrink_to(&mut self, wanted: usize) {
-        if let Some(less) = self.held.checked_sub(wanted).filter(|&less| less > 0) {
-            self.ledger.fetch_sub(less, Ordering::SeqCst);
-            self.held = wanted;
-        }
-    }
 }
 
 impl Drop for BytesLease<'_> {
@@ -144,9 +134,10 @@ impl Transport {
         let tls = tls_config(config.extra_ca_pem.as_deref())?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
-            // Pages are asked for compressed and inflated here (`read_body`), not by
-            // reqwest: its decompression hands a body over in 4 KiB pieces.
-            .no_gzip()
+            // `Accept-Encoding: gzip`: a server that agrees sends its answers compressed
+            // (about a tenth of a page's bytes); reqwest inflates them as they arrive, so
+            // every body read below and every byte limit sees the inflated bytes.
+            .gzip(true)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -270,8 +261,6 @@ impl Transport {
             .get(url.clone())
             .header(header::AUTHORIZATION, authorization)
             .header(header::ACCEPT, "application/json")
-            // A server that agrees sends the page compressed, about a tenth of the bytes.
-            .header(header::ACCEPT_ENCODING, "gzip")
             .send()
             .await
             .map_err(|e| self.transport_failure(e, &shown))?;
@@ -316,15 +305,15 @@ impl Transport {
     /// Reads the body, counting its bytes against the budget of bytes in flight (the
     /// announced `Content-Length` at once, before anything is allocated), and gives the
     /// request's place (`permit`) back as soon as the last byte is in. A compressed body
-    /// (`Content-Encoding: gzip`) is inflated once its compressed bytes are all in, with the
-    /// place already given back (see [`inflate`]); its inflated length is not known in
-    /// advance, so it starts with room for a little more than the largest body read so far
-    /// from the same `path` (when the budget allows that much) and is not copied as it grows. A
-    /// body grown by doubling ends in a block up to twice its size, and blocks of 8 MiB or
-    /// more are ones jemalloc gives back to the system at once: every page then faulted in
-    /// fresh memory (0.4 of the 1.0 s of system time of `large`'s nightly sync).
-    ///
-    /// [`inflate`]: Transport::inflate
+    /// (`Content-Encoding: gzip`) is inflated by reqwest as it arrives, so its bytes here
+    /// and in the budget are the inflated ones, counted piece by piece (a few KiB at a
+    /// time): one that would inflate beyond the budget is refused as soon as it reaches
+    /// it. Its inflated length is not known in advance, so it starts with room for a
+    /// little more than the largest body read so far from the same `path` (when the budget
+    /// allows that much) and is not copied as it grows. A body grown by doubling ends in a
+    /// block up to twice its size, and blocks of 8 MiB or more are ones jemalloc gives back
+    /// to the system at once: every page then faulted in fresh memory (0.4 of the 1.0 s of
+    /// system time of `large`'s nightly sync).
     async fn read_body(
         &self,
         response: &mut Response,
@@ -332,19 +321,16 @@ impl Transport {
         path: &str,
         permit: tokio::sync::SemaphorePermit<'_>,
     ) -> Result<(Vec<u8>, BytesLease<'_>), Failure> {
-        let gzip = is_gzip(response.headers());
-        // A compressed body's Content-Length counts its compressed bytes.
-        let (announced, compressed_length) = match response.content_length() {
-            Some(length) if gzip => (None, usize::try_from(length).ok()),
-            length => (
-                length.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
-                None,
-            ),
-        };
+        // reqwest gives no length for a body it inflates (the header counts the
+        // compressed bytes).
+        let announced = response
+            .content_length()
+            .map(|length| usize::try_from(length).unwrap_or(usize::MAX));
+        let max = self.memory.max_bytes_in_flight;
         let mut lease = BytesLease::new(&self.bytes_in_flight);
         let room = match announced {
             Some(length) => {
-                if !lease.grow_to(length, self.memory.max_bytes_in_flight) {
+                if !lease.grow_to(length, max) {
                     return Err(Failure::Final(self.too_large(shown)));
                 }
                 length
@@ -352,89 +338,30 @@ impl Transport {
             None => {
                 let largest = self.body_sizes().get(path).copied().unwrap_or(0);
                 let room = largest.saturating_add(largest / BODY_ROOM_DIVISOR);
-                if lease.grow_to(room, self.memory.max_bytes_in_flight) {
-                    room
-                } else {
-                    0
-                }
+                if lease.grow_to(room, max) { room } else { 0 }
             }
         };
-        let max = self.memory.max_bytes_in_flight;
-        // The body, or its compressed bytes, counted beside the room made for the body (its
-        // announced length at once, as an uncompressed body's is).
-        let counted = if gzip { room } else { 0 };
-        let capacity = if gzip {
-            let length = compressed_length.unwrap_or(0);
-            if !lease.grow_to(counted.saturating_add(length), max) {
-                return Err(Failure::Final(self.too_large(shown)));
-            }
-            length
-        } else {
-            room
-        };
-        let mut received = Vec::with_capacity(capacity);
+        let mut body = Vec::with_capacity(room);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    let needed = counted
-                        .saturating_add(received.len())
-                        .saturating_add(chunk.len());
-                    if !lease.grow_to(needed, max) {
+                    if !lease.grow_to(body.len().saturating_add(chunk.len()), max) {
                         return Err(Failure::Final(self.too_large(shown)));
                     }
-                    received.extend_from_slice(&chunk);
+                    body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
                 Err(e) => return Err(self.transport_failure(e, shown)),
             }
         }
         // The server has answered in full: the next request may go while this one's body
-        // is inflated and decoded. Held through inflating, the place stood idle for as long
-        // as that took (a few milliseconds for a page of 10,000 enrollments), on a fast link
-        // longer than the bytes took to arrive.
+        // is decoded.
         drop(permit);
-        let body = if gzip {
-            self.inflate(received, room, &mut lease, shown)?
-        } else {
-            received
-        };
         let mut sizes = self.body_sizes();
         if sizes.get(path).is_none_or(|&largest| largest < body.len()) {
             sizes.insert(path.to_owned(), body.len());
         }
         Ok((body, lease))
-    }
-
-    /// Inflates a gzip body (one member or several) into a body with room for `room`
-    /// bytes, counting the inflated bytes against the budget after every [`INFLATE_STEP`]
-    /// compressed bytes, so that a body that inflates beyond the budget is refused within
-    /// about a MiB of it. Once inflated, the compressed bytes are freed and counted out.
-    fn inflate(
-        &self,
-        compressed: Vec<u8>,
-        room: usize,
-        lease: &mut BytesLease<'_>,
-        shown: &str,
-    ) -> Result<Vec<u8>, Failure> {
-        let max = self.memory.max_bytes_in_flight;
-        let counted = |inflated: usize| compressed.len().saturating_add(inflated.max(room));
-        let mut decoder = MultiGzDecoder::new(Vec::with_capacity(room));
-        for step in compressed.chunks(INFLATE_STEP) {
-            decoder
-                .write_all(step)
-                .map_err(|e| undecompressable(&e, shown))?;
-            if !lease.grow_to(counted(decoder.get_ref().len()), max) {
-                return Err(Failure::Final(self.too_large(shown)));
-            }
-        }
-        let body = decoder.finish().map_err(|e| undecompressable(&e, shown))?;
-        // The decoder's last few KiB reach the body only now.
-        if !lease.grow_to(counted(body.len()), max) {
-            return Err(Failure::Final(self.too_large(shown)));
-        }
-        drop(compressed);
-        lease.shrink_to(body.len().max(room));
-        Ok(body)
     }
 
     fn body_sizes(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
@@ -459,6 +386,21 @@ impl Transport {
     /// anything that breaks an established exchange is a reset worth retrying.
     fn transport_failure(&self, error: reqwest::Error, shown: &str) -> Failure {
         let url = shown.to_owned();
+        if error.is_decode() && is_undecompressable(&error) {
+            // A compressed body that does not inflate (not gzip, corrupt, cut short inside
+            // the stream) is garbled like a broken JSON body: fetched again, then
+            // MalformedResponse.
+            return Failure::Retry {
+                error: Error::MalformedResponse {
+                    url,
+                    reason: format!(
+                        "the compressed body could not be decompressed: {}",
+                        chain(&error.without_url())
+                    ),
+                },
+                retry_after: None,
+            };
+        }
         if error.is_connect() {
             return Failure::Final(Error::EndpointUnreachable {
                 url,
@@ -653,16 +595,12 @@ fn with_description(text: &str, description: Option<String>) -> String {
 /// OneRoster's `imsx_description`. Redacted and cut by the caller.
 async fn error_description(mut response: Response) -> Option<String> {
     const LIMIT: usize = 64 * 1024;
-    let gzip = is_gzip(response.headers());
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         body.extend_from_slice(&chunk);
         if body.len() > LIMIT {
             return None;
         }
-    }
-    if gzip {
-        body = inflate_small(&body, LIMIT)?;
     }
     let text = oauth_error_text(&body);
     text.strip_prefix(": ").map(str::to_owned)
@@ -720,47 +658,26 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
     None
 }
 
-/// The compressed bytes inflated at a time before the body's size is counted again: a
-/// KiB of gzip inflates to about 1 MiB at most, so a body is refused within about a MiB of
-/// the budget, and a page of 10,000 records (a few hundred KB compressed) takes a few
-/// hundred steps.
-const INFLATE_STEP: usize = 1024;
-
-/// Whether the server compressed the body with gzip, which is all the client asks for
-/// (`x-gzip` is its old name). A body in any other coding is read as sent and fails to
-/// decode as JSON.
-fn is_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.trim();
-            v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip")
+/// Whether reading a body failed because its compressed bytes do not inflate (not gzip,
+/// corrupt, or cut short inside the stream while the connection ended cleanly), not
+/// because the connection broke or timed out under the decompressor. reqwest wraps both
+/// in its own errors; below them, the decompressor's is an I/O error, the connection's is
+/// hyper's (or reqwest's timeout).
+fn is_undecompressable(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source.filter(|inner| inner.is::<reqwest::Error>()) {
+        source = inner.source();
+    }
+    source
+        .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::InvalidInput
+                    | std::io::ErrorKind::UnexpectedEof
+            )
         })
-}
-
-/// A compressed body that does not inflate (not gzip, corrupt, cut short inside the
-/// stream) is garbled like a broken JSON body: fetched again, then MalformedResponse.
-fn undecompressable(error: &std::io::Error, shown: &str) -> Failure {
-    Failure::Retry {
-        error: Error::MalformedResponse {
-            url: shown.to_owned(),
-            reason: format!("the compressed body could not be decompressed: {error}"),
-        },
-        retry_after: None,
-    }
-}
-
-/// A whole small gzip body inflated, if it inflates to at most `limit` bytes.
-fn inflate_small(compressed: &[u8], limit: usize) -> Option<Vec<u8>> {
-    let mut decoder = MultiGzDecoder::new(Vec::new());
-    for step in compressed.chunks(INFLATE_STEP) {
-        decoder.write_all(step).ok()?;
-        if decoder.get_ref().len() > limit {
-            return None;
-        }
-    }
-    decoder.finish().ok().filter(|body| body.len() <= limit)
 }
 
 /// The messages of an error and its sources, without URLs.
@@ -1213,30 +1130,6 @@ mod tests {
         assert!(second.grow_to(100, 100));
         assert!(!second.grow_to(101, 100));
         drop(second);
-        assert_eq!(ledger.load(Ordering::SeqCst), 0);
-    }
-
-    #[test]
-    fn a_lease_gives_back_what_it_no_longer_holds() {
-        let ledger = AtomicUsize::new(0);
-        let mut lease = BytesLease::new(&ledger);
-        // A compressed body and the room for its inflated bytes, then the body alone.
-        assert!(lease.grow_to(90, 100));
-        lease.shrink_to(70);
-        assert_eq!(ledger.load(Ordering::SeqCst), 70);
-        lease.shrink_to(80);
-        assert_eq!(
-            ledger.load(Ordering::SeqCst),
-            70,
-            "shrinking to more holds what it has"
-        );
-        let mut other = BytesLease::new(&ledger);
-        assert!(
-            other.grow_to(30, 100),
-            "what was given back is there for others"
-        );
-        drop(lease);
-        drop(other);
         assert_eq!(ledger.load(Ordering::SeqCst), 0);
     }
 
